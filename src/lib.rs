@@ -1,0 +1,5 @@
+pub mod coder;
+pub mod format;
+pub mod kernels;
+pub mod model;
+pub mod tokenizer;
