@@ -3,3 +3,4 @@ pub mod format;
 pub mod kernels;
 pub mod model;
 pub mod tokenizer;
+pub mod engine;

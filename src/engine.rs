@@ -1,0 +1,322 @@
+//! The engine: the one loop that compresses and decompresses, and the pipeline around it.
+//!
+//! ```text
+//! compress:   bytes ─► tokenizer ─► symbols ─► run(Encode) ─► header + payload
+//! decompress: header ─► run(Decode) ─► symbols ─► detokenize ─► bytes ─► checksum
+//! ```
+//!
+//! [`run`] is shared by both directions (NNCP's `process_block(is_decode)`): the model is
+//! asked for its predictions, each stream's symbol is coded or decoded, and the model is
+//! shown the symbols. The only branch between the two directions is at the coding call,
+//! so the decoder replays exactly what the encoder computed.
+//!
+//! The `n` symbols are cut into `B` contiguous streams of `ceil(n / B)` symbols (the last
+//! ones may be shorter or empty); at step `t` stream `b` codes symbol `b·L + t`.
+//!
+//! # Example
+//!
+//! ```
+//! use nnz::engine::{compress, decompress, CompressOptions};
+//! let text = b"a rose is a rose is a rose";
+//! let packed = compress(text, &CompressOptions::default(), &mut |_| {}).unwrap();
+//! assert_eq!(decompress(&packed, &mut |_| {}).unwrap(), text);
+//! ```
+
+use crate::coder::{self, Decoder, Encoder};
+use crate::format::{self, Header, ModelKind, TokenizerSection, NUMERICS_VERSION};
+use crate::model::order2::Order2;
+use crate::model::Predictor;
+use crate::tokenizer::{self, Dictionary};
+use anyhow::{bail, ensure, Context, Result};
+
+/// How often (in time steps) the progress callback is called.
+const PROGRESS_EVERY: u64 = 256;
+
+/// Where the coding stands, for progress reports.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Progress {
+    /// Symbols coded so far, over all streams.
+    pub symbols_done: u64,
+    pub symbols_total: u64,
+    /// Compressed size so far, in bits (exact information content, when encoding).
+    pub bits: f64,
+}
+
+/// Which predictor to use, with its configuration.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ModelSpec {
+    Order2,
+}
+
+impl ModelSpec {
+    fn kind(&self) -> ModelKind {
+        match self {
+            ModelSpec::Order2 => ModelKind::Order2,
+        }
+    }
+
+    /// The model's parameters as stored in the header.
+    fn to_params(&self) -> Vec<u8> {
+        match self {
+            ModelSpec::Order2 => Vec::new(),
+        }
+    }
+
+    /// The inverse of [`ModelSpec::kind`] and [`ModelSpec::to_params`].
+    fn from_header(kind: ModelKind, params: &[u8]) -> Result<ModelSpec> {
+        match kind {
+            ModelKind::Order2 => {
+                ensure!(params.is_empty(), "corrupt header: order2 takes no parameters");
+                Ok(ModelSpec::Order2)
+            }
+            other => bail!("this nnz cannot decode model '{}'", other.name()),
+        }
+    }
+
+    fn build(&self, vocab: usize) -> Result<Box<dyn Predictor>> {
+        Ok(match self {
+            ModelSpec::Order2 => Box::new(Order2::new(vocab)),
+        })
+    }
+}
+
+/// Everything `compress` needs to know; the result records all of it in the header.
+#[derive(Clone, Debug)]
+pub struct CompressOptions {
+    pub model: ModelSpec,
+    /// Preset name, recorded for `nnz info`.
+    pub preset: String,
+    /// `None` codes raw bytes (a 256-symbol alphabet).
+    pub tokenizer: Option<tokenizer::Options>,
+}
+
+impl Default for CompressOptions {
+    fn default() -> Self {
+        CompressOptions {
+            model: ModelSpec::Order2,
+            preset: "order2".into(),
+            tokenizer: Some(tokenizer::Options::default()),
+        }
+    }
+}
+
+/// The two directions of [`run`]: the only place where they differ.
+enum Direction<'a> {
+    Encode { symbols: &'a [u16], coder: Encoder },
+    /// Decoded symbols are collected per stream and joined at the end.
+    Decode { coder: Decoder<'a>, streams: Vec<Vec<u16>> },
+}
+
+impl Direction<'_> {
+    fn bits(&self) -> f64 {
+        match self {
+            Direction::Encode { coder, .. } => coder.bits_used(),
+            Direction::Decode { .. } => 0.0,
+        }
+    }
+}
+
+/// The loop shared by compression and decompression.
+fn run(model: &mut dyn Predictor, n: u64, dir: &mut Direction, progress: &mut dyn FnMut(&Progress)) -> Result<()> {
+    let b = model.batch();
+    let v = model.vocab_size();
+    let len = n.div_ceil(b as u64);
+    let mut probs = vec![0.0f32; b * v];
+    let mut freqs = vec![0u32; v];
+    let mut step = vec![0u16; b];
+    let mut report = Progress { symbols_done: 0, symbols_total: n, bits: 0.0 };
+    for t in 0..len {
+        model.predict(&mut probs);
+        for (s, sym) in step.iter_mut().enumerate() {
+            let index = s as u64 * len + t;
+            if index >= n {
+                *sym = 0; // this stream has ended: pad
+                continue;
+            }
+            let total = coder::quantize(&probs[s * v..(s + 1) * v], &mut freqs);
+            *sym = match dir {
+                Direction::Encode { symbols, coder } => {
+                    let x = symbols[index as usize];
+                    coder.encode_symbol(&freqs, total, x as usize);
+                    x
+                }
+                Direction::Decode { coder, streams } => {
+                    let x = coder.decode_symbol(&freqs, total)? as u16;
+                    streams[s].push(x);
+                    x
+                }
+            };
+            report.symbols_done += 1;
+        }
+        model.update(&step);
+        if t % PROGRESS_EVERY == PROGRESS_EVERY - 1 || t + 1 == len {
+            report.bits = dir.bits();
+            progress(&report);
+        }
+    }
+    Ok(())
+}
+
+/// Compresses `data` into a complete `.nnz` file.
+pub fn compress(data: &[u8], opts: &CompressOptions, progress: &mut dyn FnMut(&Progress)) -> Result<Vec<u8>> {
+    let checksum = format::checksum(data);
+    let stored = stored_file(data, checksum);
+    if data.is_empty() {
+        return Ok(stored);
+    }
+    let (dictionary, tokenizer) = match &opts.tokenizer {
+        Some(topts) => {
+            let dict = Dictionary::build(data, topts);
+            let section = TokenizerSection {
+                max_vocab: topts.max_vocab,
+                min_freq: topts.min_freq,
+                dictionary: dict.to_bytes(),
+            };
+            (dict, Some(section))
+        }
+        None => (Dictionary::bytes_only(), None),
+    };
+    let symbols = dictionary.encode(data);
+    let mut model = opts.model.build(dictionary.vocab_size())?;
+    let mut dir = Direction::Encode { symbols: &symbols, coder: Encoder::new() };
+    run(model.as_mut(), symbols.len() as u64, &mut dir, progress)?;
+    let Direction::Encode { coder, .. } = dir else { unreachable!("direction does not change") };
+    let payload = coder.finish();
+
+    let header = Header {
+        stored: false,
+        model: opts.model.kind(),
+        numerics: NUMERICS_VERSION,
+        original_len: data.len() as u64,
+        checksum,
+        symbols: symbols.len() as u64,
+        preset: opts.preset.clone(),
+        model_params: opts.model.to_params(),
+        tokenizer,
+    };
+    let mut out = Vec::with_capacity(payload.len() + 64);
+    header.write(&mut out);
+    out.extend_from_slice(&payload);
+    // Never expand by more than the stored header: incompressible data is kept as is.
+    Ok(if out.len() >= stored.len() { stored } else { out })
+}
+
+/// A file holding `data` as is.
+fn stored_file(data: &[u8], checksum: u64) -> Vec<u8> {
+    let header = Header {
+        stored: true,
+        model: ModelKind::None,
+        numerics: NUMERICS_VERSION,
+        original_len: data.len() as u64,
+        checksum,
+        symbols: 0,
+        preset: String::new(),
+        model_params: Vec::new(),
+        tokenizer: None,
+    };
+    let mut out = Vec::with_capacity(data.len() + 40);
+    header.write(&mut out);
+    out.extend_from_slice(data);
+    out
+}
+
+/// Decompresses a complete `.nnz` file, verifying its checksum.
+pub fn decompress(file: &[u8], progress: &mut dyn FnMut(&Progress)) -> Result<Vec<u8>> {
+    let (header, header_len) = Header::read(file)?;
+    let payload = &file[header_len..];
+    let data = if header.stored {
+        if payload.len() as u64 != header.original_len {
+            bail!(
+                "{} data: the header says {} bytes, the file holds {}",
+                if (payload.len() as u64) < header.original_len { "truncated" } else { "corrupt" },
+                header.original_len,
+                payload.len()
+            );
+        }
+        payload.to_vec()
+    } else {
+        decode_payload(&header, payload, progress)?
+    };
+    if format::checksum(&data) != header.checksum {
+        bail!("checksum mismatch: the decompressed data is corrupt");
+    }
+    Ok(data)
+}
+
+fn decode_payload(header: &Header, payload: &[u8], progress: &mut dyn FnMut(&Progress)) -> Result<Vec<u8>> {
+    // Every symbol stands for at least one byte, escapes aside (at most three per word).
+    let max_symbols = header.original_len.saturating_mul(4).saturating_add(16);
+    ensure!(
+        header.symbols <= max_symbols && header.symbols > 0,
+        "corrupt header: {} symbols for {} bytes",
+        header.symbols,
+        header.original_len
+    );
+    let dictionary = match &header.tokenizer {
+        Some(t) => Dictionary::from_bytes(&t.dictionary).context("corrupt dictionary")?,
+        None => Dictionary::bytes_only(),
+    };
+    let spec = ModelSpec::from_header(header.model, &header.model_params)?;
+    let mut model = spec.build(dictionary.vocab_size())?;
+    let streams = vec![Vec::new(); model.batch()];
+    let mut dir = Direction::Decode { coder: Decoder::new(payload)?, streams };
+    run(model.as_mut(), header.symbols, &mut dir, progress)?;
+    let Direction::Decode { coder, streams } = dir else { unreachable!("direction does not change") };
+    if !coder.at_end() {
+        bail!("corrupt data: trailing bytes after the coded payload");
+    }
+    let symbols: Vec<u16> = streams.concat();
+    let mut out = Vec::new();
+    dictionary.decode(&symbols, &mut out)?;
+    if out.len() as u64 != header.original_len {
+        bail!("corrupt data: decoded {} bytes, the header says {}", out.len(), header.original_len);
+    }
+    Ok(out)
+}
+
+/// The header of a `.nnz` file and the size of its payload, for `nnz info`.
+pub fn read_header(file: &[u8]) -> Result<(Header, usize)> {
+    let (header, len) = Header::read(file)?;
+    Ok((header, file.len() - len))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn roundtrip(data: &[u8], opts: &CompressOptions) -> Vec<u8> {
+        let packed = compress(data, opts, &mut |_| {}).unwrap();
+        assert_eq!(decompress(&packed, &mut |_| {}).unwrap(), data);
+        packed
+    }
+
+    #[test]
+    fn empty_input_is_a_bare_header() {
+        assert_eq!(roundtrip(b"", &CompressOptions::default()).len(), 39);
+    }
+
+    #[test]
+    fn random_bytes_grow_by_the_header_only() {
+        let data: Vec<u8> = (0..5000u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
+        let packed = roundtrip(&data, &CompressOptions::default());
+        assert!(packed.len() <= data.len() + 39);
+    }
+
+    #[test]
+    fn text_compresses() {
+        let text = "the quick brown fox jumps over the lazy dog. ".repeat(200);
+        let packed = roundtrip(text.as_bytes(), &CompressOptions::default());
+        assert!(packed.len() < text.len() / 10, "{} bytes", packed.len());
+        let no_tok = CompressOptions { tokenizer: None, ..Default::default() };
+        roundtrip(text.as_bytes(), &no_tok);
+    }
+
+    #[test]
+    fn progress_reaches_the_end() {
+        let text = b"abracadabra ".repeat(100);
+        let mut last = Progress::default();
+        compress(&text, &CompressOptions::default(), &mut |p| last = *p).unwrap();
+        assert_eq!(last.symbols_done, last.symbols_total);
+        assert!(last.bits > 0.0);
+    }
+}
