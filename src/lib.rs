@@ -1,3 +1,4 @@
+pub mod cli;
 pub mod coder;
 pub mod format;
 pub mod kernels;
