@@ -66,7 +66,10 @@ impl ModelSpec {
     fn from_header(kind: ModelKind, params: &[u8]) -> Result<ModelSpec> {
         match kind {
             ModelKind::Order2 => {
-                ensure!(params.is_empty(), "corrupt header: order2 takes no parameters");
+                ensure!(
+                    params.is_empty(),
+                    "corrupt header: order2 takes no parameters"
+                );
                 Ok(ModelSpec::Order2)
             }
             other => bail!("this nnz cannot decode model '{}'", other.name()),
@@ -102,9 +105,15 @@ impl Default for CompressOptions {
 
 /// The two directions of [`run`]: the only place where they differ.
 enum Direction<'a> {
-    Encode { symbols: &'a [u16], coder: Encoder },
+    Encode {
+        symbols: &'a [u16],
+        coder: Encoder,
+    },
     /// Decoded symbols are collected per stream and joined at the end.
-    Decode { coder: Decoder<'a>, streams: Vec<Vec<u16>> },
+    Decode {
+        coder: Decoder<'a>,
+        streams: Vec<Vec<u16>>,
+    },
 }
 
 impl Direction<'_> {
@@ -117,14 +126,23 @@ impl Direction<'_> {
 }
 
 /// The loop shared by compression and decompression.
-fn run(model: &mut dyn Predictor, n: u64, dir: &mut Direction, progress: &mut dyn FnMut(&Progress)) -> Result<()> {
+fn run(
+    model: &mut dyn Predictor,
+    n: u64,
+    dir: &mut Direction,
+    progress: &mut dyn FnMut(&Progress),
+) -> Result<()> {
     let b = model.batch();
     let v = model.vocab_size();
     let len = n.div_ceil(b as u64);
     let mut probs = vec![0.0f32; b * v];
     let mut freqs = vec![0u32; v];
     let mut step = vec![0u16; b];
-    let mut report = Progress { symbols_done: 0, symbols_total: n, bits: 0.0 };
+    let mut report = Progress {
+        symbols_done: 0,
+        symbols_total: n,
+        bits: 0.0,
+    };
     for t in 0..len {
         model.predict(&mut probs);
         for (s, sym) in step.iter_mut().enumerate() {
@@ -158,7 +176,11 @@ fn run(model: &mut dyn Predictor, n: u64, dir: &mut Direction, progress: &mut dy
 }
 
 /// Compresses `data` into a complete `.nnz` file.
-pub fn compress(data: &[u8], opts: &CompressOptions, progress: &mut dyn FnMut(&Progress)) -> Result<Vec<u8>> {
+pub fn compress(
+    data: &[u8],
+    opts: &CompressOptions,
+    progress: &mut dyn FnMut(&Progress),
+) -> Result<Vec<u8>> {
     let checksum = format::checksum(data);
     let stored = stored_file(data, checksum);
     if data.is_empty() {
@@ -178,9 +200,14 @@ pub fn compress(data: &[u8], opts: &CompressOptions, progress: &mut dyn FnMut(&P
     };
     let symbols = dictionary.encode(data);
     let mut model = opts.model.build(dictionary.vocab_size())?;
-    let mut dir = Direction::Encode { symbols: &symbols, coder: Encoder::new() };
+    let mut dir = Direction::Encode {
+        symbols: &symbols,
+        coder: Encoder::new(),
+    };
     run(model.as_mut(), symbols.len() as u64, &mut dir, progress)?;
-    let Direction::Encode { coder, .. } = dir else { unreachable!("direction does not change") };
+    let Direction::Encode { coder, .. } = dir else {
+        unreachable!("direction does not change")
+    };
     let payload = coder.finish();
 
     let header = Header {
@@ -198,7 +225,11 @@ pub fn compress(data: &[u8], opts: &CompressOptions, progress: &mut dyn FnMut(&P
     header.write(&mut out);
     out.extend_from_slice(&payload);
     // Never expand by more than the stored header: incompressible data is kept as is.
-    Ok(if out.len() >= stored.len() { stored } else { out })
+    Ok(if out.len() >= stored.len() {
+        stored
+    } else {
+        out
+    })
 }
 
 /// A file holding `data` as is.
@@ -228,7 +259,11 @@ pub fn decompress(file: &[u8], progress: &mut dyn FnMut(&Progress)) -> Result<Ve
         if payload.len() as u64 != header.original_len {
             bail!(
                 "{} data: the header says {} bytes, the file holds {}",
-                if (payload.len() as u64) < header.original_len { "truncated" } else { "corrupt" },
+                if (payload.len() as u64) < header.original_len {
+                    "truncated"
+                } else {
+                    "corrupt"
+                },
                 header.original_len,
                 payload.len()
             );
@@ -243,7 +278,11 @@ pub fn decompress(file: &[u8], progress: &mut dyn FnMut(&Progress)) -> Result<Ve
     Ok(data)
 }
 
-fn decode_payload(header: &Header, payload: &[u8], progress: &mut dyn FnMut(&Progress)) -> Result<Vec<u8>> {
+fn decode_payload(
+    header: &Header,
+    payload: &[u8],
+    progress: &mut dyn FnMut(&Progress),
+) -> Result<Vec<u8>> {
     // Every symbol stands for at least one byte, escapes aside (at most three per word).
     let max_symbols = header.original_len.saturating_mul(4).saturating_add(16);
     ensure!(
@@ -259,17 +298,24 @@ fn decode_payload(header: &Header, payload: &[u8], progress: &mut dyn FnMut(&Pro
     let spec = ModelSpec::from_header(header.model, &header.model_params)?;
     let mut model = spec.build(dictionary.vocab_size())?;
     let streams = vec![Vec::new(); model.batch()];
-    let mut dir = Direction::Decode { coder: Decoder::new(payload)?, streams };
+    let mut dir = Direction::Decode {
+        coder: Decoder::new(payload)?,
+        streams,
+    };
     run(model.as_mut(), header.symbols, &mut dir, progress)?;
-    let Direction::Decode { coder, streams } = dir else { unreachable!("direction does not change") };
-    if !coder.at_end() {
-        bail!("corrupt data: trailing bytes after the coded payload");
-    }
+    let Direction::Decode { coder, streams } = dir else {
+        unreachable!("direction does not change")
+    };
+    coder.finish()?;
     let symbols: Vec<u16> = streams.concat();
     let mut out = Vec::new();
     dictionary.decode(&symbols, &mut out)?;
     if out.len() as u64 != header.original_len {
-        bail!("corrupt data: decoded {} bytes, the header says {}", out.len(), header.original_len);
+        bail!(
+            "corrupt data: decoded {} bytes, the header says {}",
+            out.len(),
+            header.original_len
+        );
     }
     Ok(out)
 }
@@ -297,7 +343,9 @@ mod tests {
 
     #[test]
     fn random_bytes_grow_by_the_header_only() {
-        let data: Vec<u8> = (0..5000u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
+        let data: Vec<u8> = (0..5000u32)
+            .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+            .collect();
         let packed = roundtrip(&data, &CompressOptions::default());
         assert!(packed.len() <= data.len() + 39);
     }
@@ -307,7 +355,10 @@ mod tests {
         let text = "the quick brown fox jumps over the lazy dog. ".repeat(200);
         let packed = roundtrip(text.as_bytes(), &CompressOptions::default());
         assert!(packed.len() < text.len() / 10, "{} bytes", packed.len());
-        let no_tok = CompressOptions { tokenizer: None, ..Default::default() };
+        let no_tok = CompressOptions {
+            tokenizer: None,
+            ..Default::default()
+        };
         roundtrip(text.as_bytes(), &no_tok);
     }
 

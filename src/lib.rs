@@ -1,7 +1,7 @@
 pub mod cli;
 pub mod coder;
+pub mod engine;
 pub mod format;
 pub mod kernels;
 pub mod model;
 pub mod tokenizer;
-pub mod engine;

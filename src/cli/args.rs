@@ -6,7 +6,8 @@ use anyhow::Result;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
-const ABOUT: &str = "Lossless compression with a neural network trained on the data while it is coded.";
+const ABOUT: &str =
+    "Lossless compression with a neural network trained on the data while it is coded.";
 
 const LONG_ABOUT: &str = "\
 Lossless compression with a neural network trained on the data while it is coded.
@@ -93,11 +94,17 @@ pub enum ModelArg {
 impl CompressArgs {
     /// The engine options these arguments ask for.
     pub fn options(&self) -> Result<CompressOptions> {
-        let tokenizer = (!self.no_tokenizer)
-            .then(|| tokenizer::Options { max_vocab: self.vocab, ..tokenizer::Options::default() });
+        let tokenizer = (!self.no_tokenizer).then(|| tokenizer::Options {
+            max_vocab: self.vocab,
+            ..tokenizer::Options::default()
+        });
         let (model, preset) = match self.model {
             ModelArg::Order2 => (ModelSpec::Order2, "order2".to_string()),
         };
-        Ok(CompressOptions { model, preset, tokenizer })
+        Ok(CompressOptions {
+            model,
+            preset,
+            tokenizer,
+        })
     }
 }

@@ -24,7 +24,10 @@ pub fn read_input(input: Option<&Path>) -> Result<Vec<u8>> {
     let mut data = Vec::new();
     match input {
         None => {
-            io::stdin().lock().read_to_end(&mut data).context("cannot read standard input")?;
+            io::stdin()
+                .lock()
+                .read_to_end(&mut data)
+                .context("cannot read standard input")?;
         }
         Some(path) => {
             data = fs::read(path).with_context(|| format!("cannot read '{}'", path.display()))?;
@@ -34,14 +37,25 @@ pub fn read_input(input: Option<&Path>) -> Result<Vec<u8>> {
 }
 
 /// Resolves the output of `compress` (`compressing`) or `decompress` the way zstd does.
-pub fn resolve_sink(input: Option<&Path>, output: &Option<PathBuf>, stdout: bool, compressing: bool) -> Result<Sink> {
+pub fn resolve_sink(
+    input: Option<&Path>,
+    output: &Option<PathBuf>,
+    stdout: bool,
+    compressing: bool,
+) -> Result<Sink> {
     if stdout {
         return Ok(Sink::Stdout);
     }
     if let Some(out) = output {
-        return Ok(if out == Path::new("-") { Sink::Stdout } else { Sink::File(out.clone()) });
+        return Ok(if out == Path::new("-") {
+            Sink::Stdout
+        } else {
+            Sink::File(out.clone())
+        });
     }
-    let Some(input) = input else { return Ok(Sink::Stdout) };
+    let Some(input) = input else {
+        return Ok(Sink::Stdout);
+    };
     let name = input.as_os_str().to_string_lossy();
     if compressing {
         let mut out = input.as_os_str().to_owned();
@@ -70,7 +84,10 @@ pub fn check_sink(sink: &Sink, input: Option<&Path>, force: bool, compressed: bo
                 }
             }
             if !force && fs::symlink_metadata(path).is_ok() {
-                bail!("'{}' already exists: use -f to overwrite it", path.display());
+                bail!(
+                    "'{}' already exists: use -f to overwrite it",
+                    path.display()
+                );
             }
         }
     }
@@ -91,13 +108,17 @@ pub fn write_output(sink: &Sink, data: &[u8], force: bool, input: Option<&Path>)
     match sink {
         Sink::Stdout => {
             let mut out = io::stdout().lock();
-            out.write_all(data).context("cannot write standard output")?;
+            out.write_all(data)
+                .context("cannot write standard output")?;
             out.flush().context("cannot write standard output")?;
         }
         Sink::File(path) => {
             let tmp = temp_path(path);
             let result = (|| -> io::Result<()> {
-                let mut f = fs::OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+                let mut f = fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(&tmp)?;
                 f.write_all(data)?;
                 if let Some(meta) = input.and_then(|i| fs::metadata(i).ok()) {
                     f.set_permissions(meta.permissions())?;
@@ -105,7 +126,10 @@ pub fn write_output(sink: &Sink, data: &[u8], force: bool, input: Option<&Path>)
                 f.sync_all()?;
                 drop(f);
                 if !force && fs::symlink_metadata(path).is_ok() {
-                    return Err(io::Error::new(io::ErrorKind::AlreadyExists, "appeared while nnz was working"));
+                    return Err(io::Error::new(
+                        io::ErrorKind::AlreadyExists,
+                        "appeared while nnz was working",
+                    ));
                 }
                 fs::rename(&tmp, path)
             })();
@@ -120,7 +144,10 @@ pub fn write_output(sink: &Sink, data: &[u8], force: bool, input: Option<&Path>)
 
 /// `dir/.name.<pid>.nnz-tmp`: hidden, beside the target (same file system for rename).
 fn temp_path(path: &Path) -> PathBuf {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     path.with_file_name(format!(".{name}.{}.nnz-tmp", std::process::id()))
 }
 
@@ -131,13 +158,31 @@ mod tests {
     #[test]
     fn output_names_follow_zstd() {
         let p = |s: &str| Some(PathBuf::from(s));
-        assert_eq!(resolve_sink(Some(Path::new("a.txt")), &None, false, true).unwrap(), Sink::File("a.txt.nnz".into()));
-        assert_eq!(resolve_sink(Some(Path::new("a.txt.nnz")), &None, false, false).unwrap(), Sink::File("a.txt".into()));
+        assert_eq!(
+            resolve_sink(Some(Path::new("a.txt")), &None, false, true).unwrap(),
+            Sink::File("a.txt.nnz".into())
+        );
+        assert_eq!(
+            resolve_sink(Some(Path::new("a.txt.nnz")), &None, false, false).unwrap(),
+            Sink::File("a.txt".into())
+        );
         assert!(resolve_sink(Some(Path::new("a.txt")), &None, false, false).is_err());
         assert!(resolve_sink(Some(Path::new(".nnz")), &None, false, false).is_err());
-        assert_eq!(resolve_sink(None, &None, false, true).unwrap(), Sink::Stdout);
-        assert_eq!(resolve_sink(Some(Path::new("a")), &p("-"), false, true).unwrap(), Sink::Stdout);
-        assert_eq!(resolve_sink(Some(Path::new("a")), &p("b"), true, true).unwrap(), Sink::Stdout);
-        assert_eq!(resolve_sink(None, &p("b"), false, true).unwrap(), Sink::File("b".into()));
+        assert_eq!(
+            resolve_sink(None, &None, false, true).unwrap(),
+            Sink::Stdout
+        );
+        assert_eq!(
+            resolve_sink(Some(Path::new("a")), &p("-"), false, true).unwrap(),
+            Sink::Stdout
+        );
+        assert_eq!(
+            resolve_sink(Some(Path::new("a")), &p("b"), true, true).unwrap(),
+            Sink::Stdout
+        );
+        assert_eq!(
+            resolve_sink(None, &p("b"), false, true).unwrap(),
+            Sink::File("b".into())
+        );
     }
 }

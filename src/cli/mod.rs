@@ -51,11 +51,15 @@ fn decompress(c: &CommonArgs) -> Result<()> {
     let sink = io::resolve_sink(input, &c.output, c.stdout, false)?;
     io::check_sink(&sink, input, c.force, false)?;
     let file = io::read_input(input)?;
-    let name = input.map_or("standard input".to_string(), |p| format!("'{}'", p.display()));
-    let (header, _) = engine::read_header(&file).with_context(|| format!("cannot decompress {name}"))?;
+    let name = input.map_or("standard input".to_string(), |p| {
+        format!("'{}'", p.display())
+    });
+    let (header, _) =
+        engine::read_header(&file).with_context(|| format!("cannot decompress {name}"))?;
     let start = Instant::now();
     let bar = Bar::new(header.original_len, c.quiet);
-    let data = engine::decompress(&file, &mut |p| bar.update(p)).with_context(|| format!("cannot decompress {name}"))?;
+    let data = engine::decompress(&file, &mut |p| bar.update(p))
+        .with_context(|| format!("cannot decompress {name}"))?;
     bar.finish();
     io::write_output(&sink, &data, c.force, input)?;
     summary(&bar, input, data.len(), file.len(), start);
@@ -87,13 +91,18 @@ fn bits_per_byte(compressed: u64, original: u64) -> f64 {
 
 fn info(path: &Path) -> Result<()> {
     let file = std::fs::read(path).with_context(|| format!("cannot read '{}'", path.display()))?;
-    let (h, payload) = engine::read_header(&file).with_context(|| format!("cannot read '{}'", path.display()))?;
+    let (h, payload) =
+        engine::read_header(&file).with_context(|| format!("cannot read '{}'", path.display()))?;
     println!("file:              {}", path.display());
     println!("format version:    {}", crate::format::FORMAT_VERSION);
     if h.stored {
         println!("model:             none (stored as is)");
     } else {
-        let preset = if h.preset.is_empty() { String::new() } else { format!(", preset {}", h.preset) };
+        let preset = if h.preset.is_empty() {
+            String::new()
+        } else {
+            format!(", preset {}", h.preset)
+        };
         println!("model:             {}{preset}", h.model.name());
         println!("numerics version:  {}", h.numerics);
     }
@@ -109,7 +118,10 @@ fn info(path: &Path) -> Result<()> {
     println!("original size:     {}", h.original_len);
     println!("compressed size:   {}", file.len());
     println!("payload:           {payload} bytes, {} symbols", h.symbols);
-    println!("bits per byte:     {:.4}", bits_per_byte(file.len() as u64, h.original_len));
+    println!(
+        "bits per byte:     {:.4}",
+        bits_per_byte(file.len() as u64, h.original_len)
+    );
     println!("checksum (xxh64):  {:016x}", h.checksum);
     Ok(())
 }

@@ -41,7 +41,8 @@ impl Bar {
         if p.symbols_total == 0 {
             return;
         }
-        let bytes = (p.symbols_done as u128 * self.total_bytes as u128 / p.symbols_total as u128) as u64;
+        let bytes =
+            (p.symbols_done as u128 * self.total_bytes as u128 / p.symbols_total as u128) as u64;
         bar.set_position(bytes);
         if p.bits > 0.0 && bytes > 0 {
             bar.set_message(format!("{:.3} bits/byte", p.bits / bytes as f64));

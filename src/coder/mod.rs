@@ -101,7 +101,13 @@ impl Default for Encoder {
 
 impl Encoder {
     pub fn new() -> Encoder {
-        Encoder { low: 0, range: u64::MAX, cache: 0, pending: 1, out: Vec::new() }
+        Encoder {
+            low: 0,
+            range: u64::MAX,
+            cache: 0,
+            pending: 1,
+            out: Vec::new(),
+        }
     }
 
     /// Codes the interval `[cum, cum + freq)` of `total`.
@@ -173,7 +179,12 @@ pub struct Decoder<'a> {
 
 impl<'a> Decoder<'a> {
     pub fn new(input: &'a [u8]) -> Result<Decoder<'a>> {
-        let mut d = Decoder { code: 0, range: u64::MAX, input, pos: 0 };
+        let mut d = Decoder {
+            code: 0,
+            range: u64::MAX,
+            input,
+            pos: 0,
+        };
         for _ in 0..STATE_BYTES {
             d.code = (d.code << 8) | d.next_byte()? as u64;
         }
@@ -186,7 +197,7 @@ impl<'a> Decoder<'a> {
                 self.pos += 1;
                 Ok(b)
             }
-            None => bail!("truncated data: the coded payload ended early"),
+            None => bail!("truncated or corrupt data: the coded payload ended early"),
         }
     }
 
@@ -229,6 +240,23 @@ impl<'a> Decoder<'a> {
     /// True when every byte of the payload has been consumed.
     pub fn at_end(&self) -> bool {
         self.pos == self.input.len()
+    }
+
+    /// Checks that the payload ends exactly where the encoder's did. The encoder
+    /// flushes the bottom of its final interval, so a decoder that followed it exactly
+    /// is left with `code == 0` and no unread byte: this catches damage to the last
+    /// bytes, which the decoded symbols alone might not reveal.
+    pub fn finish(self) -> Result<()> {
+        if !self.at_end() {
+            bail!(
+                "corrupt data: {} trailing bytes after the coded payload",
+                self.input.len() - self.pos
+            );
+        }
+        if self.code != 0 {
+            bail!("corrupt data: the coded payload does not end where the encoder's did");
+        }
+        Ok(())
     }
 }
 

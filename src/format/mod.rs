@@ -126,7 +126,8 @@ impl Header {
         assert!(self.preset.len() <= MAX_PRESET_LEN && self.preset.is_ascii());
         out.push(self.preset.len() as u8);
         out.extend_from_slice(self.preset.as_bytes());
-        let params_len = u16::try_from(self.model_params.len()).expect("model parameters fit in 64 KiB");
+        let params_len =
+            u16::try_from(self.model_params.len()).expect("model parameters fit in 64 KiB");
         out.extend_from_slice(&params_len.to_le_bytes());
         out.extend_from_slice(&self.model_params);
         if let Some(t) = &self.tokenizer {
@@ -145,7 +146,10 @@ impl Header {
         if bytes.len() < MAGIC.len() || bytes[..MAGIC.len()] != MAGIC {
             bail!("not an nnz file (no nnz magic number at its start)");
         }
-        let mut r = Reader { bytes, pos: MAGIC.len() };
+        let mut r = Reader {
+            bytes,
+            pos: MAGIC.len(),
+        };
         let version = r.u8()?;
         if version != FORMAT_VERSION {
             bail!(
@@ -163,7 +167,10 @@ impl Header {
         let checksum = r.u64()?;
         let symbols = r.u64()?;
         let preset_len = r.u8()? as usize;
-        ensure!(preset_len <= MAX_PRESET_LEN, "corrupt header: preset name of {preset_len} bytes");
+        ensure!(
+            preset_len <= MAX_PRESET_LEN,
+            "corrupt header: preset name of {preset_len} bytes"
+        );
         let preset = std::str::from_utf8(r.take(preset_len)?)
             .ok()
             .filter(|s| s.is_ascii())
@@ -179,7 +186,11 @@ impl Header {
                 dict_len <= MAX_DICTIONARY_BYTES,
                 "corrupt header: dictionary of {dict_len} bytes (at most {MAX_DICTIONARY_BYTES})"
             );
-            Some(TokenizerSection { max_vocab, min_freq, dictionary: r.take(dict_len as usize)?.to_vec() })
+            Some(TokenizerSection {
+                max_vocab,
+                min_freq,
+                dictionary: r.take(dict_len as usize)?.to_vec(),
+            })
         } else {
             None
         };
@@ -190,9 +201,15 @@ impl Header {
         }
         let stored = flags & FLAG_STORED != 0;
         if stored {
-            ensure!(model == ModelKind::None && symbols == 0, "corrupt header: stored file names a model");
+            ensure!(
+                model == ModelKind::None && symbols == 0,
+                "corrupt header: stored file names a model"
+            );
         } else {
-            ensure!(model != ModelKind::None, "corrupt header: coded file names no model");
+            ensure!(
+                model != ModelKind::None,
+                "corrupt header: coded file names no model"
+            );
             if numerics != NUMERICS_VERSION {
                 bail!(
                     "unsupported numerics version {numerics}: this nnz computes version {NUMERICS_VERSION}; \
@@ -237,13 +254,19 @@ impl<'a> Reader<'a> {
         Ok(self.take(1)?[0])
     }
     fn u16(&mut self) -> Result<u16> {
-        Ok(u16::from_le_bytes(self.take(2)?.try_into().expect("2 bytes")))
+        Ok(u16::from_le_bytes(
+            self.take(2)?.try_into().expect("2 bytes"),
+        ))
     }
     fn u32(&mut self) -> Result<u32> {
-        Ok(u32::from_le_bytes(self.take(4)?.try_into().expect("4 bytes")))
+        Ok(u32::from_le_bytes(
+            self.take(4)?.try_into().expect("4 bytes"),
+        ))
     }
     fn u64(&mut self) -> Result<u64> {
-        Ok(u64::from_le_bytes(self.take(8)?.try_into().expect("8 bytes")))
+        Ok(u64::from_le_bytes(
+            self.take(8)?.try_into().expect("8 bytes"),
+        ))
     }
 }
 
@@ -262,7 +285,11 @@ mod tests {
             symbols: 12345,
             preset: "default".into(),
             model_params: vec![1, 2, 3],
-            tokenizer: Some(TokenizerSection { max_vocab: 16384, min_freq: 32, dictionary: vec![9; 100] }),
+            tokenizer: Some(TokenizerSection {
+                max_vocab: 16384,
+                min_freq: 32,
+                dictionary: vec![9; 100],
+            }),
         }
     }
 
