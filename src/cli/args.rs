@@ -92,6 +92,8 @@ pub struct CompressArgs {
 pub enum ModelArg {
     /// Order-2 context model: fast, modest compression
     Order2,
+    /// No model: store the input as is, with framing and checksums
+    Store,
 }
 
 impl CompressArgs {
@@ -101,6 +103,7 @@ impl CompressArgs {
             (!self.no_tokenizer).then(|| tokenizer::Options { max_vocab: self.vocab, ..tokenizer::Options::default() });
         let (model, preset) = match self.model {
             ModelArg::Order2 => (ModelSpec::Order2, "order2".to_string()),
+            ModelArg::Store => (ModelSpec::Store, "store".to_string()),
         };
         Ok(CompressOptions { model, preset, tokenizer })
     }
