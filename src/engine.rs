@@ -33,6 +33,7 @@ use crate::model::Predictor;
 use crate::tokenizer::{self, Dictionary};
 use anyhow::{bail, ensure, Context, Result};
 use std::io::{Read, Write};
+use std::time::Instant;
 
 /// How often (in time steps) the progress callback is called.
 const PROGRESS_EVERY: u64 = 256;
@@ -156,7 +157,13 @@ impl Direction<'_> {
 }
 
 /// The loop shared by compression and decompression.
-fn run(model: &mut dyn Predictor, n: u64, dir: &mut Direction, progress: &mut dyn FnMut(&LoopProgress)) -> Result<()> {
+fn run(
+    model: &mut dyn Predictor,
+    n: u64,
+    dir: &mut Direction,
+    progress: &mut dyn FnMut(&LoopProgress),
+    stats: &mut Stats,
+) -> Result<()> {
     let b = model.batch();
     let v = model.vocab_size();
     let len = n.div_ceil(b as u64);
@@ -164,8 +171,11 @@ fn run(model: &mut dyn Predictor, n: u64, dir: &mut Direction, progress: &mut dy
     let mut freqs = vec![0u32; v];
     let mut step = vec![0u16; b];
     let mut report = LoopProgress { symbols_done: 0, symbols_total: n, bits: 0.0 };
+    let (mut model_secs, mut coder_secs) = (0.0, 0.0);
     for t in 0..len {
+        let t0 = Instant::now();
         model.predict(&mut probs);
+        let t1 = Instant::now();
         for (s, sym) in step.iter_mut().enumerate() {
             let index = s as u64 * len + t;
             if index >= n {
@@ -187,26 +197,38 @@ fn run(model: &mut dyn Predictor, n: u64, dir: &mut Direction, progress: &mut dy
             };
             report.symbols_done += 1;
         }
+        let t2 = Instant::now();
         model.update(&step);
+        model_secs += (t1 - t0).as_secs_f64() + t2.elapsed().as_secs_f64();
+        coder_secs += (t2 - t1).as_secs_f64();
         if t % PROGRESS_EVERY == PROGRESS_EVERY - 1 || t + 1 == len {
             report.bits = dir.bits();
             progress(&report);
         }
     }
+    stats.model_secs += model_secs;
+    stats.coder_secs += coder_secs;
     Ok(())
 }
 
 /// Compresses `data` into one frame: a complete `.nnz` file.
 pub fn compress(data: &[u8], opts: &CompressOptions, progress: &mut dyn FnMut(&Progress)) -> Result<Vec<u8>> {
-    compress_frame(data, opts, &mut frame_progress(progress, data.len() as u64, 0, 0.0))
+    compress_frame(data, opts, &mut frame_progress(progress, data.len() as u64, 0, 0.0), &mut Stats::default())
 }
 
-fn compress_frame(data: &[u8], opts: &CompressOptions, progress: &mut dyn FnMut(&LoopProgress)) -> Result<Vec<u8>> {
+fn compress_frame(
+    data: &[u8],
+    opts: &CompressOptions,
+    progress: &mut dyn FnMut(&LoopProgress),
+    stats: &mut Stats,
+) -> Result<Vec<u8>> {
     let checksum = format::checksum(data);
     let stored = stored_file(data, checksum);
     if data.is_empty() || opts.model == ModelSpec::Store {
+        stats.stored_frames += 1;
         return Ok(stored);
     }
+    let tokenizer_start = Instant::now();
     let (dictionary, tokenizer) = match &opts.tokenizer {
         Some(topts) => {
             let dict = Dictionary::build(data, topts);
@@ -217,11 +239,14 @@ fn compress_frame(data: &[u8], opts: &CompressOptions, progress: &mut dyn FnMut(
         None => (Dictionary::bytes_only(), None),
     };
     let symbols = dictionary.encode(data);
+    let tokenizer_secs = tokenizer_start.elapsed().as_secs_f64();
     let mut model = opts.model.build(dictionary.vocab_size())?;
+    let mut frame_stats = Stats { tokenizer_secs, ..Stats::default() };
     let mut dir = Direction::Encode { symbols: &symbols, coder: Encoder::new() };
-    run(model.as_mut(), symbols.len() as u64, &mut dir, progress)?;
+    run(model.as_mut(), symbols.len() as u64, &mut dir, progress, &mut frame_stats)?;
     let Direction::Encode { coder, .. } = dir else { unreachable!("direction does not change") };
     let payload = coder.finish();
+    frame_stats.add_breakdown(model.time_breakdown().into_iter().map(|(n, s)| (n.to_string(), s)));
 
     let header = Header {
         stored: false,
@@ -239,7 +264,18 @@ fn compress_frame(data: &[u8], opts: &CompressOptions, progress: &mut dyn FnMut(
     header.write(&mut out);
     out.extend_from_slice(&payload);
     // Never expand by more than the stored header: incompressible data is kept as is.
-    Ok(if out.len() >= stored.len() { stored } else { out })
+    if out.len() >= stored.len() {
+        stats.stored_frames += 1;
+        return Ok(stored);
+    }
+    stats.symbols += symbols.len() as u64;
+    stats.dictionary_bytes += header.tokenizer.as_ref().map_or(0, |t| t.dictionary.len() as u64);
+    stats.payload_bytes += payload.len() as u64;
+    stats.tokenizer_secs += frame_stats.tokenizer_secs;
+    stats.model_secs += frame_stats.model_secs;
+    stats.coder_secs += frame_stats.coder_secs;
+    stats.add_breakdown(frame_stats.model_breakdown);
+    Ok(out)
 }
 
 /// A file holding `data` as is.
@@ -288,12 +324,40 @@ fn decompress_frame(header: &Header, payload: &[u8], progress: &mut dyn FnMut(&L
     Ok(data)
 }
 
-/// Totals of a stream, for the summary line.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct StreamTotals {
+/// What happened to a stream: totals for the summary line, and the breakdown a tuner
+/// wants (`nnz compress --stats`).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Stats {
     pub frames: u64,
+    /// Frames kept as they were (the model would not have made them smaller).
+    pub stored_frames: u64,
     pub original_bytes: u64,
     pub compressed_bytes: u64,
+    /// Symbols coded (frames coded with a model only).
+    pub symbols: u64,
+    /// Bytes of serialized dictionaries, inside the headers.
+    pub dictionary_bytes: u64,
+    /// Bytes of coded payload (frames coded with a model only).
+    pub payload_bytes: u64,
+    /// Seconds in the dictionary pass (build and encode).
+    pub tokenizer_secs: f64,
+    /// Seconds in the model: predictions and training.
+    pub model_secs: f64,
+    /// Seconds quantizing probabilities and coding symbols.
+    pub coder_secs: f64,
+    /// The model's own breakdown of its time, when it keeps one (name, seconds).
+    pub model_breakdown: Vec<(String, f64)>,
+}
+
+impl Stats {
+    fn add_breakdown(&mut self, parts: impl IntoIterator<Item = (String, f64)>) {
+        for (name, secs) in parts {
+            match self.model_breakdown.iter_mut().find(|(n, _)| *n == name) {
+                Some((_, s)) => *s += secs,
+                None => self.model_breakdown.push((name, secs)),
+            }
+        }
+    }
 }
 
 /// Compresses everything `input` yields, `block_size` bytes at a time, one frame per
@@ -304,9 +368,9 @@ pub fn compress_stream(
     opts: &CompressOptions,
     block_size: usize,
     progress: &mut dyn FnMut(&Progress),
-) -> Result<StreamTotals> {
+) -> Result<Stats> {
     ensure!(block_size > 0, "the block size must be at least 1 byte");
-    let mut totals = StreamTotals::default();
+    let mut totals = Stats::default();
     let mut bits = 0.0;
     loop {
         let mut block = Vec::new();
@@ -315,7 +379,7 @@ pub fn compress_stream(
             break;
         }
         let mut report = frame_progress(progress, block.len() as u64, totals.original_bytes, bits);
-        let frame = compress_frame(&block, opts, &mut report)?;
+        let frame = compress_frame(&block, opts, &mut report, &mut totals)?;
         output.write_all(&frame).context("cannot write the output")?;
         totals.frames += 1;
         totals.original_bytes += block.len() as u64;
@@ -335,8 +399,8 @@ pub fn decompress_stream(
     input: &mut dyn Read,
     output: &mut dyn Write,
     progress: &mut dyn FnMut(&Progress),
-) -> Result<StreamTotals> {
-    let mut totals = StreamTotals::default();
+) -> Result<Stats> {
+    let mut totals = Stats::default();
     loop {
         // Errors in a later frame say where it starts; a single-frame file needs no such note.
         let where_ = (totals.frames, totals.compressed_bytes);
@@ -383,7 +447,7 @@ fn decode_payload(header: &Header, payload: &[u8], progress: &mut dyn FnMut(&Loo
     let streams = vec![Vec::new(); model.batch()];
     // `payload` is exactly the frame's payload: the decoder must end at its last byte.
     let mut dir = Direction::Decode { coder: Decoder::new(payload)?, streams };
-    run(model.as_mut(), header.symbols, &mut dir, progress)?;
+    run(model.as_mut(), header.symbols, &mut dir, progress, &mut Stats::default())?;
     let Direction::Decode { coder, streams } = dir else { unreachable!("direction does not change") };
     coder.finish()?;
     let symbols: Vec<u16> = streams.concat();
@@ -528,7 +592,11 @@ mod tests {
         let sent = compress_stream(&mut input, &mut ChannelWriter(tx), &opts, BLOCK, &mut |_| {}).unwrap();
         let (received, verified) = decoder.join().unwrap();
         assert_eq!(sent.frames, LEN.div_ceil(BLOCK as u64));
-        assert_eq!(received, sent);
+        assert_eq!(sent.stored_frames, sent.frames);
+        assert_eq!(
+            (received.frames, received.original_bytes, received.compressed_bytes),
+            (sent.frames, sent.original_bytes, sent.compressed_bytes)
+        );
         assert_eq!(verified, LEN);
     }
 

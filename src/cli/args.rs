@@ -86,6 +86,10 @@ pub struct CompressArgs {
     /// use grows with it, compression improves with it
     #[arg(long, value_name = "SIZE", default_value = "1G", value_parser = crate::cli::io::parse_size)]
     pub block_size: usize,
+    /// Print what a tuner needs at the end: symbols, bits per byte of the payload and of
+    /// the dictionary, and where the time went
+    #[arg(long)]
+    pub stats: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

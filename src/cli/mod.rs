@@ -45,7 +45,31 @@ fn compress(args: &CompressArgs) -> Result<()> {
     out.commit()?;
     bar.finish();
     summary(&bar, input, totals.original_bytes, totals.compressed_bytes, start);
+    if args.stats {
+        print_stats(&totals, start.elapsed().as_secs_f64());
+    }
     Ok(())
+}
+
+/// `--stats`: the numbers a tuner needs, on standard error.
+fn print_stats(s: &engine::Stats, total_secs: f64) {
+    let bpb = |bytes: u64| bits_per_byte(bytes, s.original_bytes);
+    let header_bytes = s.compressed_bytes - s.payload_bytes - s.dictionary_bytes;
+    eprintln!("frames            {} ({} stored as is)", s.frames, s.stored_frames);
+    eprintln!("original bytes    {}", s.original_bytes);
+    eprintln!("compressed bytes  {} ({:.4} bits/byte)", s.compressed_bytes, bpb(s.compressed_bytes));
+    eprintln!("  payload         {} ({:.4} bits/byte)", s.payload_bytes, bpb(s.payload_bytes));
+    eprintln!("  dictionary      {} ({:.4} bits/byte)", s.dictionary_bytes, bpb(s.dictionary_bytes));
+    eprintln!("  headers, stored {header_bytes} ({:.4} bits/byte)", bpb(header_bytes));
+    let per_symbol = if s.symbols > 0 { s.original_bytes as f64 / s.symbols as f64 } else { 0.0 };
+    eprintln!("symbols           {} ({per_symbol:.3} bytes/symbol)", s.symbols);
+    eprintln!("time              {total_secs:.3} s");
+    eprintln!("  tokenizer       {:.3} s", s.tokenizer_secs);
+    eprintln!("  model           {:.3} s", s.model_secs);
+    for (part, secs) in &s.model_breakdown {
+        eprintln!("    {part:<13} {secs:.3} s");
+    }
+    eprintln!("  coder           {:.3} s", s.coder_secs);
 }
 
 fn decompress(c: &CommonArgs) -> Result<()> {

@@ -172,3 +172,16 @@ fn interrupt_leaves_no_output_file() {
     assert!(listing(dir.path()).is_empty(), "left behind: {:?}", listing(dir.path()));
     drop(stdin);
 }
+
+#[test]
+fn stats_report_the_breakdown() {
+    let text = b"statistics for tuners, statistics for users. ".repeat(100);
+    let out = run(&["compress", "--stats"], &text);
+    assert!(out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    for needle in ["compressed bytes  ", "payload ", "dictionary ", "symbols ", "tokenizer ", "model ", "coder "] {
+        assert!(err.contains(needle), "missing '{needle}' in:\n{err}");
+    }
+    assert!(err.contains(&format!("original bytes    {}", text.len())), "{err}");
+    assert!(err.contains(&format!("compressed bytes  {} ", out.stdout.len())), "{err}");
+}

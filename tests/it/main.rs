@@ -2,6 +2,7 @@
 
 mod cli;
 mod corrupt;
+mod fuzz_regressions;
 mod roundtrip;
 
 use std::io::Write;
