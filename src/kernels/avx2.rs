@@ -10,34 +10,64 @@ use super::blocked::{self, MicroKernel, View};
 use super::scalar::{EXP_MAX, EXP_MIN, EXP_POLY, LN2_HI, LN2_LO, LOG2E, ROUND_MAGIC};
 use std::arch::x86_64::*;
 
-/// 6 rows × 16 columns (2 registers): 12 accumulators + 2 B vectors + 1 broadcast,
-/// within the 16 registers (the classic Haswell BLIS shape).
-pub(crate) struct K6x16;
+/// Declares a micro-kernel type `$name` of `$mr` rows × `$nv` registers.
+macro_rules! micro_kernel {
+    ($(#[$doc:meta])* $name:ident, $mr:expr, $nv:expr, kc = $kc:expr, mc = $mc:expr) => {
+        $(#[$doc])*
+        pub(crate) struct $name;
 
-impl MicroKernel for K6x16 {
-    const MR: usize = 6;
-    const NR: usize = 16;
-    const KC: usize = 256;
-    const MC: usize = 72;
-    const NC: usize = 512;
+        impl MicroKernel for $name {
+            const MR: usize = $mr;
+            const NR: usize = $nv * 8;
+            const KC: usize = $kc;
+            const MC: usize = $mc;
 
-    #[inline]
-    unsafe fn run(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, load_c: bool) {
-        kernel_6x16(kc, a, b, c, ldc, load_c)
-    }
+            #[inline]
+            unsafe fn run(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, load_c: bool) {
+                kernel::<$mr, $nv, false>(kc, a, b, 0, std::ptr::null_mut(), c, ldc, load_c)
+            }
+
+            #[inline]
+            unsafe fn run_pack(
+                kc: usize,
+                a: *const f32,
+                bsrc: *const f32,
+                ldb: usize,
+                bdst: *mut f32,
+                c: *mut f32,
+                ldc: usize,
+                load_c: bool,
+            ) {
+                kernel::<$mr, $nv, true>(kc, a, bsrc, ldb, bdst, c, ldc, load_c)
+            }
+        }
+    };
 }
 
+micro_kernel!(
+    /// 6 rows × 16 columns (2 registers): 12 accumulators + 2 B vectors + 1 broadcast,
+    /// within the 16 registers (the classic Haswell BLIS shape).
+    K6x16, 6, 2, kc = 256, mc = 72
+);
+
+/// The micro-kernel: an `MR × (NV·8)` tile. With `PACK` it reads `B` from the
+/// unpacked source `b` (row stride `ldb`), stores each row of the panel to `bdst`, and
+/// prefetches the same row of the next panel, so that streaming `B` from memory
+/// overlaps the FMAs.
+#[allow(clippy::too_many_arguments)]
+#[inline]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn kernel_6x16(
+unsafe fn kernel<const MR: usize, const NV: usize, const PACK: bool>(
     kc: usize,
     a: *const f32,
     b: *const f32,
+    ldb: usize,
+    bdst: *mut f32,
     c: *mut f32,
     ldc: usize,
     load_c: bool,
 ) {
-    const MR: usize = 6;
-    const NV: usize = 2;
+    let nr = NV * 8;
     let mut acc = [[_mm256_setzero_ps(); NV]; MR];
     if load_c {
         for (r, row) in acc.iter_mut().enumerate() {
@@ -47,9 +77,28 @@ unsafe fn kernel_6x16(
         }
     }
     let mut ap = a;
-    let mut bp = b;
+    let (mut bs, bstride) = if PACK { (b, ldb) } else { (b, nr) };
+    let mut bd = bdst;
     for _ in 0..kc {
-        let bv = [_mm256_loadu_ps(bp), _mm256_loadu_ps(bp.add(8))];
+        let mut bv = [_mm256_setzero_ps(); NV];
+        for (v, x) in bv.iter_mut().enumerate() {
+            *x = _mm256_loadu_ps(bs.add(v * 8));
+        }
+        if PACK {
+            for (v, x) in bv.iter().enumerate() {
+                _mm256_storeu_ps(bd.add(v * 8), *x);
+            }
+            // The next panel's row: prefetching never faults, so the address may lie
+            // past the matrix (wrapping_add keeps the pointer arithmetic defined).
+            let next = bs.wrapping_add(nr) as *const i8;
+            let mut off = 0;
+            while off < nr * 4 {
+                _mm_prefetch::<_MM_HINT_T0>(next.wrapping_add(off));
+                off += 64;
+            }
+            _mm_prefetch::<_MM_HINT_T0>(next.wrapping_add(nr * 4 - 4));
+            bd = bd.add(nr);
+        }
         for (r, row) in acc.iter_mut().enumerate() {
             let ar = _mm256_broadcast_ss(&*ap.add(r));
             for (v, x) in row.iter_mut().enumerate() {
@@ -57,7 +106,7 @@ unsafe fn kernel_6x16(
             }
         }
         ap = ap.add(MR);
-        bp = bp.add(NV * 8);
+        bs = bs.add(bstride);
     }
     for (r, row) in acc.iter().enumerate() {
         for (v, x) in row.iter().enumerate() {

@@ -106,7 +106,7 @@ fn small_shapes() -> Vec<(usize, usize, usize)> {
             }
         }
     }
-    // Past the block sizes: k > KC (256), n > NC (480/512), m > MC (64/72).
+    // Past the block sizes: k > KC (256), m > MC (72/128), n over many panels.
     v.extend([
         (3, 300, 40),
         (9, 520, 17),
@@ -114,6 +114,7 @@ fn small_shapes() -> Vec<(usize, usize, usize)> {
         (80, 257, 97),
         (33, 600, 1000),
         (1, 1, 1100),
+        (150, 260, 50),
     ]);
     v
 }
