@@ -7,7 +7,10 @@
 //! them after checking the CPU.
 
 use super::blocked::{self, MicroKernel, View};
-use super::scalar::{EXP_MAX, EXP_MIN, EXP_POLY, LN2_HI, LN2_LO, LOG2E, ROUND_MAGIC};
+use super::scalar::{
+    self, EXP_MAX, EXP_MIN, EXP_POLY, LN2_HI, LN2_LO, LN_C1, LN_C2, LN_POLY, LOG2E, ROUND_MAGIC,
+    SQRT_HALF, TWO_POW_23,
+};
 use std::arch::x86_64::*;
 
 /// Declares a micro-kernel type `$name` of `$mr` rows × `$nv` registers.
@@ -310,5 +313,124 @@ pub(crate) unsafe fn softmax(x: &mut [f32]) {
     let inv = _mm_cvtss_f32(_mm256_castps256_ps128(inv));
     for v in &mut x[i..] {
         *v *= inv;
+    }
+}
+
+/// Lane-wise [`scalar::ln1`].
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn ln8(x: __m256) -> __m256 {
+    let tiny = _mm256_cmp_ps::<_CMP_LT_OQ>(x, _mm256_set1_ps(f32::MIN_POSITIVE));
+    let xs = _mm256_blendv_ps(x, _mm256_mul_ps(x, _mm256_set1_ps(TWO_POW_23)), tiny);
+    let bias = _mm256_blendv_epi8(
+        _mm256_set1_epi32(126),
+        _mm256_set1_epi32(126 + 23),
+        _mm256_castps_si256(tiny),
+    );
+    let bits = _mm256_castps_si256(xs);
+    let e = _mm256_sub_epi32(_mm256_srli_epi32::<23>(bits), bias);
+    let mbits = _mm256_or_si256(
+        _mm256_and_si256(bits, _mm256_set1_epi32(0x007f_ffff)),
+        _mm256_set1_epi32(0x3f00_0000),
+    );
+    let m = _mm256_castsi256_ps(mbits);
+    let one = _mm256_set1_ps(1.0);
+    let lt = _mm256_cmp_ps::<_CMP_LT_OQ>(m, _mm256_set1_ps(SQRT_HALF));
+    // lt lanes are all ones, i.e. -1: adding it decrements e.
+    let e = _mm256_add_epi32(e, _mm256_castps_si256(lt));
+    let f = _mm256_blendv_ps(
+        _mm256_sub_ps(m, one),
+        _mm256_sub_ps(_mm256_add_ps(m, m), one),
+        lt,
+    );
+    let z = _mm256_mul_ps(f, f);
+    let mut p = _mm256_set1_ps(LN_POLY[0]);
+    for &c in &LN_POLY[1..] {
+        p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(c));
+    }
+    let y = _mm256_mul_ps(_mm256_mul_ps(p, f), z);
+    let ef = _mm256_cvtepi32_ps(e);
+    let y = _mm256_fmadd_ps(ef, _mm256_set1_ps(LN_C2), y);
+    let y = _mm256_fmadd_ps(z, _mm256_set1_ps(-0.5), y);
+    let r = _mm256_add_ps(f, y);
+    let r = _mm256_fmadd_ps(ef, _mm256_set1_ps(LN_C1), r);
+    let inf = _mm256_set1_ps(f32::INFINITY);
+    let r = _mm256_blendv_ps(r, inf, _mm256_cmp_ps::<_CMP_EQ_OQ>(x, inf));
+    let zero = _mm256_setzero_ps();
+    let r = _mm256_blendv_ps(
+        r,
+        _mm256_set1_ps(f32::NEG_INFINITY),
+        _mm256_cmp_ps::<_CMP_EQ_OQ>(x, zero),
+    );
+    let bad = _mm256_cmp_ps::<_CMP_NGE_UQ>(x, zero); // x < 0 or NaN
+    _mm256_blendv_ps(r, _mm256_set1_ps(f32::NAN), bad)
+}
+
+#[target_feature(enable = "avx2,fma")]
+pub(crate) unsafe fn ln(y: &mut [f32], x: &[f32]) {
+    map!(y, x, ln8)
+}
+
+#[target_feature(enable = "avx2,fma")]
+pub(crate) unsafe fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
+    let n = y.len().min(x.len());
+    let (xp, yp) = (x.as_ptr(), y.as_mut_ptr());
+    let av = _mm256_set1_ps(a);
+    let mut i = 0;
+    while i + 8 <= n {
+        _mm256_storeu_ps(
+            yp.add(i),
+            _mm256_fmadd_ps(av, _mm256_loadu_ps(xp.add(i)), _mm256_loadu_ps(yp.add(i))),
+        );
+        i += 8;
+    }
+    for j in i..n {
+        // Scalar FMA: this function is compiled with the `fma` feature.
+        y[j] = a.mul_add(x[j], y[j]);
+    }
+}
+
+#[target_feature(enable = "avx2,fma")]
+pub(crate) unsafe fn log_softmax(x: &mut [f32]) {
+    let n = x.len();
+    let mf = max(x);
+    let m = _mm256_set1_ps(mf);
+    let xp = x.as_mut_ptr();
+    let (mut lo, mut hi) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+    let mut i = 0;
+    while i + 16 <= n {
+        lo = _mm256_add_ps(lo, exp8(_mm256_sub_ps(_mm256_loadu_ps(xp.add(i)), m)));
+        hi = _mm256_add_ps(hi, exp8(_mm256_sub_ps(_mm256_loadu_ps(xp.add(i + 8)), m)));
+        i += 16;
+    }
+    if i < n {
+        let t = n - i;
+        let mut buf = [0.0f32; 16];
+        buf[..t].copy_from_slice(&x[i..n]);
+        let bp = buf.as_mut_ptr();
+        for h in 0..2 {
+            _mm256_storeu_ps(
+                bp.add(8 * h),
+                exp8(_mm256_sub_ps(_mm256_loadu_ps(bp.add(8 * h)), m)),
+            );
+        }
+        // Lanes past the end must add +0.0, not exp(0 - max).
+        buf[t..].fill(0.0);
+        lo = _mm256_add_ps(lo, _mm256_loadu_ps(bp));
+        hi = _mm256_add_ps(hi, _mm256_loadu_ps(bp.add(8)));
+    }
+    let lf = scalar::ln1(fold(lo, hi));
+    let l = _mm256_set1_ps(lf);
+    let xp = x.as_mut_ptr();
+    let mut i = 0;
+    while i + 8 <= n {
+        _mm256_storeu_ps(
+            xp.add(i),
+            _mm256_sub_ps(_mm256_sub_ps(_mm256_loadu_ps(xp.add(i)), m), l),
+        );
+        i += 8;
+    }
+    for v in &mut x[i..] {
+        *v = (*v - mf) - lf;
     }
 }

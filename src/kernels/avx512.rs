@@ -6,7 +6,10 @@
 //! after checking the CPU.
 
 use super::blocked::{self, MicroKernel, View};
-use super::scalar::{EXP_MAX, EXP_MIN, EXP_POLY, LN2_HI, LN2_LO, LOG2E, ROUND_MAGIC};
+use super::scalar::{
+    self, EXP_MAX, EXP_MIN, EXP_POLY, LN2_HI, LN2_LO, LN_C1, LN_C2, LN_POLY, LOG2E, ROUND_MAGIC,
+    SQRT_HALF, TWO_POW_23,
+};
 use std::arch::x86_64::*;
 
 /// Declares a micro-kernel type `$name` of `$mr` rows × `$nv` registers.
@@ -303,5 +306,109 @@ pub(crate) unsafe fn softmax(x: &mut [f32]) {
         let mask = tail_mask(n - i);
         let v = _mm512_maskz_loadu_ps(mask, xp.add(i));
         _mm512_mask_storeu_ps(xp.add(i), mask, _mm512_mul_ps(v, inv));
+    }
+}
+
+/// Lane-wise [`scalar::ln1`].
+#[inline]
+#[target_feature(enable = "avx512f")]
+unsafe fn ln16(x: __m512) -> __m512 {
+    let tiny = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(x, _mm512_set1_ps(f32::MIN_POSITIVE));
+    let xs = _mm512_mask_blend_ps(tiny, x, _mm512_mul_ps(x, _mm512_set1_ps(TWO_POW_23)));
+    let bias = _mm512_mask_blend_epi32(tiny, _mm512_set1_epi32(126), _mm512_set1_epi32(126 + 23));
+    let bits = _mm512_castps_si512(xs);
+    let e = _mm512_sub_epi32(_mm512_srli_epi32::<23>(bits), bias);
+    let mbits = _mm512_or_si512(
+        _mm512_and_si512(bits, _mm512_set1_epi32(0x007f_ffff)),
+        _mm512_set1_epi32(0x3f00_0000),
+    );
+    let m = _mm512_castsi512_ps(mbits);
+    let one = _mm512_set1_ps(1.0);
+    let lt = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(m, _mm512_set1_ps(SQRT_HALF));
+    let e = _mm512_mask_sub_epi32(e, lt, e, _mm512_set1_epi32(1));
+    let f = _mm512_mask_blend_ps(
+        lt,
+        _mm512_sub_ps(m, one),
+        _mm512_sub_ps(_mm512_add_ps(m, m), one),
+    );
+    let z = _mm512_mul_ps(f, f);
+    let mut p = _mm512_set1_ps(LN_POLY[0]);
+    for &c in &LN_POLY[1..] {
+        p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(c));
+    }
+    let y = _mm512_mul_ps(_mm512_mul_ps(p, f), z);
+    let ef = _mm512_cvtepi32_ps(e);
+    let y = _mm512_fmadd_ps(ef, _mm512_set1_ps(LN_C2), y);
+    let y = _mm512_fmadd_ps(z, _mm512_set1_ps(-0.5), y);
+    let r = _mm512_add_ps(f, y);
+    let r = _mm512_fmadd_ps(ef, _mm512_set1_ps(LN_C1), r);
+    let inf = _mm512_set1_ps(f32::INFINITY);
+    let r = _mm512_mask_blend_ps(_mm512_cmp_ps_mask::<_CMP_EQ_OQ>(x, inf), r, inf);
+    let zero = _mm512_setzero_ps();
+    let r = _mm512_mask_blend_ps(
+        _mm512_cmp_ps_mask::<_CMP_EQ_OQ>(x, zero),
+        r,
+        _mm512_set1_ps(f32::NEG_INFINITY),
+    );
+    let bad = _mm512_cmp_ps_mask::<_CMP_NGE_UQ>(x, zero); // x < 0 or NaN
+    _mm512_mask_blend_ps(bad, r, _mm512_set1_ps(f32::NAN))
+}
+
+#[target_feature(enable = "avx512f")]
+pub(crate) unsafe fn ln(y: &mut [f32], x: &[f32]) {
+    map!(y, x, ln16)
+}
+
+#[target_feature(enable = "avx512f")]
+pub(crate) unsafe fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
+    let n = y.len().min(x.len());
+    let (xp, yp) = (x.as_ptr(), y.as_mut_ptr());
+    let av = _mm512_set1_ps(a);
+    let mut i = 0;
+    while i + 16 <= n {
+        _mm512_storeu_ps(
+            yp.add(i),
+            _mm512_fmadd_ps(av, _mm512_loadu_ps(xp.add(i)), _mm512_loadu_ps(yp.add(i))),
+        );
+        i += 16;
+    }
+    if i < n {
+        let mask = tail_mask(n - i);
+        let r = _mm512_fmadd_ps(
+            av,
+            _mm512_maskz_loadu_ps(mask, xp.add(i)),
+            _mm512_maskz_loadu_ps(mask, yp.add(i)),
+        );
+        _mm512_mask_storeu_ps(yp.add(i), mask, r);
+    }
+}
+
+#[target_feature(enable = "avx512f")]
+pub(crate) unsafe fn log_softmax(x: &mut [f32]) {
+    let n = x.len();
+    let m = _mm512_set1_ps(max(x));
+    let xp = x.as_mut_ptr();
+    let mut acc = _mm512_setzero_ps();
+    let mut i = 0;
+    while i + 16 <= n {
+        acc = _mm512_add_ps(acc, exp16(_mm512_sub_ps(_mm512_loadu_ps(xp.add(i)), m)));
+        i += 16;
+    }
+    if i < n {
+        let mask = tail_mask(n - i);
+        let e = exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(mask, xp.add(i)), m));
+        acc = _mm512_add_ps(acc, _mm512_maskz_mov_ps(mask, e));
+    }
+    let l = _mm512_set1_ps(scalar::ln1(fold(acc)));
+    let mut i = 0;
+    while i + 16 <= n {
+        let v = _mm512_sub_ps(_mm512_sub_ps(_mm512_loadu_ps(xp.add(i)), m), l);
+        _mm512_storeu_ps(xp.add(i), v);
+        i += 16;
+    }
+    if i < n {
+        let mask = tail_mask(n - i);
+        let v = _mm512_sub_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(mask, xp.add(i)), m), l);
+        _mm512_mask_storeu_ps(xp.add(i), mask, v);
     }
 }

@@ -433,3 +433,37 @@ pub fn softmax(x: &mut [f32]) {
 fn softmax_on(isa: Isa, x: &mut [f32]) {
     dispatch!(isa, softmax(x))
 }
+
+/// `y[i] = ln(x[i])`: relative error below 1e-7 where `|ln x| > 0.5`, absolute error
+/// below 3e-8 elsewhere (subnormals included); NaN for NaN and `x < 0`, `-∞` for ±0,
+/// `+∞` for `+∞`.
+pub fn ln(y: &mut [f32], x: &[f32]) {
+    ln_on(active(), y, x)
+}
+
+fn ln_on(isa: Isa, y: &mut [f32], x: &[f32]) {
+    dispatch!(isa, ln(y, x))
+}
+
+/// `y[i] = fma(a, x[i], y[i])` (one rounding), e.g. for gradient steps. Prefer it to
+/// a loop of `f32::mul_add` in code compiled without the `fma` target feature, where
+/// each `mul_add` is a libm call.
+pub fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
+    axpy_on(active(), y, a, x)
+}
+
+fn axpy_on(isa: Isa, y: &mut [f32], a: f32, x: &[f32]) {
+    assert_eq!(y.len(), x.len(), "axpy: lengths differ");
+    dispatch!(isa, axpy(y, a, x))
+}
+
+/// In-place log-softmax of one row: `x[i] = (x[i] - max) - ln Σ exp(x[j] - max)`,
+/// with the sum in the fixed 16-lane order and [`ln`]'s accuracy. The cross-entropy
+/// of target `t` is `-x[t]` afterwards; its gradient is `softmax - onehot(t)`.
+pub fn log_softmax(x: &mut [f32]) {
+    log_softmax_on(active(), x)
+}
+
+fn log_softmax_on(isa: Isa, x: &mut [f32]) {
+    dispatch!(isa, log_softmax(x))
+}

@@ -276,6 +276,53 @@ fn tanh_matches_scalar() {
 }
 
 #[test]
+fn ln_matches_scalar() {
+    // Negative, zero and special inputs from the activation set, plus positives across
+    // every binade, subnormals included, and both sides of √½.
+    let mut x = activation_inputs();
+    let mut bits = 1u32;
+    while bits < 0x7f80_0000 {
+        x.push(f32::from_bits(bits));
+        bits = bits * 3 / 2 + 7919;
+    }
+    for t in [std::f32::consts::FRAC_1_SQRT_2, 1.0, 0.5, 2.0] {
+        let mut y = t;
+        for _ in 0..6 {
+            x.extend([y, f32::from_bits(t.to_bits() - (y.to_bits() - t.to_bits()))]);
+            y = f32::from_bits(y.to_bits() + 1);
+        }
+    }
+    for isa in fast_paths() {
+        for len in (0..=40).chain([x.len()]) {
+            let xs = &x[x.len() - len..];
+            let mut want = vec![0.0; len];
+            scalar::ln(&mut want, xs);
+            let mut got = vec![1.0; len];
+            ln_on(isa, &mut got, xs);
+            assert_same(&got, &want, &format!("ln {} len={len}", isa.name()));
+        }
+    }
+}
+
+#[test]
+fn axpy_matches_scalar() {
+    let mut g = Gen(13);
+    for isa in fast_paths() {
+        for len in (0..40).chain([1000]) {
+            let x = g.vec(len);
+            let y0 = g.vec(len);
+            for a in [0.0f32, -0.0, 1.0, -0.3, 1e30, f32::NAN] {
+                let mut want = y0.clone();
+                scalar::axpy(&mut want, a, &x);
+                let mut got = y0.clone();
+                axpy_on(isa, &mut got, a, &x);
+                assert_same(&got, &want, &format!("axpy {} len={len} a={a}", isa.name()));
+            }
+        }
+    }
+}
+
+#[test]
 fn sum_and_softmax_match_scalar() {
     let mut g = Gen(5);
     for isa in fast_paths() {
@@ -291,6 +338,15 @@ fn sum_and_softmax_match_scalar() {
             let mut got = x.clone();
             softmax_on(isa, &mut got);
             assert_same(&got, &want, &format!("softmax {} len={len}", isa.name()));
+            let mut want = x.clone();
+            scalar::log_softmax(&mut want);
+            let mut got = x.clone();
+            log_softmax_on(isa, &mut got);
+            assert_same(
+                &got,
+                &want,
+                &format!("log_softmax {} len={len}", isa.name()),
+            );
         }
         // Special rows: -inf entries, all equal, a NaN, +inf, huge spread.
         let rows: Vec<Vec<f32>> = vec![
@@ -313,6 +369,11 @@ fn sum_and_softmax_match_scalar() {
             let mut got = row.clone();
             softmax_on(isa, &mut got);
             assert_same(&got, &want, &format!("softmax {} {row:?}", isa.name()));
+            let mut want = row.clone();
+            scalar::log_softmax(&mut want);
+            let mut got = row.clone();
+            log_softmax_on(isa, &mut got);
+            assert_same(&got, &want, &format!("log_softmax {} {row:?}", isa.name()));
         }
     }
 }
