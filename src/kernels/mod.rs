@@ -159,11 +159,19 @@ static ACTIVE: AtomicU8 = AtomicU8::new(0);
 /// error naming what is wrong.
 pub fn from_env() -> Result<Isa> {
     match std::env::var(ENV_VAR) {
-        Ok(v) if !v.is_empty() => Isa::parse(&v)?
+        Ok(v) => from_setting(Some(&v)),
+        Err(std::env::VarError::NotPresent) => from_setting(None),
+        Err(std::env::VarError::NotUnicode(_)) => bail!("{ENV_VAR} is not valid UTF-8"),
+    }
+}
+
+/// The path a `NNZ_KERNEL` value selects (`None`: unset).
+fn from_setting(value: Option<&str>) -> Result<Isa> {
+    match value {
+        Some(v) if !v.is_empty() => Isa::parse(v)?
             .check()
             .map_err(|e| e.context(format!("{ENV_VAR}={v}"))),
-        Ok(_) | Err(std::env::VarError::NotPresent) => Ok(Isa::best()),
-        Err(std::env::VarError::NotUnicode(_)) => bail!("{ENV_VAR} is not valid UTF-8"),
+        _ => Ok(Isa::best()),
     }
 }
 

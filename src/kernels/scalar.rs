@@ -160,16 +160,19 @@ pub fn tanh1(x: f32) -> f32 {
 pub(crate) const SQRT_HALF: f32 = std::f32::consts::FRAC_1_SQRT_2;
 pub(crate) const LN_C1: f32 = 0.693_359_4; // 355/512
 pub(crate) const LN_C2: f32 = -2.121_944_4e-4; // ln 2 - LN_C1
+                                               // Cephes' decimal coefficients, kept verbatim for traceability; each rounds to the f32
+                                               // that Cephes uses.
+#[allow(clippy::excessive_precision)]
 pub(crate) const LN_POLY: [f32; 9] = [
-    7.037_683_6e-2,
-    -1.151_461e-1,
-    1.167_699_9e-1,
-    -1.242_014_1e-1,
-    1.424_932_3e-1,
-    -1.666_805_8e-1,
-    2.000_071_4e-1,
-    -2.499_999_4e-1,
-    3.333_333_1e-1,
+    7.037_683_629_2e-2,
+    -1.151_461_031_0e-1,
+    1.167_699_874_0e-1,
+    -1.242_014_084_6e-1,
+    1.424_932_278_7e-1,
+    -1.666_805_766_5e-1,
+    2.000_071_476_5e-1,
+    -2.499_999_399_3e-1,
+    3.333_333_117_4e-1,
 ];
 pub(crate) const TWO_POW_23: f32 = 8_388_608.0;
 
