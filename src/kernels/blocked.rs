@@ -186,7 +186,10 @@ pub(crate) unsafe fn gemm<K: MicroKernel>(
         return;
     }
     let (mr, nr) = (K::MR, K::NR);
-    let (kcb, mcb) = (K::KC, K::MC);
+    // k blocks of equal size (at most KC): no short last block that pays the C
+    // traffic of a full one.
+    let kcb = k.div_ceil(k.div_ceil(K::KC));
+    let mcb = K::MC;
     let kc_max = kcb.min(k);
     let mc_max = mcb.min(m.next_multiple_of(mr));
     with_buffer(&PACK_B, kc_max * nr, |bpack| {
