@@ -5,7 +5,7 @@
 //! All functions are `unsafe` because they require AVX-512F; [`super`] only calls them
 //! after checking the CPU.
 
-use super::blocked::{self, MicroKernel, View};
+use super::blocked::{self, gather_rows_portable, MicroKernel, View};
 use super::scalar::{
     self, EXP_MAX, EXP_MIN, EXP_POLY, LN2_HI, LN2_LO, LN_C1, LN_C2, LN_POLY, LOG2E, ROUND_MAGIC,
     SQRT_HALF, TWO_POW_23,
@@ -41,6 +41,10 @@ macro_rules! micro_kernel {
                 load_c: bool,
             ) {
                 kernel::<$mr, $nv, true>(kc, a, bsrc, ldb, bdst, c, ldc, load_c)
+            }
+
+            unsafe fn gather_rows(dst: &mut [f32], b: View, p0: usize, kc: usize, n: usize) {
+                gather_rows(dst, b, p0, kc, n)
             }
         }
     };
@@ -113,6 +117,34 @@ unsafe fn kernel<const MR: usize, const NV: usize, const PACK: bool>(
     for (r, row) in acc.iter().enumerate() {
         for (v, x) in row.iter().enumerate() {
             _mm512_storeu_ps(c.add(r * ldc + v * 16), *x);
+        }
+    }
+}
+
+/// [`MicroKernel::gather_rows`] with 16-lane gathers: for each block of 16 rows of the
+/// stored `b` (16 columns of B), walk `p` so the 16 source cache lines are reused.
+#[target_feature(enable = "avx512f")]
+unsafe fn gather_rows(dst: &mut [f32], b: View, p0: usize, kc: usize, n: usize) {
+    if b.rs != 1 || b.cs.checked_mul(16).is_none_or(|x| x > i32::MAX as usize) || kc == 0 {
+        return gather_rows_portable(dst, b, p0, kc, n);
+    }
+    assert!(dst.len() >= kc * n && b.data.len() >= (n - 1) * b.cs + p0 + kc);
+    let idx = _mm512_mullo_epi32(
+        _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+        _mm512_set1_epi32(b.cs as i32),
+    );
+    let full = n - n % 16;
+    let dp = dst.as_mut_ptr();
+    for j0 in (0..full).step_by(16) {
+        let base = b.data.as_ptr().add(j0 * b.cs + p0);
+        for p in 0..kc {
+            let v = _mm512_i32gather_ps::<4>(idx, base.add(p));
+            _mm512_storeu_ps(dp.add(p * n + j0), v);
+        }
+    }
+    for j in full..n {
+        for p in 0..kc {
+            dst[p * n + j] = b.data[j * b.cs + p0 + p];
         }
     }
 }

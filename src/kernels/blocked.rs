@@ -68,6 +68,32 @@ pub(crate) trait MicroKernel {
         ldc: usize,
         load_c: bool,
     );
+
+    /// Copies rows `p0..p0+kc` of a transposed-stored `b` into `dst` row-major (`kc×n`).
+    ///
+    /// # Safety
+    /// The CPU supports the kernel's ISA; `dst` holds `kc*n` floats.
+    unsafe fn gather_rows(dst: &mut [f32], b: View, p0: usize, kc: usize, n: usize) {
+        gather_rows_portable(dst, b, p0, kc, n)
+    }
+}
+
+/// `dst[p*n + j] = b(p0 + p, j)` for `p < kc`, `j < n`: rows of B, row-major, from a
+/// `b` stored transposed (`rs == 1`), as [`MicroKernel::gather_rows`] does by default.
+pub(crate) fn gather_rows_portable(dst: &mut [f32], b: View, p0: usize, kc: usize, n: usize) {
+    const T: usize = 16;
+    for j0 in (0..n).step_by(T) {
+        let jn = T.min(n - j0);
+        for pp in (0..kc).step_by(T) {
+            let pn = T.min(kc - pp);
+            for j in j0..j0 + jn {
+                let src = &b.data[(p0 + pp) * b.rs + j * b.cs..][..(pn - 1) * b.rs + 1];
+                for p in 0..pn {
+                    dst[(pp + p) * n + j] = src[p * b.rs];
+                }
+            }
+        }
+    }
 }
 
 /// 64-byte aligned storage so packed panels start on cache lines.
@@ -78,6 +104,7 @@ struct Line([f32; 16]);
 thread_local! {
     static PACK_A: RefCell<Vec<Line>> = const { RefCell::new(Vec::new()) };
     static PACK_B: RefCell<Vec<Line>> = const { RefCell::new(Vec::new()) };
+    static ROWS_B: RefCell<Vec<Line>> = const { RefCell::new(Vec::new()) };
 }
 
 fn with_buffer<R>(
@@ -192,64 +219,84 @@ pub(crate) unsafe fn gemm<K: MicroKernel>(
     let mcb = K::MC;
     let kc_max = kcb.min(k);
     let mc_max = mcb.min(m.next_multiple_of(mr));
-    with_buffer(&PACK_B, kc_max * nr, |bpack| {
-        with_buffer(&PACK_A, kc_max * mc_max, |apack| {
-            let cp = c.as_mut_ptr();
-            let mut tile = [0.0f32; 512];
-            debug_assert!(mr * nr <= tile.len());
-            // Loop order: k blocks, then row blocks of A (packed once, kept in L2), then
-            // every panel of B across all of n (packed into L1 by the panel's first
-            // tile and reused by the others), then the row tiles.
-            for pc in (0..k).step_by(kcb) {
-                let kc = kcb.min(k - pc);
-                let load_c = accumulate || pc > 0;
-                for ic in (0..m).step_by(mcb) {
-                    let mc = mcb.min(m - ic);
-                    pack_a(apack, a, ic, mc, pc, kc, mr);
-                    for jr in (0..n).step_by(nr) {
-                        let ncols = nr.min(n - jr);
-                        // Packing is fused into the panel's first tile when B is
-                        // row-major and the panel full; otherwise it is done here.
-                        let fused = b.cs == 1 && ncols == nr;
-                        if !fused {
-                            pack_b_panel(bpack, b, pc, kc, jr, ncols, nr);
-                        }
-                        let bp = bpack.as_mut_ptr();
-                        for ir in (0..mc).step_by(mr) {
-                            let nrows = mr.min(mc - ir);
-                            let ap = apack.as_ptr().add(ir * kc);
-                            let ct = cp.add((ic + ir) * n + jr);
-                            let full = nrows == mr && ncols == nr;
-                            let (cdst, ldc) = if full {
-                                (ct, n)
-                            } else {
-                                (tile.as_mut_ptr(), nr)
-                            };
-                            if !full && load_c {
-                                // Edge tile: run the full tile on a scratch copy.
-                                for r in 0..nrows {
-                                    for j in 0..ncols {
-                                        tile[r * nr + j] = *ct.add(r * n + j);
+    // B not row-major (gemm_nt): each k block of B is first copied row-major into a
+    // scratch (kc×n) by a blocked transpose, once for all row blocks of A, and the
+    // fused path runs on that.
+    let rows_b = if b.cs == 1 { 0 } else { kc_max * n };
+    with_buffer(&ROWS_B, rows_b, |brows| {
+        with_buffer(&PACK_B, kc_max * nr, |bpack| {
+            with_buffer(&PACK_A, kc_max * mc_max, |apack| {
+                let cp = c.as_mut_ptr();
+                let mut tile = [0.0f32; 512];
+                debug_assert!(mr * nr <= tile.len());
+                // Loop order: k blocks, then row blocks of A (packed once, kept in L2),
+                // then every panel of B across all of n (packed into L1 by the panel's
+                // first tile and reused by the others), then the row tiles.
+                for pc in (0..k).step_by(kcb) {
+                    let kc = kcb.min(k - pc);
+                    let load_c = accumulate || pc > 0;
+                    // `bk` holds B's rows pc..pc+kc from its row `p0`.
+                    let (bk, p0) = if b.cs == 1 {
+                        (b, pc)
+                    } else {
+                        K::gather_rows(brows, b, pc, kc, n);
+                        (
+                            View {
+                                data: &brows[..kc * n],
+                                rs: n,
+                                cs: 1,
+                            },
+                            0,
+                        )
+                    };
+                    for ic in (0..m).step_by(mcb) {
+                        let mc = mcb.min(m - ic);
+                        pack_a(apack, a, ic, mc, pc, kc, mr);
+                        for jr in (0..n).step_by(nr) {
+                            let ncols = nr.min(n - jr);
+                            // Packing is fused into the panel's first tile when the
+                            // panel is full; otherwise it is done here.
+                            let fused = ncols == nr;
+                            if !fused {
+                                pack_b_panel(bpack, bk, p0, kc, jr, ncols, nr);
+                            }
+                            let bp = bpack.as_mut_ptr();
+                            for ir in (0..mc).step_by(mr) {
+                                let nrows = mr.min(mc - ir);
+                                let ap = apack.as_ptr().add(ir * kc);
+                                let ct = cp.add((ic + ir) * n + jr);
+                                let full = nrows == mr && ncols == nr;
+                                let (cdst, ldc) = if full {
+                                    (ct, n)
+                                } else {
+                                    (tile.as_mut_ptr(), nr)
+                                };
+                                if !full && load_c {
+                                    // Edge tile: run the full tile on a scratch copy.
+                                    for r in 0..nrows {
+                                        for j in 0..ncols {
+                                            tile[r * nr + j] = *ct.add(r * n + j);
+                                        }
                                     }
                                 }
-                            }
-                            if fused && ir == 0 {
-                                let src = b.data.as_ptr().add(pc * b.rs + jr);
-                                K::run_pack(kc, ap, src, b.rs, bp, cdst, ldc, load_c);
-                            } else {
-                                K::run(kc, ap, bp, cdst, ldc, load_c);
-                            }
-                            if !full {
-                                for r in 0..nrows {
-                                    for j in 0..ncols {
-                                        *ct.add(r * n + j) = tile[r * nr + j];
+                                if fused && ir == 0 {
+                                    let src = bk.data.as_ptr().add(p0 * bk.rs + jr);
+                                    K::run_pack(kc, ap, src, bk.rs, bp, cdst, ldc, load_c);
+                                } else {
+                                    K::run(kc, ap, bp, cdst, ldc, load_c);
+                                }
+                                if !full {
+                                    for r in 0..nrows {
+                                        for j in 0..ncols {
+                                            *ct.add(r * n + j) = tile[r * nr + j];
+                                        }
                                     }
                                 }
                             }
                         }
                     }
                 }
-            }
+            })
         })
     })
 }
