@@ -15,6 +15,7 @@ pub(crate) struct K4x16;
 const MR: usize = 4;
 const NR: usize = 16;
 
+#[allow(clippy::too_many_arguments)]
 #[inline(always)]
 unsafe fn kernel<const PACK: bool>(
     kc: usize,
