@@ -185,3 +185,11 @@ fn stats_report_the_breakdown() {
     assert!(err.contains(&format!("original bytes    {}", text.len())), "{err}");
     assert!(err.contains(&format!("compressed bytes  {} ", out.stdout.len())), "{err}");
 }
+
+#[test]
+fn unknown_or_unavailable_kernel_path_is_an_error() {
+    let out = nnz().args(["compress", "-c", "-"]).env("NNZ_KERNEL", "sse9").stdin(Stdio::null()).output().unwrap();
+    assert_error(&out, "NNZ_KERNEL");
+    let out = nnz().args(["compress", "-c", "-"]).env("NNZ_KERNEL", "scalar").stdin(Stdio::null()).output().unwrap();
+    assert!(out.status.success());
+}
