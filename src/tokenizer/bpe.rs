@@ -202,6 +202,9 @@ struct Trainer<'a> {
     /// Pairs created in this round, in creation order.
     born: Vec<u32>,
     min_freq: u32,
+    base_vocab: usize,
+    /// Merged symbols whose count is at least `min_freq` (those that would be emitted).
+    live: usize,
 }
 
 /// Trains merges on the base-symbol stream `base`, cut into segments at `seg_starts`.
@@ -230,14 +233,20 @@ pub fn train(
         heap: BinaryHeap::new(),
         born: Vec::new(),
         min_freq: min_freq.max(2),
+        base_vocab,
+        live: 0,
         sym: base,
     };
     t.init(seg_starts, base_vocab);
     let mut merges = Vec::new();
-    let max_merges = max_vocab.saturating_sub(base_vocab);
-    while merges.len() < max_merges {
+    // Intermediate symbols that end up rare are pruned from the output alphabet, so more
+    // merges than output symbols may be made: stop when the symbols in use fill
+    // `max_vocab`, or at twice that many merges (each still costs dictionary bytes).
+    let max_merges = (2 * max_vocab).min(65536).saturating_sub(base_vocab);
+    while merges.len() < max_merges && base_vocab + t.live < max_vocab {
         let vocab = base_vocab + merges.len();
-        let k = (vocab / 128).clamp(1, 32).min(max_merges - merges.len());
+        let room = (max_merges - merges.len()).min(max_vocab - base_vocab - t.live);
+        let k = (vocab / 128).clamp(1, 32).min(room);
         let chosen = t.choose(k, vocab as u64);
         if chosen.is_empty() {
             break;
@@ -475,9 +484,18 @@ impl Trainer<'_> {
             self.sym[r - 1] = z;
             merged += 1;
         }
-        self.counts[a as usize] -= merged;
-        self.counts[b as usize] -= merged;
+        for x in [a, b] {
+            let before = self.counts[x as usize];
+            self.counts[x as usize] -= merged;
+            let t = self.min_freq as u64;
+            if x as usize >= self.base_vocab && before >= t && self.counts[x as usize] < t {
+                self.live -= 1;
+            }
+        }
         self.counts[z as usize] = merged;
+        if merged >= self.min_freq as u64 {
+            self.live += 1;
+        }
         self.total -= merged;
     }
 

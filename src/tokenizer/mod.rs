@@ -375,7 +375,17 @@ fn build_on(
     }
     let trained = bpe::train(lg, stream, &seg_starts, base, max_vocab, min_freq);
     let mut counts = trained.counts;
-    let emitted = bpe::prune(&trained.merges, &mut counts, base, min_freq as u64);
+    // Prune rare symbols; raise the threshold until the output alphabet fits.
+    let mut threshold = min_freq as u64;
+    let emitted = loop {
+        let mut c = counts.clone();
+        let emitted = bpe::prune(&trained.merges, &mut c, base, threshold);
+        if base + emitted.iter().filter(|&&e| e).count() <= max_vocab {
+            counts = c;
+            break emitted;
+        }
+        threshold += threshold / 8 + 1;
+    };
     let dict = Dictionary::from_parts(dict::Parts {
         transform,
         merges: trained.merges,

@@ -280,7 +280,7 @@ fn golden_dictionary_digest() {
     // Produced by this test itself on first run (see the commit that added it).
     assert_eq!((bytes.len(), dict.vocab_size(), digest), GOLDEN);
 }
-const GOLDEN: (usize, usize, u64) = (0, 0, 0);
+const GOLDEN: (usize, usize, u64) = (637, 397, 6966772778280680630);
 
 #[test]
 fn training_counts_match_the_encoding() {
@@ -463,11 +463,11 @@ proptest! {
         for (k, (a, b)) in merges.into_iter().enumerate() {
             let lim = (base + k) as u16;
             let m = (a % lim, (b + k as u16) % lim);
-            if rank.insert(pair_key(m.0, m.1), ms.len() as u32).is_none() {
-                ms.push(m);
-            } else {
+            if rank.contains_key(&pair_key(m.0, m.1)) {
                 break;
             }
+            rank.insert(pair_key(m.0, m.1), ms.len() as u32);
+            ms.push(m);
         }
         let reference = encode::merge_reference(base, &ms, &syms);
         let mut s2 = syms.clone();
