@@ -5,15 +5,26 @@
 //! 0       1     version, 1
 //! 1       1     flags: bit 0 = case/space transform on; bits 1-7 reserved, must be 0
 //! 2       1-3   M, the number of merges, LEB128 (shortest form)
-//! ...           M merge records, bit-packed LSB-first:
-//!                 left id, right id: w_k bits each, w_k = bits needed for base + k - 1
-//!                 emitted: 1 bit (0 = the merged symbol is only an intermediate step)
-//!               zero bits up to the next byte boundary, then nothing
+//! ...           if M > 0: the M merge records, range coded (below), to the last byte
 //! ```
 //!
 //! `base` is 259 with the transform (256 bytes and 3 escapes) and 256 without; merge `k`
-//! creates internal symbol `base + k`, so its parts are below `base + k` and `w_k` bits
-//! hold them. The identity dictionary is the three bytes `01 00 00`.
+//! creates internal symbol `base + k` from two symbols below `base + k`. The identity
+//! dictionary is the three bytes `01 00 00`.
+//!
+//! Each merge record is: left part, right part, emitted flag (0 = the merged symbol is
+//! only an intermediate step, split again in the output). A part `x` is coded with
+//! adaptive binary decisions (LZMA-style range coder, 11-bit probabilities, integer only),
+//! with separate statistics for left and right parts:
+//!
+//! - one bit: is `x` a base symbol (`x < base`)?
+//! - base symbol: `x` through a 9-bit binary tree of probabilities (mostly letters);
+//! - merged symbol: `x - base` through a 16-bit binary tree (the upper levels learn which
+//!   regions of the merge list are reused, mostly the short early symbols).
+//!
+//! The coded stream's length is exactly what the decoder reads, so trailing bytes and
+//! truncation are both detected. About 21 bits per merge on English text (dickens),
+//! against 27 for fixed-width ids.
 
 use anyhow::{bail, Result};
 
@@ -27,57 +38,217 @@ pub struct Parts {
     pub emitted: Vec<bool>,
 }
 
-fn width(n: usize) -> u32 {
-    // Bits to write any value below n (n >= 2).
-    usize::BITS - (n - 1).leading_zeros()
-}
+const PROB_BITS: u32 = 11;
+const PROB_ONE: u16 = 1 << PROB_BITS;
+const MOVE_BITS: u32 = 5;
+const TOP: u32 = 1 << 24;
 
-struct BitWriter {
+struct RcEncoder {
+    low: u64,
+    range: u32,
+    cache: u8,
+    cache_size: u64,
     out: Vec<u8>,
-    acc: u64,
-    nbits: u32,
 }
 
-impl BitWriter {
-    fn put(&mut self, v: u32, w: u32) {
-        self.acc |= (v as u64) << self.nbits;
-        self.nbits += w;
-        while self.nbits >= 8 {
-            self.out.push(self.acc as u8);
-            self.acc >>= 8;
-            self.nbits -= 8;
+impl RcEncoder {
+    fn new() -> Self {
+        RcEncoder {
+            low: 0,
+            range: u32::MAX,
+            cache: 0,
+            cache_size: 1,
+            out: Vec::new(),
         }
     }
-    fn finish(mut self) -> Vec<u8> {
-        if self.nbits > 0 {
-            self.out.push(self.acc as u8);
+
+    fn bit(&mut self, p: &mut u16, bit: bool) {
+        let bound = (self.range >> PROB_BITS) * *p as u32;
+        if !bit {
+            self.range = bound;
+            *p += (PROB_ONE - *p) >> MOVE_BITS;
+        } else {
+            self.low += bound as u64;
+            self.range -= bound;
+            *p -= *p >> MOVE_BITS;
         }
+        while self.range < TOP {
+            self.range <<= 8;
+            self.shift_low();
+        }
+    }
+
+    fn shift_low(&mut self) {
+        if (self.low as u32) < 0xFF00_0000 || self.low >> 32 != 0 {
+            let carry = (self.low >> 32) as u8;
+            let mut byte = self.cache;
+            while self.cache_size > 0 {
+                self.out.push(byte.wrapping_add(carry));
+                byte = 0xFF;
+                self.cache_size -= 1;
+            }
+            self.cache = (self.low >> 24) as u8;
+        }
+        self.cache_size += 1;
+        self.low = (self.low & 0x00FF_FFFF) << 8;
+    }
+
+    fn finish(mut self) -> Vec<u8> {
+        for _ in 0..5 {
+            self.shift_low();
+        }
+        // The first byte is always 0 (the coder's value is below 1): not stored.
+        debug_assert_eq!(self.out[0], 0);
+        self.out.remove(0);
         self.out
     }
 }
 
-struct BitReader<'a> {
+struct RcDecoder<'a> {
     bytes: &'a [u8],
     pos: usize,
-    acc: u64,
-    nbits: u32,
+    range: u32,
+    code: u32,
+    overrun: bool,
 }
 
-impl BitReader<'_> {
-    fn get(&mut self, w: u32) -> Result<u32> {
-        while self.nbits < w {
-            let Some(&b) = self.bytes.get(self.pos) else {
-                bail!("corrupt dictionary: truncated merge list");
-            };
-            self.acc |= (b as u64) << self.nbits;
-            self.pos += 1;
-            self.nbits += 8;
+impl<'a> RcDecoder<'a> {
+    fn new(bytes: &'a [u8]) -> Self {
+        let mut d = RcDecoder {
+            bytes,
+            pos: 0,
+            range: u32::MAX,
+            code: 0,
+            overrun: false,
+        };
+        for _ in 0..4 {
+            d.code = d.code << 8 | d.next_byte() as u32;
         }
-        let v = (self.acc & ((1u64 << w) - 1)) as u32;
-        self.acc >>= w;
-        self.nbits -= w;
-        Ok(v)
+        d
     }
+
+    fn next_byte(&mut self) -> u8 {
+        match self.bytes.get(self.pos) {
+            Some(&b) => {
+                self.pos += 1;
+                b
+            }
+            None => {
+                self.overrun = true;
+                0
+            }
+        }
+    }
+
+    fn bit(&mut self, p: &mut u16) -> bool {
+        let bound = (self.range >> PROB_BITS) * *p as u32;
+        let bit = if self.code < bound {
+            self.range = bound;
+            *p += (PROB_ONE - *p) >> MOVE_BITS;
+            false
+        } else {
+            self.code -= bound;
+            self.range -= bound;
+            *p -= *p >> MOVE_BITS;
+            true
+        };
+        while self.range < TOP {
+            self.range <<= 8;
+            self.code = self.code << 8 | self.next_byte() as u32;
+        }
+        bit
+    }
+}
+
+/// Either direction of the range coder, so that one model function serves both.
+trait Coder {
+    /// Codes `bit` (encoder) or returns the decoded bit (decoder ignores `bit`).
+    fn code(&mut self, p: &mut u16, bit: bool) -> bool;
+}
+
+impl Coder for RcEncoder {
+    fn code(&mut self, p: &mut u16, bit: bool) -> bool {
+        self.bit(p, bit);
+        bit
+    }
+}
+
+impl Coder for RcDecoder<'_> {
+    fn code(&mut self, p: &mut u16, _bit: bool) -> bool {
+        self.bit(p)
+    }
+}
+
+/// Bits of the tree for base symbols (< 259).
+const BASE_BITS: u32 = 9;
+/// Bits of the tree for merged symbols (index `x - base` < 65536).
+const MERGED_BITS: u32 = 16;
+
+/// Adaptive statistics for one kind of part (left or right).
+struct PartModel {
+    is_merged: u16,
+    base_tree: Vec<u16>,
+    merged_tree: Vec<u16>,
+}
+
+impl PartModel {
+    fn new() -> Self {
+        let half = PROB_ONE / 2;
+        PartModel {
+            is_merged: half,
+            base_tree: vec![half; 1 << BASE_BITS],
+            merged_tree: vec![half; 1 << MERGED_BITS],
+        }
+    }
+
+    /// Codes the value `v` (< 2^bits) MSB first through the tree `probs`.
+    fn tree<C: Coder>(c: &mut C, probs: &mut [u16], bits: u32, v: u32) -> u32 {
+        let mut node = 1usize;
+        for i in (0..bits).rev() {
+            let b = c.code(&mut probs[node], v >> i & 1 != 0);
+            node = node << 1 | b as usize;
+        }
+        node as u32 - (1 << bits)
+    }
+
+    /// Codes part `x` of merge `k`; returns the (decoded) part, or an error if the
+    /// decoded value cannot be a symbol below `base + k`.
+    fn part<C: Coder>(&mut self, c: &mut C, base: usize, k: usize, x: u16) -> Result<u16> {
+        let x = x as usize;
+        let merged = c.code(&mut self.is_merged, x >= base);
+        if !merged {
+            let v = Self::tree(c, &mut self.base_tree, BASE_BITS, x as u32) as usize;
+            if v >= base {
+                bail!("corrupt dictionary: base symbol {v} out of range");
+            }
+            return Ok(v as u16);
+        }
+        let v = Self::tree(
+            c,
+            &mut self.merged_tree,
+            MERGED_BITS,
+            x.wrapping_sub(base) as u32,
+        ) as usize;
+        if v >= k {
+            bail!("corrupt dictionary: merge {k} refers to a symbol not yet defined");
+        }
+        Ok((base + v) as u16)
+    }
+}
+
+/// Codes all merges in either direction.
+fn code_merges<C: Coder>(c: &mut C, base: usize, parts: &mut Parts) -> Result<()> {
+    let mut left = PartModel::new();
+    let mut right = PartModel::new();
+    let mut emitted_p = PROB_ONE / 2;
+    for k in 0..parts.merges.len() {
+        let (a, b) = parts.merges[k];
+        let a = left.part(c, base, k, a)?;
+        let b = right.part(c, base, k, b)?;
+        parts.merges[k] = (a, b);
+        parts.emitted[k] = c.code(&mut emitted_p, parts.emitted[k]);
+    }
+    Ok(())
 }
 
 pub fn write(parts: &Parts, base: usize) -> Vec<u8> {
@@ -92,22 +263,21 @@ pub fn write(parts: &Parts, base: usize) -> Vec<u8> {
         }
         out.push(byte | 0x80);
     }
-    let mut w = BitWriter {
-        out,
-        acc: 0,
-        nbits: 0,
-    };
-    for (k, (&(a, b), &e)) in parts.merges.iter().zip(&parts.emitted).enumerate() {
-        let wk = width(base + k);
-        w.put(a as u32, wk);
-        w.put(b as u32, wk);
-        w.put(e as u32, 1);
+    if !parts.merges.is_empty() {
+        let mut enc = RcEncoder::new();
+        let mut copy = Parts {
+            transform: parts.transform,
+            merges: parts.merges.clone(),
+            emitted: parts.emitted.clone(),
+        };
+        code_merges(&mut enc, base, &mut copy).expect("encoding valid merges cannot fail");
+        out.extend(enc.finish());
     }
-    w.finish()
+    out
 }
 
-/// Parses the format above; checks only the syntax and the id ranges (the caller checks
-/// what the merges mean).
+/// Parses the format above; checks the syntax and the id ranges (the caller checks what
+/// the merges mean).
 pub fn read(bytes: &[u8]) -> Result<Parts> {
     if bytes.len() < 3 {
         bail!(
@@ -155,40 +325,39 @@ pub fn read(bytes: &[u8]) -> Result<Parts> {
             65536 - base
         );
     }
-    let mut r = BitReader {
-        bytes: &bytes[pos..],
-        pos: 0,
-        acc: 0,
-        nbits: 0,
+    let rest = &bytes[pos..];
+    let mut parts = Parts {
+        transform,
+        merges: vec![(0, 0); m],
+        emitted: vec![false; m],
     };
-    let mut merges = Vec::with_capacity(m);
-    let mut emitted = Vec::with_capacity(m);
-    for k in 0..m {
-        let wk = width(base + k);
-        let a = r.get(wk)?;
-        let b = r.get(wk)?;
-        let e = r.get(1)?;
-        if a as usize >= base + k || b as usize >= base + k {
+    if m == 0 {
+        if !rest.is_empty() {
             bail!(
-                "corrupt dictionary: merge {k} uses symbol {}, not yet defined",
-                a.max(b)
+                "corrupt dictionary: {} unexpected trailing bytes",
+                rest.len()
             );
         }
-        merges.push((a as u16, b as u16));
-        emitted.push(e == 1);
+        return Ok(parts);
     }
-    if r.acc != 0 {
-        bail!("corrupt dictionary: non-zero padding bits");
-    }
-    if r.pos != r.bytes.len() {
+    // Each merge takes at least a few bits: a count far above the data is garbage (and
+    // would make us allocate for nothing).
+    if m > 64 * rest.len() + 64 {
         bail!(
-            "corrupt dictionary: {} unexpected trailing bytes",
-            r.bytes.len() - r.pos
+            "corrupt dictionary: {m} merges cannot fit in {} bytes",
+            rest.len()
         );
     }
-    Ok(Parts {
-        transform,
-        merges,
-        emitted,
-    })
+    let mut dec = RcDecoder::new(rest);
+    code_merges(&mut dec, base, &mut parts)?;
+    if dec.overrun {
+        bail!("corrupt dictionary: truncated merge list");
+    }
+    if dec.pos != rest.len() {
+        bail!(
+            "corrupt dictionary: {} unexpected trailing bytes",
+            rest.len() - dec.pos
+        );
+    }
+    Ok(parts)
 }
