@@ -36,10 +36,9 @@ use std::hash::{BuildHasherDefault, Hasher};
 pub const FRAC_BITS: u32 = 24;
 /// Longest token, in base symbols. Bounds the decoder's tables for any dictionary.
 pub const MAX_TOKEN_LEN: u32 = 256;
-/// Most candidates examined in one round.
-const MAX_SCAN: usize = 4096;
-/// Margin for truncation in the bound of the saving.
-const BOUND_SLACK: i64 = 1 << 8;
+/// Most candidates examined in one round (late rounds may have many pairs whose bound
+/// passes but whose score does not; this caps the work per round).
+pub const MAX_SCAN: usize = 4096;
 
 /// `floor(log2(x) * 2^FRAC_BITS)`, exact from a table for `x <= 65536`, interpolated
 /// linearly between table entries above.
@@ -106,6 +105,43 @@ fn log2_exact(x: u64) -> u64 {
         }
     }
     (k << FRAC_BITS) | frac
+}
+
+/// Order-0 bits (fixed point) saved by merging `(a, b)` with `c` occurrences in a stream of
+/// `n` symbols where `a` and `b` occur `ca` and `cb` times.
+pub fn saving(lg: &Log2, n: u64, a: u16, b: u16, ca: u64, cb: u64, c: u64) -> i64 {
+    if a == b {
+        // Overlapping occurrences (runs) count once per two symbols.
+        let c = c.min(ca / 2);
+        (lg.f(n) + lg.f(ca - 2 * c) + lg.f(c)) as i64 - (lg.f(n - c) + lg.f(ca)) as i64
+    } else {
+        (lg.f(n) + lg.f(ca - c) + lg.f(cb - c) + lg.f(c)) as i64
+            - (lg.f(n - c) + lg.f(ca) + lg.f(cb)) as i64
+    }
+}
+
+/// The merges of one round: the `k` best candidates (score, then smaller key), of those
+/// the ones with a positive score that share no symbol with a better one.
+/// `cands` holds `(score, key)`.
+pub fn select(cands: &mut [(i64, u32)], k: usize) -> Vec<(u16, u16)> {
+    cands.sort_unstable_by_key(|&(s, key)| (Reverse(s), key));
+    let mut used: Vec<u16> = Vec::new();
+    let mut chosen = Vec::new();
+    for &(score, key) in cands.iter().take(k) {
+        let (a, b) = split_key(key);
+        if score > 0 && !used.contains(&a) && !used.contains(&b) {
+            used.push(a);
+            used.push(b);
+            chosen.push((a, b));
+        }
+    }
+    chosen
+}
+
+/// Largest number of merges per round at the current vocabulary size: few while the
+/// alphabet is small and every merge changes the statistics, more later.
+pub fn merges_per_round(vocab: usize) -> usize {
+    (vocab / 128).clamp(1, 32)
 }
 
 /// Cost of one dictionary entry, in units of `2^-FRAC_BITS` bits: its serialization (two
@@ -217,6 +253,7 @@ pub fn train(
     base_vocab: usize,
     max_vocab: usize,
     min_freq: u32,
+    max_scan: usize,
 ) -> Trained {
     let n = base.len();
     assert!(n < u32::MAX as usize, "training stream too long");
@@ -246,8 +283,8 @@ pub fn train(
     while merges.len() < max_merges && base_vocab + t.live < max_vocab {
         let vocab = base_vocab + merges.len();
         let room = (max_merges - merges.len()).min(max_vocab - base_vocab - t.live);
-        let k = (vocab / 128).clamp(1, 32).min(room);
-        let chosen = t.choose(k, vocab as u64);
+        let k = merges_per_round(vocab).min(room);
+        let chosen = t.choose(k, vocab as u64, max_scan);
         if chosen.is_empty() {
             break;
         }
@@ -308,26 +345,12 @@ impl Trainer<'_> {
         }
     }
 
-    /// Order-0 bits saved by merging `(a, b)` with `c` occurrences, in fixed point.
-    fn saving(&self, a: u16, b: u16, c: u64) -> i64 {
-        let lg = self.lg;
-        let n = self.total;
-        let ca = self.counts[a as usize];
-        if a == b {
-            // Overlapping occurrences (runs) count once per two symbols.
-            let c = c.min(ca / 2);
-            (lg.f(n) + lg.f(ca - 2 * c) + lg.f(c)) as i64 - (lg.f(n - c) + lg.f(ca)) as i64
-        } else {
-            let cb = self.counts[b as usize];
-            (lg.f(n) + lg.f(ca - c) + lg.f(cb - c) + lg.f(c)) as i64
-                - (lg.f(n - c) + lg.f(ca) + lg.f(cb)) as i64
-        }
-    }
-
-    /// The most any pair with `c` occurrences can save.
+    /// The most any pair with `c` occurrences can save, plus a margin that covers the
+    /// truncation of the fixed-point `F` (each `F(x)` is at most `3x` units low).
     fn bound(&self, c: u64) -> i64 {
         let lg = self.lg;
-        lg.f(self.total) as i64 - (lg.f(self.total - c) + lg.f(c)) as i64 + BOUND_SLACK
+        let n = self.total;
+        lg.f(n) as i64 - (lg.f(n - c) + lg.f(c)) as i64 + 6 * n as i64 + 256
     }
 
     fn remove_pair(&mut self, key: u32, id: u32) {
@@ -337,25 +360,27 @@ impl Trainer<'_> {
         self.free.push(id);
     }
 
-    /// Picks up to `k` merges for this round: the best-scoring candidates that share no
-    /// symbol, each saving more than its entry costs. Ties go to the smaller pair key.
-    fn choose(&mut self, k: usize, vocab: u64) -> Vec<(u16, u16)> {
+    /// Picks this round's merges ([`select`]) from the heap: candidates are popped in
+    /// decreasing count until the bound shows that no other pair can enter the top `k`
+    /// with a positive score (then the choice equals [`select`] over all pairs), or
+    /// `max_scan` candidates were looked at.
+    fn choose(&mut self, k: usize, vocab: u64, max_scan: usize) -> Vec<(u16, u16)> {
         let e_cost = entry_cost(self.lg, vocab, self.total);
-        let mut cands: Vec<(i64, u32, u32)> = Vec::new(); // (score, key, count)
+        let mut cands: Vec<(i64, u32)> = Vec::new();
+        // The k best scores so far (min-heap).
         let mut best: BinaryHeap<Reverse<i64>> = BinaryHeap::new();
         while let Some(&top) = self.heap.peek() {
             let c = top >> 32;
             let key = top as u32;
-            if c < self.min_freq as u64 || cands.len() >= MAX_SCAN {
+            if c < self.min_freq as u64 || cands.len() >= max_scan {
                 break;
             }
-            let threshold = if best.len() >= k {
-                best.peek().map_or(0, |r| r.0.max(0))
-            } else {
-                0
-            };
-            if 2 * c < self.total && self.bound(c) - e_cost <= threshold {
-                break;
+            if 2 * c < self.total {
+                let ub = self.bound(c) - e_cost;
+                let kth = best.peek().map_or(i64::MIN, |r| r.0);
+                if ub <= 0 || (best.len() >= k && ub < kth) {
+                    break;
+                }
             }
             self.heap.pop();
             let Some(&id) = self.map.get(&key) else {
@@ -376,8 +401,9 @@ impl Trainer<'_> {
                 self.remove_pair(key, id);
                 continue;
             }
-            let score = self.saving(a, b, count) - e_cost;
-            cands.push((score, key, count as u32));
+            let (ca, cb) = (self.counts[a as usize], self.counts[b as usize]);
+            let score = saving(self.lg, self.total, a, b, ca, cb, count) - e_cost;
+            cands.push((score, key));
             if score > 0 {
                 best.push(Reverse(score));
                 if best.len() > k {
@@ -385,17 +411,13 @@ impl Trainer<'_> {
                 }
             }
         }
-        cands.sort_unstable_by_key(|&(s, key, _)| (Reverse(s), key));
-        let mut used: Vec<u16> = Vec::new();
-        let mut chosen = Vec::new();
-        for &(score, key, count) in &cands {
-            let (a, b) = split_key(key);
-            if chosen.len() < k && score > 0 && !used.contains(&a) && !used.contains(&b) {
-                used.push(a);
-                used.push(b);
-                chosen.push((a, b));
-            } else {
-                self.heap.push((count as u64) << 32 | key as u64);
+        let chosen = select(&mut cands, k);
+        for &(_, key) in &cands {
+            if !chosen.contains(&split_key(key)) {
+                if let Some(&id) = self.map.get(&key) {
+                    self.heap
+                        .push((self.pairs[id as usize].count as u64) << 32 | key as u64);
+                }
             }
         }
         chosen
@@ -516,6 +538,98 @@ impl Trainer<'_> {
     }
 }
 
+/// Slow reference of [`train`]: every round recounts all pairs, scores every pair and
+/// applies the merges by scanning the whole stream, as NNCP's preprocessor does. With an
+/// unlimited `max_scan`, [`train`] must produce the same merges and counts.
+pub fn train_reference(
+    lg: &Log2,
+    base: Vec<u16>,
+    seg_starts: &[usize],
+    base_vocab: usize,
+    max_vocab: usize,
+    min_freq: u32,
+) -> Trained {
+    let min_freq = min_freq.max(2) as u64;
+    // seg[i]: segment number of token i; pairs never span two segments.
+    let mut seg = vec![0u32; base.len()];
+    let mut s = 0;
+    for (i, g) in seg.iter_mut().enumerate() {
+        while s < seg_starts.len() && seg_starts[s] <= i {
+            s += 1;
+        }
+        *g = s as u32;
+    }
+    let mut seq = base;
+    let mut tlen = vec![1u32; base_vocab];
+    let mut counts = vec![0u64; base_vocab];
+    for &x in &seq {
+        counts[x as usize] += 1;
+    }
+    let mut merges: Vec<(u16, u16)> = Vec::new();
+    let max_merges = (2 * max_vocab).min(65536).saturating_sub(base_vocab);
+    loop {
+        let live = counts[base_vocab..]
+            .iter()
+            .filter(|&&c| c >= min_freq)
+            .count();
+        if merges.len() >= max_merges || base_vocab + live >= max_vocab {
+            break;
+        }
+        let vocab = base_vocab + merges.len();
+        let room = (max_merges - merges.len()).min(max_vocab - base_vocab - live);
+        let k = merges_per_round(vocab).min(room);
+        let total = seq.len() as u64;
+        let mut pair_counts: std::collections::BTreeMap<u32, u64> = Default::default();
+        for i in 1..seq.len() {
+            if seg[i] == seg[i - 1] {
+                *pair_counts.entry(pair_key(seq[i - 1], seq[i])).or_default() += 1;
+            }
+        }
+        let e_cost = entry_cost(lg, vocab as u64, total);
+        let mut cands: Vec<(i64, u32)> = pair_counts
+            .iter()
+            .filter(|&(&key, &c)| {
+                let (a, b) = split_key(key);
+                c >= min_freq && tlen[a as usize] + tlen[b as usize] <= MAX_TOKEN_LEN
+            })
+            .map(|(&key, &c)| {
+                let (a, b) = split_key(key);
+                let (ca, cb) = (counts[a as usize], counts[b as usize]);
+                (saving(lg, total, a, b, ca, cb, c) - e_cost, key)
+            })
+            .collect();
+        let chosen = select(&mut cands, k);
+        if chosen.is_empty() {
+            break;
+        }
+        for (a, b) in chosen {
+            let z = (base_vocab + merges.len()) as u16;
+            merges.push((a, b));
+            tlen.push(tlen[a as usize] + tlen[b as usize]);
+            counts.push(0);
+            let (mut out, mut out_seg) =
+                (Vec::with_capacity(seq.len()), Vec::with_capacity(seq.len()));
+            let mut i = 0;
+            while i < seq.len() {
+                if i + 1 < seq.len() && seq[i] == a && seq[i + 1] == b && seg[i] == seg[i + 1] {
+                    out.push(z);
+                    counts[a as usize] -= 1;
+                    counts[b as usize] -= 1;
+                    counts[z as usize] += 1;
+                    i += 2;
+                } else {
+                    out.push(seq[i]);
+                    i += 1;
+                }
+                out_seg.push(seg[i - 1]);
+            }
+            seq = out;
+            seg = out_seg;
+        }
+    }
+    Trained { merges, counts }
+}
+
 /// Marks merged symbols whose final count is below `threshold` as not emitted, moving
 /// their occurrences to their two parts (youngest first, so that chains resolve).
 /// Returns the emitted flag of each merge; `counts` is updated in place.
@@ -565,7 +679,7 @@ mod tests {
         let lg = Log2::new();
         let text = b"abcabcabcabcabcabcabcabcabcabcabcabcabcabcabcabcabcabcabcabcxyz".repeat(8);
         let base: Vec<u16> = text.iter().map(|&b| b as u16).collect();
-        let t = train(&lg, base, &[0], 256, 300, 4);
+        let t = train(&lg, base, &[0], 256, 300, 4, MAX_SCAN);
         assert!(!t.merges.is_empty());
         let n: u64 = t.counts.iter().sum();
         assert!(n < text.len() as u64 / 2, "{n}");
@@ -579,7 +693,7 @@ mod tests {
         rng.fill_bytes(&mut data);
         let base: Vec<u16> = data.iter().map(|&b| b as u16).collect();
         let lg = Log2::new();
-        let t = train(&lg, base, &[0], 256, 16384, 2);
+        let t = train(&lg, base, &[0], 256, 16384, 2, MAX_SCAN);
         assert!(
             t.merges.is_empty(),
             "{} merges on random bytes",

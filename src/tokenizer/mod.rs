@@ -373,7 +373,15 @@ fn build_on(
             stream.extend(data[s..e].iter().map(|&b| b as u16));
         }
     }
-    let trained = bpe::train(lg, stream, &seg_starts, base, max_vocab, min_freq);
+    let trained = bpe::train(
+        lg,
+        stream,
+        &seg_starts,
+        base,
+        max_vocab,
+        min_freq,
+        bpe::MAX_SCAN,
+    );
     let mut counts = trained.counts;
     // Prune rare symbols; raise the threshold until the output alphabet fits.
     let mut threshold = min_freq as u64;
