@@ -8,6 +8,7 @@
 //! order-0 entropy in bits per input byte of the raw bytes and of the symbol stream
 //! (with and without the dictionary's bytes). Verifies the round trip.
 
+use std::io::Write;
 use std::time::Instant;
 
 use nnz::tokenizer::{Dictionary, Options};
@@ -34,6 +35,8 @@ fn main() -> anyhow::Result<()> {
         }
     }
     let show = files.iter().any(|f| f == "--show");
+    // writeln! rather than println!: a closed pipe ends the program with an error, not a panic.
+    let mut out = std::io::stdout().lock();
     for path in files.iter().filter(|f| *f != "--show") {
         let data = std::fs::read(path)?;
         let t0 = Instant::now();
@@ -55,7 +58,8 @@ fn main() -> anyhow::Result<()> {
         let n = data.len().max(1) as f64;
         let h_raw = order0_bits(&raw) / n;
         let h_sym = order0_bits(&hist) / n;
-        println!(
+        writeln!(
+            out,
             "{path}: {} bytes, V {} (merges {}, transform {}), {} symbols = {:.4} sym/byte ({:.2} bytes/sym), dict {} bytes\n  \
              order-0 bits/byte: raw {:.4}, symbols {:.4}, symbols+dict {:.4}\n  \
              build {:.2} s, encode {:.2} s, decode {:.2} s ({:.1} MB/s build+encode)",
@@ -74,7 +78,7 @@ fn main() -> anyhow::Result<()> {
             t_enc,
             t_dec,
             n / 1e6 / (t_build + t_enc),
-        );
+        )?;
         if show {
             let mut top: Vec<(u64, u16)> = hist
                 .iter()
@@ -99,13 +103,13 @@ fn main() -> anyhow::Result<()> {
                 .take(60)
                 .map(|&(c, s)| format!("{}:{c}", show_sym(s)))
                 .collect();
-            println!("  top: {}", line.join(" "));
+            writeln!(out, "  top: {}", line.join(" "))?;
             let longest: Vec<String> = (256..dict.vocab_size() as u16)
                 .rev()
                 .take(40)
                 .map(|s| format!("{}:{}", show_sym(s), hist[s as usize]))
                 .collect();
-            println!("  last: {}", longest.join(" "));
+            writeln!(out, "  last: {}", longest.join(" "))?;
         }
     }
     Ok(())

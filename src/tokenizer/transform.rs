@@ -1,17 +1,19 @@
 //! The case/space transform (NNCP's preprocessor, first stage).
 //!
 //! A *word* is a maximal run of ASCII letters or bytes >= 128 (so UTF-8 letters stay inside
-//! words). Each word is written lower-case and with a leading space, so that `The`, ` the`,
-//! `(the` and `THE` all share the base symbols ` the` and BPE can merge them into one token:
+//! words). As in NNCP, a word is cut where its case changes into sub-words of one of three
+//! shapes: small letters (`the`; bytes >= 128 count as small), one capital and small
+//! letters (`The`), or two or more capitals (`THE`). Each sub-word is written lower-case
+//! and with a leading space, so that `The`, ` the`, `(the` and `THE` all share the base
+//! symbols ` the` and BPE can merge them into one token; no ASCII capital is left.
 //!
 //! ```text
-//! word group := [NOSPACE] [CAP | ALLCAPS] ' ' lower-cased word bytes
+//! sub-word := [NOSPACE] [CAP | ALLCAPS] ' ' lower-cased sub-word bytes
 //! ```
 //!
-//! - `NOSPACE`: the word had no space before it; the decoder drops the `' '` that follows.
-//! - `CAP`: first byte was an ASCII capital and no other ASCII capital follows.
-//! - `ALLCAPS`: at least two ASCII capitals and no ASCII small letter.
-//! - Other mixed-case words (`McDonald`, `iPhone`) are copied as they are.
+//! - `NOSPACE`: the sub-word had no space before it; the decoder drops the `' '` that
+//!   follows (`McDonald` is `CAP " mc" NOSPACE CAP " donald"`).
+//! - `CAP`: the first letter was a capital; `ALLCAPS`: all letters were.
 //!
 //! The escapes are dedicated symbol ids 256..259, not bytes: every byte 0..=255 keeps its
 //! own meaning, so binary data, control characters and invalid UTF-8 need no literal
@@ -54,6 +56,26 @@ pub fn is_safe_cut(b: u8) -> bool {
     !is_word_byte(b) && b != b' '
 }
 
+/// An ASCII small letter or a byte >= 128 (NNCP counts those as lower case).
+#[inline]
+fn is_lower(b: u8) -> bool {
+    b.is_ascii_lowercase() || b >= 128
+}
+
+/// The sub-word starting at `start` (a word byte): its end and its case escape.
+fn subword(data: &[u8], start: usize) -> (usize, Option<u16>) {
+    let run =
+        |from: usize, f: fn(u8) -> bool| from + data[from..].iter().take_while(|&&b| f(b)).count();
+    let b0 = data[start];
+    if !b0.is_ascii_uppercase() {
+        (run(start + 1, is_lower), None)
+    } else if data.get(start + 1).is_some_and(|b| b.is_ascii_uppercase()) {
+        (run(start + 1, |b| b.is_ascii_uppercase()), Some(ALLCAPS))
+    } else {
+        (run(start + 1, is_lower), Some(CAP))
+    }
+}
+
 /// Appends the transform of `data` to `out`.
 pub fn forward(data: &[u8], out: &mut Vec<u16>) {
     out.reserve(data.len() + data.len() / 8);
@@ -68,31 +90,19 @@ pub fn forward(data: &[u8], out: &mut Vec<u16>) {
             continue;
         }
         let start = if spaced { i + 1 } else { i };
-        let mut end = start;
-        while end < n && is_word_byte(data[end]) {
-            end += 1;
-        }
-        let word = &data[start..end];
+        let (end, case) = subword(data, start);
         if !spaced {
             out.push(NOSPACE);
         }
-        let upper = word.iter().filter(|b| b.is_ascii_uppercase()).count();
-        let lower = word.iter().filter(|b| b.is_ascii_lowercase()).count();
-        let case = if word[0].is_ascii_uppercase() && upper == 1 {
-            Some(CAP)
-        } else if upper >= 2 && lower == 0 {
-            Some(ALLCAPS)
-        } else {
-            None
-        };
         if let Some(c) = case {
             out.push(c);
         }
         out.push(b' ' as u16);
-        match case {
-            Some(_) => out.extend(word.iter().map(|b| b.to_ascii_lowercase() as u16)),
-            None => out.extend(word.iter().map(|&b| b as u16)),
-        }
+        out.extend(
+            data[start..end]
+                .iter()
+                .map(|b| b.to_ascii_lowercase() as u16),
+        );
         i = end;
     }
 }
