@@ -469,16 +469,32 @@ impl Trainer<'_> {
         };
         let mut positions = std::mem::take(&mut self.pairs[id as usize].pos);
         self.remove_pair(key, id);
-        if a == b {
-            positions.sort_unstable();
-        }
         let (la, lb) = (
             self.tlen[a as usize] as usize,
             self.tlen[b as usize] as usize,
         );
+        let n = self.sym.len();
+        // Drop the stale entries first, in a loop without data-dependent branches so that
+        // the cache misses of many entries overlap: these random reads are most of the
+        // training time. (An entry stale now cannot become valid: no token becomes `a`.)
+        let mut w = 0;
+        for i in 0..positions.len() {
+            let p = positions[i] as usize;
+            let q = (p + la).min(n - 1);
+            let ok = self.start.get(p)
+                & (self.sym[p] == a)
+                & (p + la < n)
+                & !self.seg.get(q)
+                & (self.sym[q] == b);
+            positions[w] = p as u32;
+            w += ok as usize;
+        }
+        positions.truncate(w);
+        if a == b {
+            positions.sort_unstable();
+        }
         self.tlen.push((la + lb) as u32);
         self.counts.push(0);
-        let n = self.sym.len();
         let mut merged = 0u64;
         for &p in &positions {
             let p = p as usize;
