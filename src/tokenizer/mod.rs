@@ -93,6 +93,22 @@ impl Default for Options {
     }
 }
 
+impl Options {
+    /// Checks the ranges a user may ask for ([`Dictionary::build`] clamps instead).
+    pub fn validate(&self) -> Result<()> {
+        if !(256..=65536).contains(&self.max_vocab) {
+            bail!("--vocab {} is outside 256..=65536", self.max_vocab);
+        }
+        if self.min_freq < 2 {
+            bail!(
+                "minimum frequency {} is below 2 (a symbol seen once cannot pay)",
+                self.min_freq
+            );
+        }
+        Ok(())
+    }
+}
+
 /// The symbol table: symbols `0..256` are the raw bytes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Dictionary {

@@ -187,6 +187,38 @@ fn check_roundtrip(dict: &Dictionary, data: &[u8]) {
 }
 
 #[test]
+fn options_validate() {
+    assert!(Options::default().validate().is_ok());
+    assert!(Options {
+        max_vocab: 255,
+        min_freq: 32
+    }
+    .validate()
+    .is_err());
+    assert!(Options {
+        max_vocab: 65537,
+        min_freq: 32
+    }
+    .validate()
+    .is_err());
+    assert!(Options {
+        max_vocab: 65536,
+        min_freq: 1
+    }
+    .validate()
+    .is_err());
+    // build clamps out-of-range options instead of failing.
+    let d = Dictionary::build(
+        &text(20_000, 30),
+        &Options {
+            max_vocab: 100_000,
+            min_freq: 0,
+        },
+    );
+    assert!(d.vocab_size() <= 65536);
+}
+
+#[test]
 fn small_inputs() {
     let opts = Options::default();
     for data in [&b""[..], b"a", b"A", b" ", b"\x00", b"ab", b"The end"] {
