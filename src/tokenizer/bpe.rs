@@ -249,8 +249,11 @@ struct Trainer<'a> {
 }
 
 /// Trains merges on the base-symbol stream `base`, cut into segments at `seg_starts`.
-/// `base_vocab` is the number of base symbols (256 or 259); at most
-/// `max_vocab - base_vocab` merges are made. `base.len()` must be below `2^32 - 1`.
+/// `base_vocab` is the number of base symbols (256 or 259). Merging stops when no merge
+/// pays, or when the merged symbols that occur at least `min_freq` times fill `max_vocab`
+/// (at most `2 max_vocab - base_vocab` merges). `base.len()` must be below `2^32 - 1`;
+/// `max_scan` caps the candidates examined per round ([`MAX_SCAN`]; unlimited, the result
+/// equals [`train_reference`]).
 pub fn train(
     lg: &Log2,
     base: Vec<u16>,

@@ -157,14 +157,13 @@ impl Dictionary {
         let train = sample(&chunks, data.len(), TRAIN_LIMIT);
         // The transform is kept if it pays on the probe.
         let plain = build_on(&lg, data, &probe, false, max_vocab, min_freq);
-        let cased = build_on(&lg, data, &probe, true, max_vocab, min_freq);
-        let transform = cased.cost < plain.cost;
+        // The transform's escapes need room in the alphabet.
+        let cased = (max_vocab > BASE_WITH_TRANSFORM)
+            .then(|| build_on(&lg, data, &probe, true, max_vocab, min_freq))
+            .filter(|cased| cased.cost < plain.cost);
+        let transform = cased.is_some();
         let best = if probe.len() == train.len() {
-            if transform {
-                cased
-            } else {
-                plain
-            }
+            cased.unwrap_or(plain)
         } else {
             build_on(&lg, data, &train, transform, max_vocab, min_freq)
         };
@@ -422,7 +421,8 @@ fn build_on(
         bpe::MAX_SCAN,
     );
     let mut counts = trained.counts;
-    // Prune rare symbols; raise the threshold until the output alphabet fits.
+    // Prune rare symbols; raise the threshold until the output alphabet fits (it does
+    // once every merged symbol is pruned, as base <= max_vocab).
     let mut threshold = min_freq as u64;
     let emitted = loop {
         let mut c = counts.clone();

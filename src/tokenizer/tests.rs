@@ -208,14 +208,31 @@ fn options_validate() {
     .validate()
     .is_err());
     // build clamps out-of-range options instead of failing.
+    let t = text(20_000, 30);
     let d = Dictionary::build(
-        &text(20_000, 30),
+        &t,
         &Options {
             max_vocab: 100_000,
             min_freq: 0,
         },
     );
     assert!(d.vocab_size() <= 65536);
+    // Tiny alphabets: no room for the escapes below 260 symbols.
+    for max_vocab in [0, 255, 256, 257, 258, 259, 260, 261, 300] {
+        let d = Dictionary::build(
+            &t,
+            &Options {
+                max_vocab,
+                min_freq: 4,
+            },
+        );
+        assert!(
+            d.vocab_size() <= (max_vocab as usize).max(256),
+            "{max_vocab}: {}",
+            d.vocab_size()
+        );
+        check_roundtrip(&d, &t);
+    }
 }
 
 #[test]
