@@ -23,6 +23,19 @@ fn order0_bits(counts: &[u64]) -> f64 {
 }
 
 fn main() -> anyhow::Result<()> {
+    match run() {
+        // A closed pipe (`| head`) is not an error worth reporting.
+        Err(e)
+            if e.downcast_ref::<std::io::Error>().map(|e| e.kind())
+                == Some(std::io::ErrorKind::BrokenPipe) =>
+        {
+            Ok(())
+        }
+        r => r,
+    }
+}
+
+fn run() -> anyhow::Result<()> {
     let mut opts = Options::default();
     let mut files = Vec::new();
     let mut args = std::env::args().skip(1);
