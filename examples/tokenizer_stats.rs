@@ -44,13 +44,15 @@ fn run() -> anyhow::Result<()> {
             "--vocab" => opts.max_vocab = args.next().unwrap_or_default().parse()?,
             "--min-freq" => opts.min_freq = args.next().unwrap_or_default().parse()?,
             "--show" => files.push(String::from("--show")),
+            "--dump-merges" => files.push(String::from("--dump-merges")),
             _ => files.push(a),
         }
     }
     let show = files.iter().any(|f| f == "--show");
+    let dump = files.iter().any(|f| f == "--dump-merges");
     // writeln! rather than println!: a closed pipe ends the program with an error, not a panic.
     let mut out = std::io::stdout().lock();
-    for path in files.iter().filter(|f| *f != "--show") {
+    for path in files.iter().filter(|f| !f.starts_with("--")) {
         let data = std::fs::read(path)?;
         let t0 = Instant::now();
         let dict = Dictionary::build(&data, &opts);
@@ -92,6 +94,11 @@ fn run() -> anyhow::Result<()> {
             t_dec,
             n / 1e6 / (t_build + t_enc),
         )?;
+        if dump {
+            for ((a, b), e) in dict.merges() {
+                writeln!(out, "M {a} {b} {}", e as u8)?;
+            }
+        }
         if show {
             let mut top: Vec<(u64, u16)> = hist
                 .iter()

@@ -190,6 +190,15 @@ impl Dictionary {
         self.merges.len()
     }
 
+    /// The merges in order: merge `k` makes internal symbol `base + k` (base = 259 with
+    /// the transform, 256 without) and is emitted or only an intermediate step.
+    pub fn merges(&self) -> impl Iterator<Item = ((u16, u16), bool)> + '_ {
+        self.merges
+            .iter()
+            .copied()
+            .zip(self.emitted.iter().copied())
+    }
+
     fn base(&self) -> usize {
         base_of(self.transform)
     }
