@@ -349,7 +349,7 @@ const GOLDEN: (usize, usize, u64) = (605, 397, 11614627559746244701);
 fn training_counts_match_the_encoding() {
     // The trainer's final symbol counts must equal the histogram of encode() on the same
     // data: the incremental trainer and the bucket encoder agree on every token.
-    let data = text(120_000, 8);
+    let data = text(600_000, 8); // three chunks: segments must match too
     let lg = Log2::new();
     let chunks = chunk_ranges(&data);
     for transform in [false, true] {
@@ -366,6 +366,7 @@ fn training_counts_match_the_encoding() {
         }
         let trained = bpe::train(&lg, stream, &seg, base, 1200, 4, bpe::MAX_SCAN);
         assert!(trained.merges.len() > 200);
+        assert!(chunks.len() >= 3);
         let n = trained.merges.len();
         let parts = dict::Parts {
             transform,
