@@ -126,6 +126,38 @@ pub struct Dictionary {
     rank: PairMap<u32>,
 }
 
+/// Decodes a symbol stream given in pieces ([`Dictionary::decoder`]).
+pub struct Decoder<'a> {
+    dict: &'a Dictionary,
+    inv: transform::Inverse,
+}
+
+impl Decoder<'_> {
+    /// Appends the bytes of the next `symbols` to `out`.
+    pub fn push(&mut self, symbols: &[u16], out: &mut Vec<u8>) -> Result<()> {
+        let d = self.dict;
+        let v = d.vocab_size();
+        out.reserve(symbols.len());
+        for &s in symbols {
+            if s as usize >= v {
+                bail!("corrupt data: symbol {s} outside the dictionary of {v}");
+            }
+            let exp = &d.exp[d.exp_off[s as usize] as usize..d.exp_off[s as usize + 1] as usize];
+            if d.transform {
+                self.inv.push(exp, out)?;
+            } else {
+                out.extend(exp.iter().map(|&b| b as u8));
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks that the stream did not end inside a word group.
+    pub fn finish(&self) -> Result<()> {
+        self.inv.finish()
+    }
+}
+
 /// A candidate dictionary and its estimated cost.
 struct Built {
     dict: Dictionary,
@@ -244,30 +276,21 @@ impl Dictionary {
         }
     }
 
-    /// Appends the bytes of `symbols` to `out`; errors on a symbol outside the dictionary
-    /// or on escapes that do not form a word group.
+    /// Appends the bytes of `symbols` (a whole encoded stream) to `out`; errors on a
+    /// symbol outside the dictionary or on escapes that do not form a word group. To
+    /// decode a stream in pieces, use [`Dictionary::decoder`].
     pub fn decode(&self, symbols: &[u16], out: &mut Vec<u8>) -> Result<()> {
-        let v = self.vocab_size();
-        if !self.transform {
-            out.reserve(symbols.len());
-            for &s in symbols {
-                if s as usize >= v {
-                    bail!("corrupt data: symbol {s} outside the dictionary of {v}");
-                }
-                let (lo, hi) = (self.exp_off[s as usize], self.exp_off[s as usize + 1]);
-                out.extend(self.exp[lo as usize..hi as usize].iter().map(|&b| b as u8));
-            }
-            return Ok(());
+        let mut dec = self.decoder();
+        dec.push(symbols, out)?;
+        dec.finish()
+    }
+
+    /// An incremental decoder: a word group may span two calls of [`Decoder::push`].
+    pub fn decoder(&self) -> Decoder<'_> {
+        Decoder {
+            dict: self,
+            inv: transform::Inverse::default(),
         }
-        let mut inv = transform::Inverse::default();
-        for &s in symbols {
-            if s as usize >= v {
-                bail!("corrupt data: symbol {s} outside the dictionary of {v}");
-            }
-            let (lo, hi) = (self.exp_off[s as usize], self.exp_off[s as usize + 1]);
-            inv.push(&self.exp[lo as usize..hi as usize], out)?;
-        }
-        inv.finish()
     }
 
     /// The base symbols (bytes, or escapes 256..259) that output symbol `s` stands for.

@@ -446,6 +446,36 @@ fn overlong_tokens_rejected() {
 }
 
 #[test]
+fn decoder_in_pieces() {
+    let data = text(60_000, 15);
+    let dict = Dictionary::build(
+        &data,
+        &Options {
+            max_vocab: 900,
+            min_freq: 8,
+        },
+    );
+    assert!(dict.uses_transform());
+    let sym = dict.encode(&data);
+    // Cut the stream everywhere, including inside escape sequences.
+    for piece in [1, 2, 3, 7, 1000] {
+        let mut dec = dict.decoder();
+        let mut out = Vec::new();
+        for part in sym.chunks(piece) {
+            dec.push(part, &mut out).unwrap();
+        }
+        dec.finish().unwrap();
+        assert_eq!(out, data);
+    }
+    // A whole-stream decode of a cut stream fails at the cut escape.
+    let cut = (0..sym.len())
+        .find(|&i| dict.expansion(sym[i]) == Some(&[NOSPACE][..]))
+        .unwrap();
+    let mut out = Vec::new();
+    assert!(dict.decode(&sym[..cut + 1], &mut out).is_err());
+}
+
+#[test]
 fn decode_rejects_bad_symbols() {
     let data = text(50_000, 11);
     let dict = Dictionary::build(
