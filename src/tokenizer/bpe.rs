@@ -312,9 +312,7 @@ pub fn train(
 impl Trainer<'_> {
     fn init(&mut self, seg_starts: &[usize], base_vocab: usize) {
         let n = self.sym.len();
-        for p in 0..n {
-            self.start.set(p);
-        }
+        self.start.0.fill(u64::MAX); // every base symbol starts a token
         for &s in seg_starts {
             if s < n {
                 self.seg.set(s);
