@@ -236,7 +236,7 @@ fn compress_frame(
                 TokenizerSection { max_vocab: topts.max_vocab, min_freq: topts.min_freq, dictionary: dict.to_bytes() };
             (dict, Some(section))
         }
-        None => (Dictionary::bytes_only(), None),
+        None => (Dictionary::identity(), None),
     };
     let symbols = dictionary.encode(data);
     let tokenizer_secs = tokenizer_start.elapsed().as_secs_f64();
@@ -440,7 +440,7 @@ fn decode_payload(header: &Header, payload: &[u8], progress: &mut dyn FnMut(&Loo
     );
     let dictionary = match &header.tokenizer {
         Some(t) => Dictionary::from_bytes(&t.dictionary).context("corrupt dictionary")?,
-        None => Dictionary::bytes_only(),
+        None => Dictionary::identity(),
     };
     let spec = ModelSpec::from_header(header.model, &header.model_params)?;
     let mut model = spec.build(dictionary.vocab_size())?;
