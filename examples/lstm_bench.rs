@@ -1,0 +1,115 @@
+//! Ideal code length and speed of the LSTM predictor on one file, bytes as symbols (V = 256).
+//!
+//! ```text
+//! cargo run --release --example lstm_bench -- FILE [PRESET] [key=value ...]
+//! cargo run --release --example lstm_bench -- /work/shared/corpus/calgary/book1 fast
+//! cargo run --release --example lstm_bench -- book1 default layers=2 hidden=128 lr=0.008 limit=100000
+//! ```
+//!
+//! The file is cut into `batch` contiguous streams coded in lock step, exactly as the
+//! engine does; the ideal code length is `Σ −log2 p(actual byte)` over the real bytes
+//! (padding after a short last stream is not counted). Keys: any numeric field of
+//! `LstmConfig` (layers, hidden, embed, batch, seg_len, lr, lr_min, lr_decay, beta1, beta2,
+//! adam_eps, grad_clip, forget_bias, seed), plus `limit=N` to use only the first N bytes.
+
+use anyhow::{bail, Context, Result};
+use nnz::model::lstm::{Lstm, LstmConfig};
+use nnz::model::Predictor;
+use std::time::Instant;
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some(path) = args.first() else {
+        bail!("usage: lstm_bench FILE [PRESET] [key=value ...]");
+    };
+    let preset = args.get(1).map(String::as_str).unwrap_or("fast");
+    let mut cfg = LstmConfig::preset(preset)?;
+    let mut data = std::fs::read(path).with_context(|| format!("reading {path}"))?;
+    for kv in args.iter().skip(2) {
+        let (k, v) = kv
+            .split_once('=')
+            .with_context(|| format!("expected key=value, got {kv}"))?;
+        let u = || {
+            v.parse::<usize>()
+                .with_context(|| format!("{k}: not an integer"))
+        };
+        let f = || {
+            v.parse::<f32>()
+                .with_context(|| format!("{k}: not a number"))
+        };
+        match k {
+            "layers" => cfg.layers = u()?,
+            "hidden" => cfg.hidden = u()?,
+            "embed" => cfg.embed = u()?,
+            "batch" => cfg.batch = u()?,
+            "seg_len" => cfg.seg_len = u()?,
+            "lr" => cfg.lr = f()?,
+            "lr_min" => cfg.lr_min = f()?,
+            "lr_decay" => cfg.lr_decay = f()?,
+            "beta1" => cfg.beta1 = f()?,
+            "beta2" => cfg.beta2 = f()?,
+            "adam_eps" => cfg.adam_eps = f()?,
+            "grad_clip" => cfg.grad_clip = f()?,
+            "forget_bias" => cfg.forget_bias = f()?,
+            "seed" => cfg.seed = v.parse()?,
+            "limit" => data.truncate(u()?),
+            _ => bail!("unknown key {k}"),
+        }
+    }
+    let v = 256;
+    let mut model = Lstm::new(&cfg, v)?;
+    let b = cfg.batch;
+    let n = data.len();
+    let stream_len = n.div_ceil(b);
+    println!(
+        "file {path}: {n} bytes; preset {preset}: {cfg:?}\nparams {}, {} streams of {stream_len} bytes",
+        model.num_params(),
+        b
+    );
+    let mut probs = vec![0.0f32; b * v];
+    let mut syms = vec![0u16; b];
+    let mut bits = 0.0f64;
+    let start = Instant::now();
+    let mut next_report = 1usize;
+    for t in 0..stream_len {
+        model.predict(&mut probs);
+        for s in 0..b {
+            let i = s * stream_len + t;
+            syms[s] = if i < n { data[i] as u16 } else { 0 };
+            if i < n {
+                // Bench-only measurement: f64 ln does not reach any coded bit.
+                bits -= (probs[s * v + syms[s] as usize] as f64).log2();
+            }
+        }
+        model.update(&syms);
+        if t + 1 == next_report * stream_len / 10 {
+            let done = (t + 1) * b;
+            println!(
+                "  {:3}%: {:.4} bpb so far, {:.0} B/s",
+                next_report * 10,
+                bits / done.min(n) as f64,
+                done as f64 / start.elapsed().as_secs_f64()
+            );
+            next_report += 1;
+        }
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let tm = model.timings();
+    let gflop = 2.0 * 3.0 * model.forward_macs_per_step() as f64 * stream_len as f64 / 1e9;
+    println!(
+        "RESULT {path} preset={preset} bytes={n} bpb={:.4} speed={:.0} B/s time={secs:.1}s (~{:.1} GFLOP/s, fwd+bwd ≈ 3× fwd)",
+        bits / n as f64,
+        n as f64 / secs,
+        gflop / secs
+    );
+    let pct = |d: std::time::Duration| 100.0 * d.as_secs_f64() / secs;
+    println!(
+        "time: forward lstm {:.1}%, forward output+softmax {:.1}%, backward output {:.1}%, backward lstm {:.1}%, adam {:.1}%",
+        pct(tm.forward_lstm),
+        pct(tm.forward_output),
+        pct(tm.backward_output),
+        pct(tm.backward_lstm),
+        pct(tm.optimizer)
+    );
+    Ok(())
+}
