@@ -26,15 +26,7 @@ pub mod scalar;
 ///
 /// Each `C[i][j]` is the FMA chain `acc = fma(A[i][p], B[p][j], acc)` for `p = 0..k`,
 /// starting from `C[i][j]` when `accumulate`, else from `0.0`.
-pub fn gemm_nn(
-    c: &mut [f32],
-    a: &[f32],
-    b: &[f32],
-    m: usize,
-    k: usize,
-    n: usize,
-    accumulate: bool,
-) {
+pub fn gemm_nn(c: &mut [f32], a: &[f32], b: &[f32], m: usize, k: usize, n: usize, accumulate: bool) {
     scalar::gemm_nn(c, a, b, m, k, n, accumulate)
 }
 
@@ -42,15 +34,7 @@ pub fn gemm_nn(
 ///
 /// Used for weight gradients (`dW = Xᵀ · dY`): each `C[i][j]` is the FMA chain
 /// `acc = fma(A[p][i], B[p][j], acc)` for `p = 0..k`, starting as in [`gemm_nn`].
-pub fn gemm_tn(
-    c: &mut [f32],
-    a: &[f32],
-    b: &[f32],
-    m: usize,
-    k: usize,
-    n: usize,
-    accumulate: bool,
-) {
+pub fn gemm_tn(c: &mut [f32], a: &[f32], b: &[f32], m: usize, k: usize, n: usize, accumulate: bool) {
     scalar::gemm_tn(c, a, b, m, k, n, accumulate)
 }
 
