@@ -6,7 +6,15 @@
 /// Lanes of the virtual vector that fixes the order of every reduction.
 pub const LANES: usize = 16;
 
-pub fn gemm_nn(c: &mut [f32], a: &[f32], b: &[f32], m: usize, k: usize, n: usize, accumulate: bool) {
+pub fn gemm_nn(
+    c: &mut [f32],
+    a: &[f32],
+    b: &[f32],
+    m: usize,
+    k: usize,
+    n: usize,
+    accumulate: bool,
+) {
     assert!(a.len() >= m * k && b.len() >= k * n && c.len() >= m * n);
     for i in 0..m {
         for j in 0..n {
@@ -19,13 +27,42 @@ pub fn gemm_nn(c: &mut [f32], a: &[f32], b: &[f32], m: usize, k: usize, n: usize
     }
 }
 
-pub fn gemm_tn(c: &mut [f32], a: &[f32], b: &[f32], m: usize, k: usize, n: usize, accumulate: bool) {
+pub fn gemm_tn(
+    c: &mut [f32],
+    a: &[f32],
+    b: &[f32],
+    m: usize,
+    k: usize,
+    n: usize,
+    accumulate: bool,
+) {
     assert!(a.len() >= k * m && b.len() >= k * n && c.len() >= m * n);
     for i in 0..m {
         for j in 0..n {
             let mut acc = if accumulate { c[i * n + j] } else { 0.0 };
             for p in 0..k {
                 acc = a[p * m + i].mul_add(b[p * n + j], acc);
+            }
+            c[i * n + j] = acc;
+        }
+    }
+}
+
+pub fn gemm_nt(
+    c: &mut [f32],
+    a: &[f32],
+    b: &[f32],
+    m: usize,
+    k: usize,
+    n: usize,
+    accumulate: bool,
+) {
+    assert!(a.len() >= m * k && b.len() >= n * k && c.len() >= m * n);
+    for i in 0..m {
+        for j in 0..n {
+            let mut acc = if accumulate { c[i * n + j] } else { 0.0 };
+            for p in 0..k {
+                acc = a[i * k + p].mul_add(b[j * k + p], acc);
             }
             c[i * n + j] = acc;
         }
@@ -69,13 +106,21 @@ pub fn max(x: &[f32]) -> f32 {
 // exp(x) = 2^n · e^r with n = round(x / ln 2) and |r| ≤ ln2/2; e^r by a degree-6
 // polynomial (Taylor coefficients, Horner with FMA). ln 2 is split in two so that
 // r = x - n·ln2 is nearly exact.
-const LOG2E: f32 = std::f32::consts::LOG2_E;
-const LN2_HI: f32 = 0.693_145_75; // 0x3f317200: ln 2 rounded to 16 significant bits
-const LN2_LO: f32 = 1.428_606_8e-6; // ln 2 - LN2_HI
-const ROUND_MAGIC: f32 = 12_582_912.0; // 1.5 · 2^23: x + M - M rounds x to an integer
-const EXP_MIN: f32 = -87.0;
-const EXP_MAX: f32 = 88.0;
-const EXP_POLY: [f32; 7] = [1.0, 1.0, 0.5, 1.0 / 6.0, 1.0 / 24.0, 1.0 / 120.0, 1.0 / 720.0];
+pub(crate) const LOG2E: f32 = std::f32::consts::LOG2_E;
+pub(crate) const LN2_HI: f32 = 0.693_145_75; // 0x3f317200: ln 2 rounded to 16 significant bits
+pub(crate) const LN2_LO: f32 = 1.428_606_8e-6; // ln 2 - LN2_HI
+pub(crate) const ROUND_MAGIC: f32 = 12_582_912.0; // 1.5 · 2^23: x + M - M rounds x to an integer
+pub(crate) const EXP_MIN: f32 = -87.0;
+pub(crate) const EXP_MAX: f32 = 88.0;
+pub(crate) const EXP_POLY: [f32; 7] = [
+    1.0,
+    1.0,
+    0.5,
+    1.0 / 6.0,
+    1.0 / 24.0,
+    1.0 / 120.0,
+    1.0 / 720.0,
+];
 
 #[inline]
 pub fn exp1(x: f32) -> f32 {
@@ -158,7 +203,10 @@ mod tests {
     fn tanh_and_sigmoid_are_accurate() {
         let mut x = -20.0f32;
         while x < 20.0 {
-            assert!((tanh1(x) as f64 - (x as f64).tanh()).abs() < 3e-7, "tanh({x})");
+            assert!(
+                (tanh1(x) as f64 - (x as f64).tanh()).abs() < 3e-7,
+                "tanh({x})"
+            );
             let s = 1.0 / (1.0 + (-(x as f64)).exp());
             assert!((sigmoid1(x) as f64 - s).abs() < 2e-7, "sigmoid({x})");
             x += 0.001;
