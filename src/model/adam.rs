@@ -74,7 +74,7 @@ impl Adam {
         if self.m.is_empty() {
             for ((w, v), &g) in params.iter_mut().zip(self.v.iter_mut()).zip(grads) {
                 let g = clamp(g);
-                *v = b2.mul_add(*v, c2 * g * g);
+                *v = b2 * *v + c2 * g * g;
                 *w -= lr_t * g / (v.sqrt() + eps);
             }
         } else {
@@ -85,8 +85,8 @@ impl Adam {
                 .zip(grads)
             {
                 let g = clamp(g);
-                *m = b1.mul_add(*m, c1 * g);
-                *v = b2.mul_add(*v, c2 * g * g);
+                *m = b1 * *m + c1 * g;
+                *v = b2 * *v + c2 * g * g;
                 *w -= lr_t * *m / (v.sqrt() + eps);
             }
         }

@@ -363,7 +363,7 @@ impl Lstm {
                     let bias = &self.params[p.bias + k * h..p.bias + (k + 1) * h];
                     for j in 0..h {
                         z[j] *= r;
-                        s2[j] = z[j].mul_add(gain[j], bias[j]);
+                        s2[j] = z[j] * gain[j] + bias[j];
                     }
                     let a = &mut act[s * g + k * h..s * g + (k + 1) * h];
                     if k < 2 {
@@ -383,7 +383,7 @@ impl Lstm {
                 let cp = &c_prev[s * h..(s + 1) * h];
                 let cn = &mut c_new[s * h..(s + 1) * h];
                 for j in 0..h {
-                    cn[j] = f[j].mul_add(cp[j] - gg[j], gg[j]);
+                    cn[j] = f[j] * (cp[j] - gg[j]) + gg[j];
                 }
                 let tc = &mut buf.tc[(t * b + s) * h..(t * b + s + 1) * h];
                 kernels::tanh(tc, cn);
@@ -521,37 +521,43 @@ impl Lstm {
                     let cp = &buf.c[(t * b + s) * h..(t * b + s + 1) * h];
                     let dc = &mut buf.dc[s * h..(s + 1) * h];
                     let dzr = &mut dz[s * g..(s + 1) * g];
+                    let (dzf, rest) = dzr.split_at_mut(h);
+                    let (dzo, dzg) = rest.split_at_mut(h);
+                    let (dh, dc) = (&dh[..h], &mut dc[..h]);
                     for j in 0..h {
                         // h = o·tanh(c)
-                        let dcj = (dh[j] * o[j]).mul_add(1.0 - tc[j] * tc[j], dc[j]);
+                        let dcj = dh[j] * o[j] * (1.0 - tc[j] * tc[j]) + dc[j];
                         let d_o = dh[j] * tc[j];
                         // c = g + f·(c_prev − g)
                         let df = dcj * (cp[j] - gg[j]);
                         let dg = dcj * (1.0 - f[j]);
                         dc[j] = dcj * f[j];
-                        dzr[j] = df * f[j] * (1.0 - f[j]);
-                        dzr[h + j] = d_o * o[j] * (1.0 - o[j]);
-                        dzr[2 * h + j] = dg * (1.0 - gg[j] * gg[j]);
+                        dzf[j] = df * f[j] * (1.0 - f[j]);
+                        dzo[j] = d_o * o[j] * (1.0 - o[j]);
+                        dzg[j] = dg * (1.0 - gg[j] * gg[j]);
                     }
-                    // Layer-norm backward per gate: da → dz.
+                    // Layer-norm backward per gate: da → dz. With n = (z − μ)/σ and
+                    // dn = da ⊙ gain: dz = (dn − mean(dn) − n ⊙ mean(dn ⊙ n)) / σ.
                     for k in 0..3 {
                         let da = &mut dzr[k * h..(k + 1) * h];
                         let nk = &nrm[s * g + k * h..s * g + (k + 1) * h];
                         let gain = &self.params[p.gain + k * h..p.gain + (k + 1) * h];
-                        let ggain = p.gain + k * h;
-                        let gbias = p.bias + k * h;
+                        let (gr_gain, gr_bias) = self.grads[p.gain..p.bias + g].split_at_mut(g);
+                        let gr_gain = &mut gr_gain[k * h..(k + 1) * h];
+                        let gr_bias = &mut gr_bias[k * h..(k + 1) * h];
+                        let (s1, s2) = (&mut self.s1[..h], &mut self.s2[..h]);
                         for j in 0..h {
-                            self.grads[ggain + j] = da[j].mul_add(nk[j], self.grads[ggain + j]);
-                            self.grads[gbias + j] += da[j];
+                            gr_gain[j] += da[j] * nk[j];
+                            gr_bias[j] += da[j];
                             let dn = da[j] * gain[j];
-                            self.s1[j] = dn;
-                            self.s2[j] = dn * nk[j];
+                            s1[j] = dn;
+                            s2[j] = dn * nk[j];
                         }
-                        let m1 = kernels::sum(&self.s1) * inv_h;
-                        let m2 = kernels::sum(&self.s2) * inv_h;
+                        let m1 = kernels::sum(s1) * inv_h;
+                        let m2 = kernels::sum(s2) * inv_h;
                         let r = buf.rstd[(t * b + s) * 3 + k];
                         for j in 0..h {
-                            da[j] = r * (nk[j].mul_add(-m2, self.s1[j] - m1));
+                            da[j] = r * (s1[j] - m1 - nk[j] * m2);
                         }
                     }
                 }
