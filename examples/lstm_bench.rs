@@ -8,7 +8,8 @@
 //!
 //! The file is cut into `batch` contiguous streams coded in lock step, exactly as the
 //! engine does; the ideal code length is `Σ −log2 p(actual byte)` over the real bytes
-//! (padding after a short last stream is not counted). Keys: any numeric field of
+//! (padding after a short last stream is not counted). The preset is adapted to the
+//! input's length (`LstmConfig::preset_for_len`) before the overrides apply. Keys: any numeric field of
 //! `LstmConfig` (layers, hidden, embed, batch, seg_len, lr, lr_min, lr_decay, beta1, beta2,
 //! adam_eps, grad_clip, forget_bias, seed), plus `limit=N` to use only the first N bytes.
 
@@ -23,8 +24,14 @@ fn main() -> Result<()> {
         bail!("usage: lstm_bench FILE [PRESET] [key=value ...]");
     };
     let preset = args.get(1).map(String::as_str).unwrap_or("fast");
-    let mut cfg = LstmConfig::preset(preset)?;
     let mut data = std::fs::read(path).with_context(|| format!("reading {path}"))?;
+    for kv in args.iter().skip(2) {
+        if let Some(n) = kv.strip_prefix("limit=") {
+            data.truncate(n.parse().context("limit: not an integer")?);
+        }
+    }
+    // The preset adapted to the input's length, as the compressor does; overrides follow.
+    let mut cfg = LstmConfig::preset_for_len(preset, data.len() as u64)?;
     for kv in args.iter().skip(2) {
         let (k, v) = kv
             .split_once('=')
@@ -52,7 +59,7 @@ fn main() -> Result<()> {
             "grad_clip" => cfg.grad_clip = f()?,
             "forget_bias" => cfg.forget_bias = f()?,
             "seed" => cfg.seed = v.parse()?,
-            "limit" => data.truncate(u()?),
+            "limit" => {}
             _ => bail!("unknown key {k}"),
         }
     }
