@@ -11,7 +11,8 @@
 //! (padding after a short last stream is not counted). The preset is adapted to the
 //! input's length (`LstmConfig::preset_for_len`) before the overrides apply. Keys: any numeric field of
 //! `LstmConfig` (layers, hidden, embed, batch, seg_len, lr, lr_min, lr_decay, beta1, beta2,
-//! adam_eps, grad_clip, forget_bias, seed), plus `limit=N` to use only the first N bytes.
+//! adam_eps, grad_clip, forget_bias, seed), plus `limit=N` to use only the first N bytes and
+//! `vocab=N` to time a model with an N-symbol output layer (bytes are still the symbols).
 
 use anyhow::{bail, Context, Result};
 use nnz::model::lstm::{Lstm, LstmConfig};
@@ -32,6 +33,7 @@ fn main() -> Result<()> {
     }
     // The preset adapted to the input's length, as the compressor does; overrides follow.
     let mut cfg = LstmConfig::preset_for_len(preset, data.len() as u64)?;
+    let mut vocab = 256;
     for kv in args.iter().skip(2) {
         let (k, v) = kv
             .split_once('=')
@@ -60,10 +62,13 @@ fn main() -> Result<()> {
             "forget_bias" => cfg.forget_bias = f()?,
             "seed" => cfg.seed = v.parse()?,
             "limit" => {}
+            // A larger alphabet than the bytes use, to time the output layer at a
+            // tokenizer's vocabulary size (the extra symbols never occur).
+            "vocab" => vocab = u()?.max(256),
             _ => bail!("unknown key {k}"),
         }
     }
-    let v = 256;
+    let v = vocab;
     let mut model = Lstm::new(&cfg, v)?;
     let b = cfg.batch;
     let n = data.len();
