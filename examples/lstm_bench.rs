@@ -11,7 +11,7 @@
 //! (padding after a short last stream is not counted). The preset is adapted to the
 //! input's length (`LstmConfig::preset_for_len`) before the overrides apply. Keys: any numeric field of
 //! `LstmConfig` (layers, hidden, embed, batch, seg_len, lr, lr_min, lr_decay, beta1, beta2,
-//! adam_eps, grad_clip, forget_bias, seed), plus `limit=N` to use only the first N bytes and
+//! adam_eps, grad_clip, forget_bias, out_grad_min, seed), plus `limit=N` to use only the first N bytes and
 //! `vocab=N` to time a model with an N-symbol output layer (bytes are still the symbols).
 
 use anyhow::{bail, Context, Result};
@@ -60,6 +60,7 @@ fn main() -> Result<()> {
             "adam_eps" => cfg.adam_eps = f()?,
             "grad_clip" => cfg.grad_clip = f()?,
             "forget_bias" => cfg.forget_bias = f()?,
+            "out_grad_min" => cfg.out_grad_min = f()?,
             "seed" => cfg.seed = v.parse()?,
             "limit" => {}
             // A larger alphabet than the bytes use, to time the output layer at a
@@ -114,6 +115,12 @@ fn main() -> Result<()> {
         n as f64 / secs,
         gflop / secs
     );
+    if cfg.out_grad_min > 0.0 {
+        println!(
+            "sparse output backward: {:.0} of {v} columns active per gradient step on average",
+            model.mean_active_columns()
+        );
+    }
     let pct = |d: std::time::Duration| 100.0 * d.as_secs_f64() / secs;
     println!(
         "time: forward lstm {:.1}%, forward output+softmax {:.1}%, backward output {:.1}%, backward lstm {:.1}%, adam {:.1}%",

@@ -1,7 +1,7 @@
 //! [`LstmConfig`]: every hyperparameter of the LSTM predictor, its presets, and its
 //! fixed byte layout in the container header.
 //!
-//! The header layout (version 1, 65 bytes, all little-endian; floats are exact f32 bits):
+//! The header layout (version 1, 69 bytes, all little-endian; floats are exact f32 bits):
 //!
 //! ```text
 //! offset size field
@@ -20,7 +20,8 @@
 //!     45    4 grad_clip    f32, [0, 1e6]   0 = no clipping
 //!     49    4 ln_eps       f32, (0, 1]
 //!     53    4 forget_bias  f32, [-16, 16]
-//!     57    8 seed         u64
+//!     57    4 out_grad_min f32, [0, 1)      0 = exact output-layer gradient
+//!     61    8 seed         u64
 //! ```
 //!
 //! ```
@@ -66,6 +67,12 @@ pub struct LstmConfig {
     pub ln_eps: f32,
     /// Initial bias of the forget gate (after its layer norm): higher = longer memory at start.
     pub forget_bias: f32,
+    /// Output-layer gradient sparsity: in each segment, the output columns (symbols) whose
+    /// probability stayed below this in every row and that were never a target get no
+    /// gradient, and the backward pass skips them. 0 keeps the exact gradient. With a
+    /// 16k-symbol vocabulary the output layer is most of the cost; this removes most of
+    /// its backward pass.
+    pub out_grad_min: f32,
     /// Seed of the weight initialization.
     pub seed: u64,
 }
@@ -82,7 +89,7 @@ const MIN_STREAM_LEN: u64 = 32_768;
 
 impl LstmConfig {
     /// Length of [`LstmConfig::to_bytes`]'s output.
-    pub const BYTES: usize = 65;
+    pub const BYTES: usize = 69;
 
     /// The preset names accepted by [`LstmConfig::preset`].
     pub const PRESETS: [&'static str; 4] = ["tiny", "fast", "default", "large"];
@@ -113,6 +120,7 @@ impl LstmConfig {
             grad_clip: 0.0,
             ln_eps: 1e-5,
             forget_bias: 0.0,
+            out_grad_min: 0.0,
             seed: 0x6e6e_7a00_0000_0001,
         };
         let cfg = match name {
@@ -220,6 +228,7 @@ impl LstmConfig {
         float("grad_clip", self.grad_clip, 0.0, 1e6, false, false)?;
         float("ln_eps", self.ln_eps, 0.0, 1.0, true, false)?;
         float("forget_bias", self.forget_bias, -16.0, 16.0, false, false)?;
+        float("out_grad_min", self.out_grad_min, 0.0, 1.0, false, true)?;
         Ok(())
     }
 
@@ -247,6 +256,7 @@ impl LstmConfig {
             self.grad_clip,
             self.ln_eps,
             self.forget_bias,
+            self.out_grad_min,
         ] {
             out.extend_from_slice(&v.to_bits().to_le_bytes());
         }
@@ -282,8 +292,8 @@ impl LstmConfig {
         let mut f = || f32::from_bits(word());
         let (lr, lr_min, lr_decay) = (f(), f(), f());
         let (beta1, beta2, adam_eps, grad_clip) = (f(), f(), f(), f());
-        let (ln_eps, forget_bias) = (f(), f());
-        let seed_bytes: [u8; 8] = b[57..65].try_into().context("LSTM config seed")?;
+        let (ln_eps, forget_bias, out_grad_min) = (f(), f(), f());
+        let seed_bytes: [u8; 8] = b[61..69].try_into().context("LSTM config seed")?;
         let cfg = LstmConfig {
             layers,
             hidden,
@@ -299,6 +309,7 @@ impl LstmConfig {
             grad_clip,
             ln_eps,
             forget_bias,
+            out_grad_min,
             seed: u64::from_le_bytes(seed_bytes),
         };
         cfg.validate().context("invalid LSTM config in header")?;
@@ -340,7 +351,7 @@ mod tests {
     fn garbage_is_rejected() {
         let good = LstmConfig::preset("fast").unwrap().to_bytes();
         assert!(LstmConfig::from_bytes(&[]).is_err());
-        assert!(LstmConfig::from_bytes(&good[..64]).is_err());
+        assert!(LstmConfig::from_bytes(&good[..68]).is_err());
         let mut long = good.clone();
         long.push(0);
         assert!(LstmConfig::from_bytes(&long).is_err());

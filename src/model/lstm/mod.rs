@@ -147,6 +147,15 @@ pub struct Lstm {
     dlt: Vec<f32>,
     dhcat_t: Vec<f32>,
     dhcat: Vec<f32>,
+    /// Sparse output backward (only allocated when `out_grad_min > 0`): the largest
+    /// probability of each symbol in the segment (`V`), the active columns, `dW_out` and
+    /// `W_out` restricted to them (`LH × V` at most).
+    colmax: Vec<f32>,
+    cols: Vec<u32>,
+    dw_c: Vec<f32>,
+    w_c: Vec<f32>,
+    /// Sum over segments of the number of active output columns, for reporting.
+    active_cols: u64,
     /// Scratch rows of width `H`.
     s1: Vec<f32>,
     s2: Vec<f32>,
@@ -208,7 +217,13 @@ impl Lstm {
                     + p.in_dim * g
             })
             .sum();
-        let floats = 4 * n_params + per_layer + (t_len + 1) * b * lh + 2 * tb * v + 2 * tb * lh;
+        let sparse = cfg.out_grad_min > 0.0;
+        let floats = 4 * n_params
+            + per_layer
+            + (t_len + 1) * b * lh
+            + 2 * tb * v
+            + 2 * tb * lh
+            + if sparse { 2 * lh * v + v } else { 0 };
         ensure!(
             floats <= MAX_FLOATS,
             "LSTM of {l_n} layers × {h} cells, vocabulary {v}, batch {b}, seg_len {t_len} needs \
@@ -269,6 +284,19 @@ impl Lstm {
             dlt: vec![0.0; v * tb],
             dhcat_t: vec![0.0; lh * tb],
             dhcat: vec![0.0; tb * lh],
+            colmax: if sparse { vec![0.0; v] } else { Vec::new() },
+            cols: Vec::with_capacity(if sparse { v } else { 0 }),
+            dw_c: if sparse {
+                vec![0.0; lh * v]
+            } else {
+                Vec::new()
+            },
+            w_c: if sparse {
+                vec![0.0; lh * v]
+            } else {
+                Vec::new()
+            },
+            active_cols: 0,
             s1: vec![0.0; h],
             s2: vec![0.0; h],
             s3: vec![0.0; h],
@@ -286,6 +314,17 @@ impl Lstm {
     /// Number of trainable parameters.
     pub fn num_params(&self) -> usize {
         self.params.len()
+    }
+
+    /// Average number of output columns the sparse output backward kept per gradient
+    /// step (0 when `out_grad_min` is 0).
+    pub fn mean_active_columns(&self) -> f64 {
+        let steps = self.opt.steps();
+        if steps == 0 {
+            0.0
+        } else {
+            self.active_cols as f64 / steps as f64
+        }
     }
 
     /// Cumulative time spent in each phase.
@@ -425,59 +464,22 @@ impl Lstm {
     /// Backward pass over the `T` stored steps: fills `self.grads`.
     fn backward(&mut self) {
         let start = Instant::now();
-        let (l_n, h, d, b, v, t_len) = (
+        let (l_n, h, d, b, t_len) = (
             self.cfg.layers,
             self.cfg.hidden,
             self.cfg.embed,
             self.cfg.batch,
-            self.v,
             self.cfg.seg_len,
         );
         let (g, lh, tb) = (3 * h, l_n * h, t_len * b);
         let inv_h = 1.0 / h as f32;
         self.grads.fill(0.0);
 
-        // dlogits = (p − onehot(target)) / (T·B), in place over the stored probabilities.
-        let scale = 1.0 / tb as f32;
-        for (r, row) in self.probs.chunks_exact_mut(v).enumerate() {
-            let y = self.targets[r] as usize;
-            row[y] -= 1.0;
-            for x in row.iter_mut() {
-                *x *= scale;
-            }
+        if self.cfg.out_grad_min > 0.0 {
+            self.backward_output_sparse();
+        } else {
+            self.backward_output_dense();
         }
-        let dl = &self.probs;
-        {
-            let gb = &mut self.grads[self.b_out..self.b_out + v];
-            for row in dl.chunks_exact(v) {
-                for (a, &x) in gb.iter_mut().zip(row) {
-                    *a += x;
-                }
-            }
-        }
-        // dW_out = hcatᵀ · dlogits over all T·B rows (slots 1..=T of hcat).
-        let hrows = &self.hcat[b * lh..(t_len + 1) * b * lh];
-        kernels::gemm_tn(
-            &mut self.grads[self.w_out..self.w_out + lh * v],
-            hrows,
-            dl,
-            lh,
-            tb,
-            v,
-            false,
-        );
-        // dhcat = dlogits · W_outᵀ, computed as (W_out · dlogitsᵀ)ᵀ to avoid transposing W_out.
-        kernels::transpose(&mut self.dlt, dl, tb, v);
-        kernels::gemm_nn(
-            &mut self.dhcat_t,
-            &self.params[self.w_out..self.w_out + lh * v],
-            &self.dlt,
-            lh,
-            v,
-            tb,
-            false,
-        );
-        kernels::transpose(&mut self.dhcat, &self.dhcat_t, lh, tb);
         let mid = Instant::now();
         self.timings.backward_output += mid - start;
 
@@ -585,6 +587,142 @@ impl Lstm {
             );
         }
         self.timings.backward_lstm += mid.elapsed();
+    }
+
+    /// Output layer backward, exact: `dlogits`, `b_out`'s and `W_out`'s gradients, and
+    /// `dhcat`, the gradient w.r.t. the output layer's input.
+    fn backward_output_dense(&mut self) {
+        let (l_n, h, b, v, t_len) = (
+            self.cfg.layers,
+            self.cfg.hidden,
+            self.cfg.batch,
+            self.v,
+            self.cfg.seg_len,
+        );
+        let (lh, tb) = (l_n * h, t_len * b);
+        // b_out's gradient Σ (p − onehot) / (T·B), computed as the sparse path does.
+        let scale = 1.0 / tb as f32;
+        {
+            let gb = &mut self.grads[self.b_out..self.b_out + v];
+            for (r, row) in self.probs.chunks_exact(v).enumerate() {
+                for (g, &p) in gb.iter_mut().zip(row) {
+                    *g += p * scale;
+                }
+                gb[self.targets[r] as usize] -= scale;
+            }
+        }
+        // dlogits = (p − onehot(target)) / (T·B), in place over the stored probabilities.
+        for (r, row) in self.probs.chunks_exact_mut(v).enumerate() {
+            let y = self.targets[r] as usize;
+            row[y] -= 1.0;
+            for x in row.iter_mut() {
+                *x *= scale;
+            }
+        }
+        let dl = &self.probs;
+        // dW_out = hcatᵀ · dlogits over all T·B rows (slots 1..=T of hcat).
+        let hrows = &self.hcat[b * lh..(t_len + 1) * b * lh];
+        kernels::gemm_tn(
+            &mut self.grads[self.w_out..self.w_out + lh * v],
+            hrows,
+            dl,
+            lh,
+            tb,
+            v,
+            false,
+        );
+        // dhcat = dlogits · W_outᵀ, computed as (W_out · dlogitsᵀ)ᵀ to avoid transposing W_out.
+        kernels::transpose(&mut self.dlt, dl, tb, v);
+        kernels::gemm_nn(
+            &mut self.dhcat_t,
+            &self.params[self.w_out..self.w_out + lh * v],
+            &self.dlt,
+            lh,
+            v,
+            tb,
+            false,
+        );
+        kernels::transpose(&mut self.dhcat, &self.dhcat_t, lh, tb);
+    }
+
+    /// Output layer backward restricted to the active columns (see
+    /// [`LstmConfig::out_grad_min`]) for `W_out` and the hidden states; `b_out` gets its
+    /// exact gradient. With every column active, `W_out`'s gradient and `dhcat` are the
+    /// dense path's FMA chains, bit for bit.
+    fn backward_output_sparse(&mut self) {
+        let (l_n, h, b, v, t_len) = (
+            self.cfg.layers,
+            self.cfg.hidden,
+            self.cfg.batch,
+            self.v,
+            self.cfg.seg_len,
+        );
+        let (lh, tb) = (l_n * h, t_len * b);
+        let scale = 1.0 / tb as f32;
+        // Largest probability of each symbol over the segment, and the exact gradient of
+        // b_out (cheap: one pass over the probabilities, which the scan reads anyway), so
+        // that the bias still pushes down the symbols whose weights are left alone.
+        let colmax = &mut self.colmax;
+        colmax.fill(0.0);
+        let gb = &mut self.grads[self.b_out..self.b_out + v];
+        for (r, row) in self.probs.chunks_exact(v).enumerate() {
+            for ((m, g), &p) in colmax.iter_mut().zip(gb.iter_mut()).zip(row) {
+                *m = if p > *m { p } else { *m };
+                *g += p * scale;
+            }
+            let y = self.targets[r] as usize;
+            gb[y] -= scale;
+        }
+        for &y in &self.targets {
+            colmax[y as usize] = 1.0;
+        }
+        self.cols.clear();
+        let thr = self.cfg.out_grad_min;
+        self.cols
+            .extend((0..v as u32).filter(|&j| colmax[j as usize] >= thr));
+        let cols = &self.cols;
+        let a = cols.len();
+        // Compact dlogits (T·B × A) = (p − onehot) / (T·B) over the active columns.
+        let dl = &mut self.dlt[..tb * a];
+        for (r, (row, dst)) in self
+            .probs
+            .chunks_exact(v)
+            .zip(dl.chunks_exact_mut(a))
+            .enumerate()
+        {
+            for (d, &j) in dst.iter_mut().zip(cols) {
+                *d = row[j as usize];
+            }
+            let y = self.targets[r] as u32;
+            // cols is ascending and contains y.
+            if let Ok(k) = cols.binary_search(&y) {
+                dst[k] -= 1.0;
+            }
+            for x in dst.iter_mut() {
+                *x *= scale;
+            }
+        }
+        // dW_out[:, cols] = hcatᵀ · dl, then scattered into the full gradient.
+        let hrows = &self.hcat[b * lh..(t_len + 1) * b * lh];
+        let dw = &mut self.dw_c[..lh * a];
+        kernels::gemm_tn(dw, hrows, dl, lh, tb, a, false);
+        let w_out = self.w_out;
+        for (i, row) in dw.chunks_exact(a).enumerate() {
+            let gw = &mut self.grads[w_out + i * v..w_out + (i + 1) * v];
+            for (&x, &j) in row.iter().zip(cols) {
+                gw[j as usize] = x;
+            }
+        }
+        // dhcat = dl · W_out[:, cols]ᵀ.
+        let wc = &mut self.w_c[..lh * a];
+        for (i, row) in wc.chunks_exact_mut(a).enumerate() {
+            let w = &self.params[w_out + i * v..w_out + (i + 1) * v];
+            for (x, &j) in row.iter_mut().zip(cols) {
+                *x = w[j as usize];
+            }
+        }
+        kernels::gemm_nt(&mut self.dhcat, dl, wc, tb, a, lh, false);
+        self.active_cols += a as u64;
     }
 
     /// End of a segment: backward, Adam, carry the recurrent state over.

@@ -238,3 +238,69 @@ fn learns_a_repetitive_sequence() {
         "{bits} bits/symbol after {steps} steps; log2 V = 4"
     );
 }
+
+/// Trains `cfg` on fixed symbols and returns the bits of its parameters.
+fn trained_params(cfg: &LstmConfig, v: usize, steps: usize) -> Vec<u32> {
+    let mut m = Lstm::new(cfg, v).unwrap();
+    let mut p = vec![0.0f32; cfg.batch * v];
+    for step in symbols(9, cfg.batch * steps, v).chunks(cfg.batch) {
+        m.predict(&mut p);
+        m.update(step);
+    }
+    m.params.iter().map(|x| x.to_bits()).collect()
+}
+
+#[test]
+fn sparse_output_backward_with_every_column_active_is_the_dense_one() {
+    let cfg = LstmConfig {
+        layers: 2,
+        hidden: 10,
+        ..tiny()
+    };
+    let v = 23;
+    let dense = trained_params(&cfg, v, 40);
+    // A threshold below every probability keeps every column: same chains, same bits.
+    let all = LstmConfig {
+        out_grad_min: f32::MIN_POSITIVE,
+        ..cfg.clone()
+    };
+    assert_eq!(trained_params(&all, v, 40), dense);
+    // A real threshold drops columns, so the weights differ.
+    let some = LstmConfig {
+        out_grad_min: 0.05,
+        ..cfg
+    };
+    assert_ne!(trained_params(&some, v, 40), dense);
+}
+
+#[test]
+fn sparse_output_backward_still_learns() {
+    let cfg = LstmConfig {
+        out_grad_min: 0.02,
+        ..tiny()
+    };
+    let v = 64;
+    let pattern: [u16; 5] = [10, 20, 30, 40, 50];
+    let mut m = Lstm::new(&cfg, v).unwrap();
+    let b = cfg.batch;
+    let mut p = vec![0.0f32; b * v];
+    let mut late_bits = 0.0f64;
+    for t in 0..500 {
+        m.predict(&mut p);
+        let syms: Vec<u16> = (0..b).map(|s| pattern[(t + s) % pattern.len()]).collect();
+        if t >= 400 {
+            for (s, &y) in syms.iter().enumerate() {
+                late_bits -= (p[s * v + y as usize] as f64).log2();
+            }
+        }
+        m.update(&syms);
+    }
+    let bits = late_bits / (100 * b) as f64;
+    assert!(bits < 0.5, "{bits} bits/symbol; log2 V = 6");
+    // Most of the 64 columns were skipped.
+    assert!(
+        m.mean_active_columns() < 32.0,
+        "{}",
+        m.mean_active_columns()
+    );
+}
