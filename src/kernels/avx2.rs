@@ -6,38 +6,75 @@
 //! All functions are `unsafe` because they require AVX2 and FMA; [`super`] only calls
 //! them after checking the CPU.
 
-use super::blocked::{self, MicroKernel, View};
-use super::scalar::{EXP_MAX, EXP_MIN, EXP_POLY, LN2_HI, LN2_LO, LOG2E, ROUND_MAGIC};
+use super::blocked::{self, gather_rows_portable, MicroKernel, View};
+use super::scalar::{
+    self, EXP_MAX, EXP_MIN, EXP_POLY, LN2_HI, LN2_LO, LN_C1, LN_C2, LN_POLY, LOG2E, ROUND_MAGIC,
+    SQRT_HALF, TWO_POW_23,
+};
 use std::arch::x86_64::*;
 
-/// 6 rows × 16 columns (2 registers): 12 accumulators + 2 B vectors + 1 broadcast,
-/// within the 16 registers (the classic Haswell BLIS shape).
-pub(crate) struct K6x16;
+/// Declares a micro-kernel type `$name` of `$mr` rows × `$nv` registers.
+macro_rules! micro_kernel {
+    ($(#[$doc:meta])* $name:ident, $mr:expr, $nv:expr, kc = $kc:expr, mc = $mc:expr) => {
+        $(#[$doc])*
+        pub(crate) struct $name;
 
-impl MicroKernel for K6x16 {
-    const MR: usize = 6;
-    const NR: usize = 16;
-    const KC: usize = 256;
-    const MC: usize = 72;
-    const NC: usize = 512;
+        impl MicroKernel for $name {
+            const MR: usize = $mr;
+            const NR: usize = $nv * 8;
+            const KC: usize = $kc;
+            const MC: usize = $mc;
 
-    #[inline]
-    unsafe fn run(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, load_c: bool) {
-        kernel_6x16(kc, a, b, c, ldc, load_c)
-    }
+            #[inline]
+            unsafe fn run(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, load_c: bool) {
+                kernel::<$mr, $nv, false>(kc, a, b, 0, std::ptr::null_mut(), c, ldc, load_c)
+            }
+
+            #[inline]
+            unsafe fn run_pack(
+                kc: usize,
+                a: *const f32,
+                bsrc: *const f32,
+                ldb: usize,
+                bdst: *mut f32,
+                c: *mut f32,
+                ldc: usize,
+                load_c: bool,
+            ) {
+                kernel::<$mr, $nv, true>(kc, a, bsrc, ldb, bdst, c, ldc, load_c)
+            }
+
+            unsafe fn gather_rows(dst: &mut [f32], b: View, p0: usize, kc: usize, n: usize) {
+                gather_rows(dst, b, p0, kc, n)
+            }
+        }
+    };
 }
 
+micro_kernel!(
+    /// 6 rows × 16 columns (2 registers): 12 accumulators + 2 B vectors + 1 broadcast,
+    /// within the 16 registers (the classic Haswell BLIS shape).
+    K6x16, 6, 2, kc = 256, mc = 72
+);
+
+/// The micro-kernel: an `MR × (NV·8)` tile. With `PACK` it reads `B` from the
+/// unpacked source `b` (row stride `ldb`), stores each row of the panel to `bdst`, and
+/// prefetches the same row of the next panel, so that streaming `B` from memory
+/// overlaps the FMAs.
+#[allow(clippy::too_many_arguments)]
+#[inline]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn kernel_6x16(
+unsafe fn kernel<const MR: usize, const NV: usize, const PACK: bool>(
     kc: usize,
     a: *const f32,
     b: *const f32,
+    ldb: usize,
+    bdst: *mut f32,
     c: *mut f32,
     ldc: usize,
     load_c: bool,
 ) {
-    const MR: usize = 6;
-    const NV: usize = 2;
+    let nr = NV * 8;
     let mut acc = [[_mm256_setzero_ps(); NV]; MR];
     if load_c {
         for (r, row) in acc.iter_mut().enumerate() {
@@ -47,9 +84,28 @@ unsafe fn kernel_6x16(
         }
     }
     let mut ap = a;
-    let mut bp = b;
+    let (mut bs, bstride) = if PACK { (b, ldb) } else { (b, nr) };
+    let mut bd = bdst;
     for _ in 0..kc {
-        let bv = [_mm256_loadu_ps(bp), _mm256_loadu_ps(bp.add(8))];
+        let mut bv = [_mm256_setzero_ps(); NV];
+        for (v, x) in bv.iter_mut().enumerate() {
+            *x = _mm256_loadu_ps(bs.add(v * 8));
+        }
+        if PACK {
+            for (v, x) in bv.iter().enumerate() {
+                _mm256_storeu_ps(bd.add(v * 8), *x);
+            }
+            // The next panel's row: prefetching never faults, so the address may lie
+            // past the matrix (wrapping_add keeps the pointer arithmetic defined).
+            let next = bs.wrapping_add(nr) as *const i8;
+            let mut off = 0;
+            while off < nr * 4 {
+                _mm_prefetch::<_MM_HINT_T0>(next.wrapping_add(off));
+                off += 64;
+            }
+            _mm_prefetch::<_MM_HINT_T0>(next.wrapping_add(nr * 4 - 4));
+            bd = bd.add(nr);
+        }
         for (r, row) in acc.iter_mut().enumerate() {
             let ar = _mm256_broadcast_ss(&*ap.add(r));
             for (v, x) in row.iter_mut().enumerate() {
@@ -57,11 +113,39 @@ unsafe fn kernel_6x16(
             }
         }
         ap = ap.add(MR);
-        bp = bp.add(NV * 8);
+        bs = bs.add(bstride);
     }
     for (r, row) in acc.iter().enumerate() {
         for (v, x) in row.iter().enumerate() {
             _mm256_storeu_ps(c.add(r * ldc + v * 8), *x);
+        }
+    }
+}
+
+/// [`MicroKernel::gather_rows`] with 8-lane gathers: for each block of 8 rows of the
+/// stored `b` (8 columns of B), walk `p` so the 8 source cache lines are reused.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn gather_rows(dst: &mut [f32], b: View, p0: usize, kc: usize, n: usize) {
+    if b.rs != 1 || b.cs.checked_mul(8).is_none_or(|x| x > i32::MAX as usize) || kc == 0 {
+        return gather_rows_portable(dst, b, p0, kc, n);
+    }
+    assert!(dst.len() >= kc * n && b.data.len() >= (n - 1) * b.cs + p0 + kc);
+    let idx = _mm256_mullo_epi32(
+        _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+        _mm256_set1_epi32(b.cs as i32),
+    );
+    let full = n - n % 8;
+    let dp = dst.as_mut_ptr();
+    for j0 in (0..full).step_by(8) {
+        let base = b.data.as_ptr().add(j0 * b.cs + p0);
+        for p in 0..kc {
+            let v = _mm256_i32gather_ps::<4>(base.add(p), idx);
+            _mm256_storeu_ps(dp.add(p * n + j0), v);
+        }
+    }
+    for j in full..n {
+        for p in 0..kc {
+            dst[p * n + j] = b.data[j * b.cs + p0 + p];
         }
     }
 }
@@ -261,5 +345,124 @@ pub(crate) unsafe fn softmax(x: &mut [f32]) {
     let inv = _mm_cvtss_f32(_mm256_castps256_ps128(inv));
     for v in &mut x[i..] {
         *v *= inv;
+    }
+}
+
+/// Lane-wise [`scalar::ln1`].
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn ln8(x: __m256) -> __m256 {
+    let tiny = _mm256_cmp_ps::<_CMP_LT_OQ>(x, _mm256_set1_ps(f32::MIN_POSITIVE));
+    let xs = _mm256_blendv_ps(x, _mm256_mul_ps(x, _mm256_set1_ps(TWO_POW_23)), tiny);
+    let bias = _mm256_blendv_epi8(
+        _mm256_set1_epi32(126),
+        _mm256_set1_epi32(126 + 23),
+        _mm256_castps_si256(tiny),
+    );
+    let bits = _mm256_castps_si256(xs);
+    let e = _mm256_sub_epi32(_mm256_srli_epi32::<23>(bits), bias);
+    let mbits = _mm256_or_si256(
+        _mm256_and_si256(bits, _mm256_set1_epi32(0x007f_ffff)),
+        _mm256_set1_epi32(0x3f00_0000),
+    );
+    let m = _mm256_castsi256_ps(mbits);
+    let one = _mm256_set1_ps(1.0);
+    let lt = _mm256_cmp_ps::<_CMP_LT_OQ>(m, _mm256_set1_ps(SQRT_HALF));
+    // lt lanes are all ones, i.e. -1: adding it decrements e.
+    let e = _mm256_add_epi32(e, _mm256_castps_si256(lt));
+    let f = _mm256_blendv_ps(
+        _mm256_sub_ps(m, one),
+        _mm256_sub_ps(_mm256_add_ps(m, m), one),
+        lt,
+    );
+    let z = _mm256_mul_ps(f, f);
+    let mut p = _mm256_set1_ps(LN_POLY[0]);
+    for &c in &LN_POLY[1..] {
+        p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(c));
+    }
+    let y = _mm256_mul_ps(_mm256_mul_ps(p, f), z);
+    let ef = _mm256_cvtepi32_ps(e);
+    let y = _mm256_fmadd_ps(ef, _mm256_set1_ps(LN_C2), y);
+    let y = _mm256_fmadd_ps(z, _mm256_set1_ps(-0.5), y);
+    let r = _mm256_add_ps(f, y);
+    let r = _mm256_fmadd_ps(ef, _mm256_set1_ps(LN_C1), r);
+    let inf = _mm256_set1_ps(f32::INFINITY);
+    let r = _mm256_blendv_ps(r, inf, _mm256_cmp_ps::<_CMP_EQ_OQ>(x, inf));
+    let zero = _mm256_setzero_ps();
+    let r = _mm256_blendv_ps(
+        r,
+        _mm256_set1_ps(f32::NEG_INFINITY),
+        _mm256_cmp_ps::<_CMP_EQ_OQ>(x, zero),
+    );
+    let bad = _mm256_cmp_ps::<_CMP_NGE_UQ>(x, zero); // x < 0 or NaN
+    _mm256_blendv_ps(r, _mm256_set1_ps(f32::NAN), bad)
+}
+
+#[target_feature(enable = "avx2,fma")]
+pub(crate) unsafe fn ln(y: &mut [f32], x: &[f32]) {
+    map!(y, x, ln8)
+}
+
+#[target_feature(enable = "avx2,fma")]
+pub(crate) unsafe fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
+    let n = y.len().min(x.len());
+    let (xp, yp) = (x.as_ptr(), y.as_mut_ptr());
+    let av = _mm256_set1_ps(a);
+    let mut i = 0;
+    while i + 8 <= n {
+        _mm256_storeu_ps(
+            yp.add(i),
+            _mm256_fmadd_ps(av, _mm256_loadu_ps(xp.add(i)), _mm256_loadu_ps(yp.add(i))),
+        );
+        i += 8;
+    }
+    for j in i..n {
+        // Scalar FMA: this function is compiled with the `fma` feature.
+        y[j] = a.mul_add(x[j], y[j]);
+    }
+}
+
+#[target_feature(enable = "avx2,fma")]
+pub(crate) unsafe fn log_softmax(x: &mut [f32]) {
+    let n = x.len();
+    let mf = max(x);
+    let m = _mm256_set1_ps(mf);
+    let xp = x.as_mut_ptr();
+    let (mut lo, mut hi) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+    let mut i = 0;
+    while i + 16 <= n {
+        lo = _mm256_add_ps(lo, exp8(_mm256_sub_ps(_mm256_loadu_ps(xp.add(i)), m)));
+        hi = _mm256_add_ps(hi, exp8(_mm256_sub_ps(_mm256_loadu_ps(xp.add(i + 8)), m)));
+        i += 16;
+    }
+    if i < n {
+        let t = n - i;
+        let mut buf = [0.0f32; 16];
+        buf[..t].copy_from_slice(&x[i..n]);
+        let bp = buf.as_mut_ptr();
+        for h in 0..2 {
+            _mm256_storeu_ps(
+                bp.add(8 * h),
+                exp8(_mm256_sub_ps(_mm256_loadu_ps(bp.add(8 * h)), m)),
+            );
+        }
+        // Lanes past the end must add +0.0, not exp(0 - max).
+        buf[t..].fill(0.0);
+        lo = _mm256_add_ps(lo, _mm256_loadu_ps(bp));
+        hi = _mm256_add_ps(hi, _mm256_loadu_ps(bp.add(8)));
+    }
+    let lf = scalar::ln1(fold(lo, hi));
+    let l = _mm256_set1_ps(lf);
+    let xp = x.as_mut_ptr();
+    let mut i = 0;
+    while i + 8 <= n {
+        _mm256_storeu_ps(
+            xp.add(i),
+            _mm256_sub_ps(_mm256_sub_ps(_mm256_loadu_ps(xp.add(i)), m), l),
+        );
+        i += 8;
+    }
+    for v in &mut x[i..] {
+        *v = (*v - mf) - lf;
     }
 }

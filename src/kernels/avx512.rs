@@ -5,38 +5,75 @@
 //! All functions are `unsafe` because they require AVX-512F; [`super`] only calls them
 //! after checking the CPU.
 
-use super::blocked::{self, MicroKernel, View};
-use super::scalar::{EXP_MAX, EXP_MIN, EXP_POLY, LN2_HI, LN2_LO, LOG2E, ROUND_MAGIC};
+use super::blocked::{self, gather_rows_portable, MicroKernel, View};
+use super::scalar::{
+    self, EXP_MAX, EXP_MIN, EXP_POLY, LN2_HI, LN2_LO, LN_C1, LN_C2, LN_POLY, LOG2E, ROUND_MAGIC,
+    SQRT_HALF, TWO_POW_23,
+};
 use std::arch::x86_64::*;
 
-/// 8 rows × 48 columns (3 registers): 24 accumulators + 3 B vectors + 1 broadcast,
-/// within the 32 registers, and enough independent chains to keep both FMA pipes busy.
-pub(crate) struct K8x48;
+/// Declares a micro-kernel type `$name` of `$mr` rows × `$nv` registers.
+macro_rules! micro_kernel {
+    ($(#[$doc:meta])* $name:ident, $mr:expr, $nv:expr, kc = $kc:expr, mc = $mc:expr) => {
+        $(#[$doc])*
+        pub(crate) struct $name;
 
-impl MicroKernel for K8x48 {
-    const MR: usize = 8;
-    const NR: usize = 48;
-    const KC: usize = 256;
-    const MC: usize = 64;
-    const NC: usize = 480;
+        impl MicroKernel for $name {
+            const MR: usize = $mr;
+            const NR: usize = $nv * 16;
+            const KC: usize = $kc;
+            const MC: usize = $mc;
 
-    #[inline]
-    unsafe fn run(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, load_c: bool) {
-        kernel_8x48(kc, a, b, c, ldc, load_c)
-    }
+            #[inline]
+            unsafe fn run(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, load_c: bool) {
+                kernel::<$mr, $nv, false>(kc, a, b, 0, std::ptr::null_mut(), c, ldc, load_c)
+            }
+
+            #[inline]
+            unsafe fn run_pack(
+                kc: usize,
+                a: *const f32,
+                bsrc: *const f32,
+                ldb: usize,
+                bdst: *mut f32,
+                c: *mut f32,
+                ldc: usize,
+                load_c: bool,
+            ) {
+                kernel::<$mr, $nv, true>(kc, a, bsrc, ldb, bdst, c, ldc, load_c)
+            }
+
+            unsafe fn gather_rows(dst: &mut [f32], b: View, p0: usize, kc: usize, n: usize) {
+                gather_rows(dst, b, p0, kc, n)
+            }
+        }
+    };
 }
 
+micro_kernel!(
+    /// 8 rows × 48 columns (3 registers): 24 accumulators + 3 B vectors + 1 broadcast,
+    /// within the 32 registers, and enough independent chains to keep both FMA pipes busy.
+    K8x48, 8, 3, kc = 256, mc = 128
+);
+
+/// The micro-kernel: an `MR × (NV·16)` tile. With `PACK` it reads `B` from the
+/// unpacked source `b` (row stride `ldb`), stores each row of the panel to `bdst`, and
+/// prefetches the same row of the next panel, so that streaming `B` from memory
+/// overlaps the FMAs.
+#[allow(clippy::too_many_arguments)]
+#[inline]
 #[target_feature(enable = "avx512f")]
-unsafe fn kernel_8x48(
+unsafe fn kernel<const MR: usize, const NV: usize, const PACK: bool>(
     kc: usize,
     a: *const f32,
     b: *const f32,
+    ldb: usize,
+    bdst: *mut f32,
     c: *mut f32,
     ldc: usize,
     load_c: bool,
 ) {
-    const MR: usize = 8;
-    const NV: usize = 3;
+    let nr = NV * 16;
     let mut acc = [[_mm512_setzero_ps(); NV]; MR];
     if load_c {
         for (r, row) in acc.iter_mut().enumerate() {
@@ -46,13 +83,28 @@ unsafe fn kernel_8x48(
         }
     }
     let mut ap = a;
-    let mut bp = b;
+    let (mut bs, bstride) = if PACK { (b, ldb) } else { (b, nr) };
+    let mut bd = bdst;
     for _ in 0..kc {
-        let bv = [
-            _mm512_loadu_ps(bp),
-            _mm512_loadu_ps(bp.add(16)),
-            _mm512_loadu_ps(bp.add(32)),
-        ];
+        let mut bv = [_mm512_setzero_ps(); NV];
+        for (v, x) in bv.iter_mut().enumerate() {
+            *x = _mm512_loadu_ps(bs.add(v * 16));
+        }
+        if PACK {
+            for (v, x) in bv.iter().enumerate() {
+                _mm512_storeu_ps(bd.add(v * 16), *x);
+            }
+            // The next panel's row: prefetching never faults, so the address may lie
+            // past the matrix (wrapping_add keeps the pointer arithmetic defined).
+            let next = bs.wrapping_add(nr) as *const i8;
+            let mut off = 0;
+            while off < nr * 4 {
+                _mm_prefetch::<_MM_HINT_T0>(next.wrapping_add(off));
+                off += 64;
+            }
+            _mm_prefetch::<_MM_HINT_T0>(next.wrapping_add(nr * 4 - 4));
+            bd = bd.add(nr);
+        }
         for (r, row) in acc.iter_mut().enumerate() {
             let ar = _mm512_set1_ps(*ap.add(r));
             for (v, x) in row.iter_mut().enumerate() {
@@ -60,11 +112,39 @@ unsafe fn kernel_8x48(
             }
         }
         ap = ap.add(MR);
-        bp = bp.add(NV * 16);
+        bs = bs.add(bstride);
     }
     for (r, row) in acc.iter().enumerate() {
         for (v, x) in row.iter().enumerate() {
             _mm512_storeu_ps(c.add(r * ldc + v * 16), *x);
+        }
+    }
+}
+
+/// [`MicroKernel::gather_rows`] with 16-lane gathers: for each block of 16 rows of the
+/// stored `b` (16 columns of B), walk `p` so the 16 source cache lines are reused.
+#[target_feature(enable = "avx512f")]
+unsafe fn gather_rows(dst: &mut [f32], b: View, p0: usize, kc: usize, n: usize) {
+    if b.rs != 1 || b.cs.checked_mul(16).is_none_or(|x| x > i32::MAX as usize) || kc == 0 {
+        return gather_rows_portable(dst, b, p0, kc, n);
+    }
+    assert!(dst.len() >= kc * n && b.data.len() >= (n - 1) * b.cs + p0 + kc);
+    let idx = _mm512_mullo_epi32(
+        _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+        _mm512_set1_epi32(b.cs as i32),
+    );
+    let full = n - n % 16;
+    let dp = dst.as_mut_ptr();
+    for j0 in (0..full).step_by(16) {
+        let base = b.data.as_ptr().add(j0 * b.cs + p0);
+        for p in 0..kc {
+            let v = _mm512_i32gather_ps::<4>(idx, base.add(p));
+            _mm512_storeu_ps(dp.add(p * n + j0), v);
+        }
+    }
+    for j in full..n {
+        for p in 0..kc {
+            dst[p * n + j] = b.data[j * b.cs + p0 + p];
         }
     }
 }
@@ -258,5 +338,109 @@ pub(crate) unsafe fn softmax(x: &mut [f32]) {
         let mask = tail_mask(n - i);
         let v = _mm512_maskz_loadu_ps(mask, xp.add(i));
         _mm512_mask_storeu_ps(xp.add(i), mask, _mm512_mul_ps(v, inv));
+    }
+}
+
+/// Lane-wise [`scalar::ln1`].
+#[inline]
+#[target_feature(enable = "avx512f")]
+unsafe fn ln16(x: __m512) -> __m512 {
+    let tiny = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(x, _mm512_set1_ps(f32::MIN_POSITIVE));
+    let xs = _mm512_mask_blend_ps(tiny, x, _mm512_mul_ps(x, _mm512_set1_ps(TWO_POW_23)));
+    let bias = _mm512_mask_blend_epi32(tiny, _mm512_set1_epi32(126), _mm512_set1_epi32(126 + 23));
+    let bits = _mm512_castps_si512(xs);
+    let e = _mm512_sub_epi32(_mm512_srli_epi32::<23>(bits), bias);
+    let mbits = _mm512_or_si512(
+        _mm512_and_si512(bits, _mm512_set1_epi32(0x007f_ffff)),
+        _mm512_set1_epi32(0x3f00_0000),
+    );
+    let m = _mm512_castsi512_ps(mbits);
+    let one = _mm512_set1_ps(1.0);
+    let lt = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(m, _mm512_set1_ps(SQRT_HALF));
+    let e = _mm512_mask_sub_epi32(e, lt, e, _mm512_set1_epi32(1));
+    let f = _mm512_mask_blend_ps(
+        lt,
+        _mm512_sub_ps(m, one),
+        _mm512_sub_ps(_mm512_add_ps(m, m), one),
+    );
+    let z = _mm512_mul_ps(f, f);
+    let mut p = _mm512_set1_ps(LN_POLY[0]);
+    for &c in &LN_POLY[1..] {
+        p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(c));
+    }
+    let y = _mm512_mul_ps(_mm512_mul_ps(p, f), z);
+    let ef = _mm512_cvtepi32_ps(e);
+    let y = _mm512_fmadd_ps(ef, _mm512_set1_ps(LN_C2), y);
+    let y = _mm512_fmadd_ps(z, _mm512_set1_ps(-0.5), y);
+    let r = _mm512_add_ps(f, y);
+    let r = _mm512_fmadd_ps(ef, _mm512_set1_ps(LN_C1), r);
+    let inf = _mm512_set1_ps(f32::INFINITY);
+    let r = _mm512_mask_blend_ps(_mm512_cmp_ps_mask::<_CMP_EQ_OQ>(x, inf), r, inf);
+    let zero = _mm512_setzero_ps();
+    let r = _mm512_mask_blend_ps(
+        _mm512_cmp_ps_mask::<_CMP_EQ_OQ>(x, zero),
+        r,
+        _mm512_set1_ps(f32::NEG_INFINITY),
+    );
+    let bad = _mm512_cmp_ps_mask::<_CMP_NGE_UQ>(x, zero); // x < 0 or NaN
+    _mm512_mask_blend_ps(bad, r, _mm512_set1_ps(f32::NAN))
+}
+
+#[target_feature(enable = "avx512f")]
+pub(crate) unsafe fn ln(y: &mut [f32], x: &[f32]) {
+    map!(y, x, ln16)
+}
+
+#[target_feature(enable = "avx512f")]
+pub(crate) unsafe fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
+    let n = y.len().min(x.len());
+    let (xp, yp) = (x.as_ptr(), y.as_mut_ptr());
+    let av = _mm512_set1_ps(a);
+    let mut i = 0;
+    while i + 16 <= n {
+        _mm512_storeu_ps(
+            yp.add(i),
+            _mm512_fmadd_ps(av, _mm512_loadu_ps(xp.add(i)), _mm512_loadu_ps(yp.add(i))),
+        );
+        i += 16;
+    }
+    if i < n {
+        let mask = tail_mask(n - i);
+        let r = _mm512_fmadd_ps(
+            av,
+            _mm512_maskz_loadu_ps(mask, xp.add(i)),
+            _mm512_maskz_loadu_ps(mask, yp.add(i)),
+        );
+        _mm512_mask_storeu_ps(yp.add(i), mask, r);
+    }
+}
+
+#[target_feature(enable = "avx512f")]
+pub(crate) unsafe fn log_softmax(x: &mut [f32]) {
+    let n = x.len();
+    let m = _mm512_set1_ps(max(x));
+    let xp = x.as_mut_ptr();
+    let mut acc = _mm512_setzero_ps();
+    let mut i = 0;
+    while i + 16 <= n {
+        acc = _mm512_add_ps(acc, exp16(_mm512_sub_ps(_mm512_loadu_ps(xp.add(i)), m)));
+        i += 16;
+    }
+    if i < n {
+        let mask = tail_mask(n - i);
+        let e = exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(mask, xp.add(i)), m));
+        acc = _mm512_add_ps(acc, _mm512_maskz_mov_ps(mask, e));
+    }
+    let l = _mm512_set1_ps(scalar::ln1(fold(acc)));
+    let mut i = 0;
+    while i + 16 <= n {
+        let v = _mm512_sub_ps(_mm512_sub_ps(_mm512_loadu_ps(xp.add(i)), m), l);
+        _mm512_storeu_ps(xp.add(i), v);
+        i += 16;
+    }
+    if i < n {
+        let mask = tail_mask(n - i);
+        let v = _mm512_sub_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(mask, xp.add(i)), m), l);
+        _mm512_mask_storeu_ps(xp.add(i), mask, v);
     }
 }

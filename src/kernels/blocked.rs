@@ -39,8 +39,6 @@ pub(crate) trait MicroKernel {
     const KC: usize;
     /// Rows of `A` packed at once (a multiple of `MR`).
     const MC: usize;
-    /// Columns of `B` packed at once (a multiple of `NR`).
-    const NC: usize;
 
     /// `C[r][j] = fma-chain over p < kc of a[p*MR + r] * b[p*NR + j]`, starting from
     /// `C[r][j]` (at `c + r*ldc + j`) when `load_c`, else from `+0.0`, for the full
@@ -50,6 +48,52 @@ pub(crate) trait MicroKernel {
     /// The CPU supports the kernel's ISA; `a` holds `kc*MR`, `b` holds `kc*NR` floats;
     /// `c` is valid for reads and writes of the full tile with row stride `ldc`.
     unsafe fn run(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, load_c: bool);
+
+    /// As [`MicroKernel::run`], but reads the `kc×NR` panel of `B` from the unpacked
+    /// row-major source `bsrc` (row stride `ldb`) and also stores it, packed, at `bdst`
+    /// for the tiles that follow. Packing while computing lets the loads from memory
+    /// overlap the FMAs; the kernel also prefetches the next panel (`bsrc + NR`).
+    ///
+    /// # Safety
+    /// As for `run`; `bsrc` is valid for `kc` rows of `NR` floats at stride `ldb`, and
+    /// `bdst` for `kc*NR` writes.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn run_pack(
+        kc: usize,
+        a: *const f32,
+        bsrc: *const f32,
+        ldb: usize,
+        bdst: *mut f32,
+        c: *mut f32,
+        ldc: usize,
+        load_c: bool,
+    );
+
+    /// Copies rows `p0..p0+kc` of a transposed-stored `b` into `dst` row-major (`kc×n`).
+    ///
+    /// # Safety
+    /// The CPU supports the kernel's ISA; `dst` holds `kc*n` floats.
+    unsafe fn gather_rows(dst: &mut [f32], b: View, p0: usize, kc: usize, n: usize) {
+        gather_rows_portable(dst, b, p0, kc, n)
+    }
+}
+
+/// `dst[p*n + j] = b(p0 + p, j)` for `p < kc`, `j < n`: rows of B, row-major, from a
+/// `b` stored transposed (`rs == 1`), as [`MicroKernel::gather_rows`] does by default.
+pub(crate) fn gather_rows_portable(dst: &mut [f32], b: View, p0: usize, kc: usize, n: usize) {
+    const T: usize = 16;
+    for j0 in (0..n).step_by(T) {
+        let jn = T.min(n - j0);
+        for pp in (0..kc).step_by(T) {
+            let pn = T.min(kc - pp);
+            for j in j0..j0 + jn {
+                let src = &b.data[(p0 + pp) * b.rs + j * b.cs..][..(pn - 1) * b.rs + 1];
+                for p in 0..pn {
+                    dst[(pp + p) * n + j] = src[p * b.rs];
+                }
+            }
+        }
+    }
 }
 
 /// 64-byte aligned storage so packed panels start on cache lines.
@@ -60,6 +104,7 @@ struct Line([f32; 16]);
 thread_local! {
     static PACK_A: RefCell<Vec<Line>> = const { RefCell::new(Vec::new()) };
     static PACK_B: RefCell<Vec<Line>> = const { RefCell::new(Vec::new()) };
+    static ROWS_B: RefCell<Vec<Line>> = const { RefCell::new(Vec::new()) };
 }
 
 fn with_buffer<R>(
@@ -122,29 +167,25 @@ fn pack_a(dst: &mut [f32], a: View, i0: usize, mc: usize, p0: usize, kc: usize, 
     }
 }
 
-/// Packs rows `p0..p0+kc`, columns `j0..j0+nc` of `b` into `NR`-column panels:
-/// `dst[q*kc*NR + p*NR + j] = b(p0 + p, j0 + q*NR + j)`, zero past column `nc`.
-fn pack_b(dst: &mut [f32], b: View, p0: usize, kc: usize, j0: usize, nc: usize, nr: usize) {
-    for q in 0..nc.div_ceil(nr) {
-        let panel = &mut dst[q * kc * nr..(q + 1) * kc * nr];
-        let cols = nr.min(nc - q * nr);
-        if b.cs == 1 {
+/// Packs rows `p0..p0+kc`, columns `j0..j0+cols` (`cols <= nr`) of `b` into one
+/// `NR`-column panel: `dst[p*NR + j] = b(p0 + p, j0 + j)`, zero past column `cols`.
+fn pack_b_panel(dst: &mut [f32], b: View, p0: usize, kc: usize, j0: usize, cols: usize, nr: usize) {
+    let panel = &mut dst[..kc * nr];
+    if b.cs == 1 {
+        for p in 0..kc {
+            let src = &b.data[(p0 + p) * b.rs + j0..][..cols];
+            panel[p * nr..p * nr + cols].copy_from_slice(src);
+            panel[p * nr + cols..(p + 1) * nr].fill(0.0);
+        }
+    } else {
+        // Bᵀ stored (gemm_nt): walk each column of B contiguously.
+        for j in 0..cols {
             for p in 0..kc {
-                let src = &b.data[(p0 + p) * b.rs + j0 + q * nr..][..cols];
-                panel[p * nr..p * nr + cols].copy_from_slice(src);
-                panel[p * nr + cols..(p + 1) * nr].fill(0.0);
+                panel[p * nr + j] = b.at(p0 + p, j0 + j);
             }
-        } else {
-            // Bᵀ stored (gemm_nt): walk each column of B contiguously.
-            for j in 0..cols {
-                let jj = j0 + q * nr + j;
-                for p in 0..kc {
-                    panel[p * nr + j] = b.at(p0 + p, jj);
-                }
-            }
-            for p in 0..kc {
-                panel[p * nr + cols..(p + 1) * nr].fill(0.0);
-            }
+        }
+        for p in 0..kc {
+            panel[p * nr + cols..(p + 1) * nr].fill(0.0);
         }
     }
 }
@@ -172,42 +213,79 @@ pub(crate) unsafe fn gemm<K: MicroKernel>(
         return;
     }
     let (mr, nr) = (K::MR, K::NR);
-    let kc_max = K::KC.min(k);
-    let mc_max = K::MC.min(m.next_multiple_of(mr));
-    let nc_max = K::NC.min(n.next_multiple_of(nr));
-    with_buffer(&PACK_B, kc_max * nc_max, |bpack| {
-        with_buffer(&PACK_A, kc_max * mc_max, |apack| {
-            let cp = c.as_mut_ptr();
-            let mut tile = [0.0f32; 512];
-            debug_assert!(mr * nr <= tile.len());
-            for jc in (0..n).step_by(K::NC) {
-                let nc = K::NC.min(n - jc);
-                for pc in (0..k).step_by(K::KC) {
-                    let kc = K::KC.min(k - pc);
+    // k blocks of equal size (at most KC): no short last block that pays the C
+    // traffic of a full one.
+    let kcb = k.div_ceil(k.div_ceil(K::KC));
+    let mcb = K::MC;
+    let kc_max = kcb.min(k);
+    let mc_max = mcb.min(m.next_multiple_of(mr));
+    // B not row-major (gemm_nt): each k block of B is first copied row-major into a
+    // scratch (kc×n) by a blocked transpose, once for all row blocks of A, and the
+    // fused path runs on that.
+    let rows_b = if b.cs == 1 { 0 } else { kc_max * n };
+    with_buffer(&ROWS_B, rows_b, |brows| {
+        with_buffer(&PACK_B, kc_max * nr, |bpack| {
+            with_buffer(&PACK_A, kc_max * mc_max, |apack| {
+                let cp = c.as_mut_ptr();
+                let mut tile = [0.0f32; 512];
+                debug_assert!(mr * nr <= tile.len());
+                // Loop order: k blocks, then row blocks of A (packed once, kept in L2),
+                // then every panel of B across all of n (packed into L1 by the panel's
+                // first tile and reused by the others), then the row tiles.
+                for pc in (0..k).step_by(kcb) {
+                    let kc = kcb.min(k - pc);
                     let load_c = accumulate || pc > 0;
-                    pack_b(bpack, b, pc, kc, jc, nc, nr);
-                    for ic in (0..m).step_by(K::MC) {
-                        let mc = K::MC.min(m - ic);
+                    // `bk` holds B's rows pc..pc+kc from its row `p0`.
+                    let (bk, p0) = if b.cs == 1 {
+                        (b, pc)
+                    } else {
+                        K::gather_rows(brows, b, pc, kc, n);
+                        (
+                            View {
+                                data: &brows[..kc * n],
+                                rs: n,
+                                cs: 1,
+                            },
+                            0,
+                        )
+                    };
+                    for ic in (0..m).step_by(mcb) {
+                        let mc = mcb.min(m - ic);
                         pack_a(apack, a, ic, mc, pc, kc, mr);
-                        for jr in (0..nc).step_by(nr) {
-                            let ncols = nr.min(nc - jr);
-                            let bp = bpack.as_ptr().add(jr * kc);
+                        for jr in (0..n).step_by(nr) {
+                            let ncols = nr.min(n - jr);
+                            // Packing is fused into the panel's first tile when the
+                            // panel is full; otherwise it is done here.
+                            let fused = ncols == nr;
+                            if !fused {
+                                pack_b_panel(bpack, bk, p0, kc, jr, ncols, nr);
+                            }
+                            let bp = bpack.as_mut_ptr();
                             for ir in (0..mc).step_by(mr) {
                                 let nrows = mr.min(mc - ir);
                                 let ap = apack.as_ptr().add(ir * kc);
-                                let ct = cp.add((ic + ir) * n + jc + jr);
-                                if nrows == mr && ncols == nr {
-                                    K::run(kc, ap, bp, ct, n, load_c);
+                                let ct = cp.add((ic + ir) * n + jr);
+                                let full = nrows == mr && ncols == nr;
+                                let (cdst, ldc) = if full {
+                                    (ct, n)
                                 } else {
+                                    (tile.as_mut_ptr(), nr)
+                                };
+                                if !full && load_c {
                                     // Edge tile: run the full tile on a scratch copy.
-                                    if load_c {
-                                        for r in 0..nrows {
-                                            for j in 0..ncols {
-                                                tile[r * nr + j] = *ct.add(r * n + j);
-                                            }
+                                    for r in 0..nrows {
+                                        for j in 0..ncols {
+                                            tile[r * nr + j] = *ct.add(r * n + j);
                                         }
                                     }
-                                    K::run(kc, ap, bp, tile.as_mut_ptr(), nr, load_c);
+                                }
+                                if fused && ir == 0 {
+                                    let src = bk.data.as_ptr().add(p0 * bk.rs + jr);
+                                    K::run_pack(kc, ap, src, bk.rs, bp, cdst, ldc, load_c);
+                                } else {
+                                    K::run(kc, ap, bp, cdst, ldc, load_c);
+                                }
+                                if !full {
                                     for r in 0..nrows {
                                         for j in 0..ncols {
                                             *ct.add(r * n + j) = tile[r * nr + j];
@@ -218,7 +296,7 @@ pub(crate) unsafe fn gemm<K: MicroKernel>(
                         }
                     }
                 }
-            }
+            })
         })
     })
 }

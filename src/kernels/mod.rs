@@ -16,9 +16,43 @@
 //! - No platform libm: [`exp`] and friends are our own polynomials built from the
 //!   operations above, so their last bit is ours.
 //!
-//! `scalar` is the plain reference every fast path is tested against; `avx2` and
-//! `avx512` are the x86-64 fast paths (one file per ISA, the only place for SIMD
-//! `unsafe`), and `blocked` is the portable cache blocking around their micro-kernels.
+//! - Blocking never changes a chain: splitting `k` into blocks stores the running f32
+//!   accumulator into `C` and loads it back, which is exact; block sizes are fixed
+//!   constants anyway, never read from the cache hierarchy. Edge tiles run the full
+//!   micro-kernel on zero-padded copies and keep only the valid lanes.
+//! - Everything is single-threaded, so the thread count cannot matter. (The target
+//!   machine's second vCPU shares the core; a second thread would add nothing.)
+//!
+//! Two things are outside the promise, deliberately: NaN *payloads* (which NaN comes
+//! out of an operation on NaNs differs between libm's `fmaf` and the FMA instruction;
+//! comparisons and `is_nan` never see a payload, and a NaN in the model means it has
+//! diverged anyway), and a floating-point environment changed by someone else (the
+//! default round-to-nearest with subnormals kept, i.e. no FTZ/DAZ, is assumed; Rust
+//! never changes it).
+//!
+//! `scalar` is the plain reference every fast path is tested against (bit equality,
+//! `to_bits`, in `tests.rs`); `avx2` and `avx512` are the x86-64 fast paths (one file
+//! per ISA, the only place for SIMD `unsafe`), and `blocked` is the portable cache
+//! blocking and packing around their micro-kernels, ready for a NEON micro-kernel.
+//! Two golden hashes in the tests (a tiny LSTM trained online over a fixed text, and a
+//! sweep of every element-wise function) pin the bits across paths, CPUs and builds.
+//!
+//! # Accuracy
+//!
+//! | function | error (measured bound, tested) |
+//! |---|---|
+//! | [`exp`] | relative < 3e-7 on `[-87, 88]`; 0 below -87; `exp(88)` above 88 |
+//! | [`sigmoid`] | absolute < 2e-7 |
+//! | [`tanh`] | absolute < 3e-7 |
+//! | [`ln`] | relative < 1e-7 where `|ln x| > 0.5`, absolute < 3e-8 elsewhere |
+//! | matrix products, [`sum`], [`axpy`] | exactly the defined operation order |
+//!
+//! # Speed
+//!
+//! On one AMD Zen 5 core (peak 279 GFLOP/s with AVX-512, 141 with AVX2), the LSTM's
+//! matrix products at batch 32 run at about 190–230 GFLOP/s with AVX-512 and 75–125
+//! with AVX2; the scalar reference, which calls libm's `fmaf` for every FMA, at under 1.
+//! `cargo run --release --example kernels_bench` measures them.
 //!
 //! # Choosing the path
 //!
@@ -159,11 +193,19 @@ static ACTIVE: AtomicU8 = AtomicU8::new(0);
 /// error naming what is wrong.
 pub fn from_env() -> Result<Isa> {
     match std::env::var(ENV_VAR) {
-        Ok(v) if !v.is_empty() => Isa::parse(&v)?
+        Ok(v) => from_setting(Some(&v)),
+        Err(std::env::VarError::NotPresent) => from_setting(None),
+        Err(std::env::VarError::NotUnicode(_)) => bail!("{ENV_VAR} is not valid UTF-8"),
+    }
+}
+
+/// The path a `NNZ_KERNEL` value selects (`None`: unset).
+fn from_setting(value: Option<&str>) -> Result<Isa> {
+    match value {
+        Some(v) if !v.is_empty() => Isa::parse(v)?
             .check()
             .map_err(|e| e.context(format!("{ENV_VAR}={v}"))),
-        Ok(_) | Err(std::env::VarError::NotPresent) => Ok(Isa::best()),
-        Err(std::env::VarError::NotUnicode(_)) => bail!("{ENV_VAR} is not valid UTF-8"),
+        _ => Ok(Isa::best()),
     }
 }
 
@@ -432,4 +474,38 @@ pub fn softmax(x: &mut [f32]) {
 
 fn softmax_on(isa: Isa, x: &mut [f32]) {
     dispatch!(isa, softmax(x))
+}
+
+/// `y[i] = ln(x[i])`: relative error below 1e-7 where `|ln x| > 0.5`, absolute error
+/// below 3e-8 elsewhere (subnormals included); NaN for NaN and `x < 0`, `-∞` for ±0,
+/// `+∞` for `+∞`.
+pub fn ln(y: &mut [f32], x: &[f32]) {
+    ln_on(active(), y, x)
+}
+
+fn ln_on(isa: Isa, y: &mut [f32], x: &[f32]) {
+    dispatch!(isa, ln(y, x))
+}
+
+/// `y[i] = fma(a, x[i], y[i])` (one rounding), e.g. for gradient steps. Prefer it to
+/// a loop of `f32::mul_add` in code compiled without the `fma` target feature, where
+/// each `mul_add` is a libm call.
+pub fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
+    axpy_on(active(), y, a, x)
+}
+
+fn axpy_on(isa: Isa, y: &mut [f32], a: f32, x: &[f32]) {
+    assert_eq!(y.len(), x.len(), "axpy: lengths differ");
+    dispatch!(isa, axpy(y, a, x))
+}
+
+/// In-place log-softmax of one row: `x[i] = (x[i] - max) - ln Σ exp(x[j] - max)`,
+/// with the sum in the fixed 16-lane order and [`ln`]'s accuracy. The cross-entropy
+/// of target `t` is `-x[t]` afterwards; its gradient is `softmax - onehot(t)`.
+pub fn log_softmax(x: &mut [f32]) {
+    log_softmax_on(active(), x)
+}
+
+fn log_softmax_on(isa: Isa, x: &mut [f32]) {
+    dispatch!(isa, log_softmax(x))
 }
