@@ -1,1 +1,250 @@
-//! placeholder
+//! The arithmetic coder: a range coder with 32-bit frequency precision.
+//!
+//! The model's float probabilities become integers in exactly one place,
+//! [`quantize`]; from there on everything is integer arithmetic, so the coder itself
+//! cannot be a source of encoder/decoder disagreement.
+//!
+//! # Why 32-bit frequencies
+//!
+//! With a 16,384-symbol alphabet, a classic coder with 16-bit totals must give every
+//! symbol at least 1/65,536 of the range, which steals up to a quarter of it from the
+//! likely symbols. Here the total is about 2³¹, so the floor of 1 costs at most
+//! `V / 2³¹` (0.003% for V = 65,536) and a probability of 0.9999 is represented to
+//! 9 significant digits. The range is held in 64 bits and renormalized a byte at a
+//! time to stay in `[2⁵⁶, 2⁶⁴)`, so `range / total ≥ 2²⁴` and the truncation of that
+//! division wastes less than 2⁻²⁴ of the range per symbol. Measured overhead against
+//! the ideal `−Σ log2 p` is in the tests (well under 0.1%).
+//!
+//! # Example
+//!
+//! ```
+//! use nnz::coder::{quantize, Encoder, Decoder};
+//! let probs = [0.7f32, 0.2, 0.1];
+//! let mut freqs = [0u32; 3];
+//! let total = quantize(&probs, &mut freqs);
+//! let mut enc = Encoder::new();
+//! for &s in &[0usize, 2, 1, 0] {
+//!     enc.encode_symbol(&freqs, total, s);
+//! }
+//! let bytes = enc.finish();
+//! let mut dec = Decoder::new(&bytes).unwrap();
+//! let decoded: Vec<usize> = (0..4).map(|_| dec.decode_symbol(&freqs, total).unwrap()).collect();
+//! assert_eq!(decoded, [0, 2, 1, 0]);
+//! ```
+
+use anyhow::{bail, Result};
+
+/// A probability of 1.0 becomes this many counts.
+pub const PROB_SCALE: f32 = 2_147_483_648.0; // 2^31
+
+/// Largest total a frequency table may have (keeps `range / total >= 2^24`).
+pub const MAX_TOTAL: u64 = 1 << 32;
+
+/// Bytes the decoder primes its state with, and the encoder flushes at the end.
+const STATE_BYTES: usize = 8;
+/// The range is renormalized to stay at or above this.
+const RANGE_MIN: u64 = 1 << 56;
+const TOP_SHIFT: u32 = 56;
+
+/// Turns model probabilities into integer frequencies: the only float→integer step.
+///
+/// `freq[i] = max(1, round(p[i] · 2³¹))`, with `p` clamped to `[0, 1]` (NaN counts as
+/// 0), so every symbol stays codable whatever the model outputs. Returns the total,
+/// which is at most [`MAX_TOTAL`] for any input. Exact and deterministic: scaling by a
+/// power of two is exact, and `x + 0.5` is exact wherever `x` has a fraction (x < 2²³).
+/// Rounding rather than flooring matters: `floor + 1` would hand the ~16k unlikely
+/// symbols of a peaked distribution a systematic extra count each, costing the likely
+/// symbol 0.3% of the ideal code length at p = 0.9999.
+pub fn quantize(probs: &[f32], freqs: &mut [u32]) -> u64 {
+    assert_eq!(probs.len(), freqs.len(), "one frequency per probability");
+    let mut total = 0u64;
+    for (f, &p) in freqs.iter_mut().zip(probs) {
+        // `as u32` saturates and maps NaN to 0; p ≤ 1 keeps p·2³¹ + 1 within u32.
+        let p = if p > 1.0 { 1.0 } else { p };
+        *f = ((p * PROB_SCALE + 0.5) as u32).max(1);
+        total += *f as u64;
+    }
+    if total > MAX_TOTAL {
+        // Only a model that does not normalize can get here; scale down exactly.
+        total = 0;
+        for f in freqs.iter_mut() {
+            *f = (*f >> 16).max(1); // total <= 65536 · 2^15 = 2^31
+            total += *f as u64;
+        }
+    }
+    total
+}
+
+/// Sum of `freqs[..symbol]`.
+fn cumulative(freqs: &[u32], symbol: usize) -> u64 {
+    freqs[..symbol].iter().map(|&f| f as u64).sum()
+}
+
+/// Range encoder. Invariants between calls: `RANGE_MIN <= range`, and `low < 2^64`
+/// once the pending carry has been folded into `cache`.
+pub struct Encoder {
+    /// Bottom of the current interval; bit 64 is a carry not yet propagated.
+    low: u128,
+    range: u64,
+    /// The last byte shifted out, held back because a carry may still change it.
+    cache: u8,
+    /// How many bytes are held back: `cache` and then `pending - 1` bytes of 0xFF.
+    pending: u64,
+    out: Vec<u8>,
+}
+
+impl Default for Encoder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Encoder {
+    pub fn new() -> Encoder {
+        Encoder { low: 0, range: u64::MAX, cache: 0, pending: 1, out: Vec::new() }
+    }
+
+    /// Codes the interval `[cum, cum + freq)` of `total`.
+    pub fn encode(&mut self, cum: u64, freq: u64, total: u64) {
+        debug_assert!(freq > 0 && cum + freq <= total && total <= MAX_TOTAL);
+        let r = self.range / total;
+        self.low += (r as u128) * (cum as u128);
+        self.range = r * freq;
+        while self.range < RANGE_MIN {
+            self.range <<= 8;
+            self.shift_low();
+        }
+    }
+
+    /// Codes `symbol` under the frequency table `freqs` (whose sum is `total`).
+    pub fn encode_symbol(&mut self, freqs: &[u32], total: u64, symbol: usize) {
+        self.encode(cumulative(freqs, symbol), freqs[symbol] as u64, total);
+    }
+
+    /// Moves the top byte of `low` out, resolving carries (LZMA's scheme).
+    fn shift_low(&mut self) {
+        let top = (self.low >> TOP_SHIFT) as u64; // up to 9 bits: a carry and a byte
+        if top < 0xFF || top > 0xFF {
+            let carry = (top >> 8) as u8;
+            self.out.push(self.cache.wrapping_add(carry));
+            for _ in 1..self.pending {
+                self.out.push(0xFFu8.wrapping_add(carry));
+            }
+            self.pending = 0;
+            self.cache = top as u8;
+        }
+        // top == 0xFF: a later carry could still turn it into 0x00, so hold it back.
+        self.pending += 1;
+        self.low = (self.low & ((1u128 << TOP_SHIFT) - 1)) << 8;
+    }
+
+    /// Bytes written so far (the held-back bytes not counted).
+    pub fn bytes_written(&self) -> u64 {
+        self.out.len() as u64
+    }
+
+    /// Exact information content coded so far, in bits: the bytes shifted out plus
+    /// what the current range has used of its 64-bit window. Excludes the constant
+    /// cost of the final flush. For statistics only (it uses `f64::log2`).
+    pub fn bits_used(&self) -> f64 {
+        let shifted = self.out.len() as u64 + self.pending - 1; // minus the initial 0 byte
+        8.0 * shifted as f64 + 64.0 - (self.range as f64).log2()
+    }
+
+    /// Flushes the state and returns the coded bytes.
+    pub fn finish(mut self) -> Vec<u8> {
+        for _ in 0..=STATE_BYTES {
+            self.shift_low();
+        }
+        // The first byte out is the initial empty cache: always 0, the decoder skips it.
+        debug_assert_eq!(self.out[0], 0);
+        self.out.remove(0);
+        self.out
+    }
+}
+
+/// Range decoder, the mirror of [`Encoder`]. Invariant: `code < range`.
+pub struct Decoder<'a> {
+    code: u64,
+    range: u64,
+    input: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Decoder<'a> {
+    pub fn new(input: &'a [u8]) -> Result<Decoder<'a>> {
+        let mut d = Decoder { code: 0, range: u64::MAX, input, pos: 0 };
+        for _ in 0..STATE_BYTES {
+            d.code = (d.code << 8) | d.next_byte()? as u64;
+        }
+        Ok(d)
+    }
+
+    fn next_byte(&mut self) -> Result<u8> {
+        match self.input.get(self.pos) {
+            Some(&b) => {
+                self.pos += 1;
+                Ok(b)
+            }
+            None => bail!("truncated or corrupt data: the coded payload ended early"),
+        }
+    }
+
+    /// The value in `0..total` that identifies the next symbol's interval.
+    pub fn target(&mut self, total: u64) -> u64 {
+        let r = self.range / total;
+        (self.code / r).min(total - 1)
+    }
+
+    /// Removes the interval `[cum, cum + freq)` found with [`Decoder::target`].
+    pub fn consume(&mut self, cum: u64, freq: u64, total: u64) -> Result<()> {
+        let r = self.range / total;
+        self.code -= r * cum; // cannot underflow: target() >= cum
+        self.range = r * freq;
+        if self.code >= self.range {
+            bail!("corrupt data: the coded payload is not a valid arithmetic code");
+        }
+        while self.range < RANGE_MIN {
+            self.range <<= 8;
+            self.code = (self.code << 8) | self.next_byte()? as u64;
+        }
+        Ok(())
+    }
+
+    /// Decodes one symbol under `freqs` (whose sum is `total`).
+    pub fn decode_symbol(&mut self, freqs: &[u32], total: u64) -> Result<usize> {
+        let target = self.target(total);
+        let mut cum = 0u64;
+        for (s, &f) in freqs.iter().enumerate() {
+            let next = cum + f as u64;
+            if target < next {
+                self.consume(cum, f as u64, total)?;
+                return Ok(s);
+            }
+            cum = next;
+        }
+        bail!("corrupt data: frequency table does not cover the coded value")
+    }
+
+    /// True when every byte of the payload has been consumed.
+    pub fn at_end(&self) -> bool {
+        self.pos == self.input.len()
+    }
+
+    /// Checks that the payload ends exactly where the encoder's did. The encoder
+    /// flushes the bottom of its final interval, so a decoder that followed it exactly
+    /// is left with `code == 0` and no unread byte: this catches damage to the last
+    /// bytes, which the decoded symbols alone might not reveal.
+    pub fn finish(self) -> Result<()> {
+        if !self.at_end() {
+            bail!("corrupt data: {} trailing bytes after the coded payload", self.input.len() - self.pos);
+        }
+        if self.code != 0 {
+            bail!("corrupt data: the coded payload does not end where the encoder's did");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -32,6 +32,11 @@ impl Dictionary {
         Dictionary { vocab: 256 }
     }
 
+    /// The identity dictionary: 256 symbols, one per byte, no transform.
+    pub fn bytes_only() -> Dictionary {
+        Dictionary { vocab: 256 }
+    }
+
     /// Number of symbols, `V`.
     pub fn vocab_size(&self) -> usize {
         self.vocab

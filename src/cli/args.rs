@@ -1,0 +1,114 @@
+//! Command-line arguments (clap), resolved into engine options.
+
+use crate::engine::{CompressOptions, ModelSpec};
+use crate::tokenizer;
+use anyhow::Result;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+const ABOUT: &str = "Lossless compression with a neural network trained on the data while it is coded.";
+
+const LONG_ABOUT: &str = "\
+Lossless compression with a neural network trained on the data while it is coded.
+
+nnz predicts each next symbol of the input with a model that learns the input itself, and
+codes the symbols with an arithmetic coder. The model is never stored: the decoder starts
+from the same seeded weights and replays the same training, bit for bit. Every file is
+checked against a checksum of the original bytes when it is decompressed.
+
+Files and streams work as with gzip, xz and zstd:
+  nnz compress book.txt                 writes book.txt.nnz, keeps book.txt
+  nnz decompress book.txt.nnz           writes book.txt
+  tar c dir | nnz compress > dir.tar.nnz
+  nnz decompress < dir.tar.nnz | tar x
+  nnz info book.txt.nnz                 shows model, sizes and bits per byte";
+
+#[derive(Parser, Debug)]
+#[command(name = "nnz", version, about = ABOUT, long_about = LONG_ABOUT)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Compress a file or standard input
+    #[command(visible_alias = "c")]
+    Compress(CompressArgs),
+    /// Decompress a .nnz file or standard input
+    #[command(visible_alias = "d")]
+    Decompress(CommonArgs),
+    /// Show what a .nnz file holds: model, sizes, bits per byte, checksum
+    Info {
+        /// The .nnz files to describe
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+/// Input, output and the flags every direction shares.
+#[derive(Args, Debug)]
+pub struct CommonArgs {
+    /// Input file; `-` or absent reads standard input
+    pub input: Option<PathBuf>,
+    /// Output file; `-` writes standard output. Absent: INPUT.nnz when compressing,
+    /// INPUT without .nnz when decompressing, standard output for standard input
+    pub output: Option<PathBuf>,
+    /// Write to standard output
+    #[arg(short = 'c', long)]
+    pub stdout: bool,
+    /// Overwrite an existing output file; allow compressed data on a terminal
+    #[arg(short, long)]
+    pub force: bool,
+    /// No progress bar or summary
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Keep the input file (always the case: nnz never deletes its input)
+    #[arg(short, long, hide = true)]
+    pub keep: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct CompressArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// The predictor
+    #[arg(long, value_enum, default_value_t = ModelArg::Order2)]
+    pub model: ModelArg,
+    /// Largest dictionary, in symbols (raw bytes included)
+    #[arg(long, value_name = "N", default_value_t = 16384,
+          value_parser = clap::value_parser!(u32).range(256..=65536))]
+    pub vocab: u32,
+    /// Code raw bytes: no dictionary pass
+    #[arg(long)]
+    pub no_tokenizer: bool,
+    /// Cut the input into independent blocks of this size (suffixes K, M, G); memory
+    /// use grows with it, compression improves with it
+    #[arg(long, value_name = "SIZE", default_value = "1G", value_parser = crate::cli::io::parse_size)]
+    pub block_size: usize,
+    /// Print what a tuner needs at the end: symbols, bits per byte of the payload and of
+    /// the dictionary, and where the time went
+    #[arg(long)]
+    pub stats: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ModelArg {
+    /// Order-2 context model: fast, modest compression
+    Order2,
+    /// No model: store the input as is, with framing and checksums
+    Store,
+}
+
+impl CompressArgs {
+    /// The engine options these arguments ask for.
+    pub fn options(&self) -> Result<CompressOptions> {
+        let tokenizer =
+            (!self.no_tokenizer).then(|| tokenizer::Options { max_vocab: self.vocab, ..tokenizer::Options::default() });
+        let (model, preset) = match self.model {
+            ModelArg::Order2 => (ModelSpec::Order2, "order2".to_string()),
+            ModelArg::Store => (ModelSpec::Store, "store".to_string()),
+        };
+        Ok(CompressOptions { model, preset, tokenizer })
+    }
+}
