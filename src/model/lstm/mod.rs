@@ -768,6 +768,17 @@ impl Predictor for Lstm {
         probs[..len].copy_from_slice(&self.probs[t * n..t * n + len]);
     }
 
+    fn time_breakdown(&self) -> Vec<(&'static str, f64)> {
+        let t = &self.timings;
+        vec![
+            ("forward lstm", t.forward_lstm.as_secs_f64()),
+            ("forward output", t.forward_output.as_secs_f64()),
+            ("backward output", t.backward_output.as_secs_f64()),
+            ("backward lstm", t.backward_lstm.as_secs_f64()),
+            ("optimizer", t.optimizer.as_secs_f64()),
+        ]
+    }
+
     fn update(&mut self, symbols: &[u16]) {
         if !self.forwarded {
             self.forward_step();
