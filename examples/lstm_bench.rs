@@ -12,7 +12,9 @@
 //! input's length (`LstmConfig::preset_for_len`) before the overrides apply. Keys: any numeric field of
 //! `LstmConfig` (layers, hidden, embed, batch, seg_len, lr, lr_min, lr_decay, beta1, beta2,
 //! adam_eps, grad_clip, forget_bias, out_grad_min, seed), plus `limit=N` to use only the first N bytes and
-//! `vocab=N` to time a model with an N-symbol output layer (bytes are still the symbols).
+//! `vocab=N` to time a model with an N-symbol output layer (bytes are still the symbols),
+//! and `bpe=N` to code symbols from N greedy byte-pair merges instead of bytes (a stand-in
+//! tokenizer; the dictionary's own cost is not counted).
 
 use anyhow::{bail, Context, Result};
 use nnz::model::lstm::{Lstm, LstmConfig};
@@ -31,21 +33,28 @@ fn main() -> Result<()> {
             data.truncate(n.parse().context("limit: not an integer")?);
         }
     }
-    // The preset adapted to the input's length, as the compressor does; overrides follow.
-    let mut cfg = LstmConfig::preset_for_len(preset, data.len() as u64)?;
+    // Optional stand-in tokenizer (plain byte-pair merges), to see what symbols longer
+    // than a byte do to the LSTM before the real tokenizer lands.
+    let mut symbols: Vec<u16> = data.iter().map(|&x| x as u16).collect();
     let mut vocab = 256;
     for kv in args.iter().skip(2) {
-        let (k, v) = kv
-            .split_once('=')
-            .with_context(|| format!("expected key=value, got {kv}"))?;
-        let u = || {
-            v.parse::<usize>()
-                .with_context(|| format!("{k}: not an integer"))
-        };
-        let f = || {
-            v.parse::<f32>()
-                .with_context(|| format!("{k}: not a number"))
-        };
+        if let Some(n) = kv.strip_prefix("bpe=") {
+            let t0 = Instant::now();
+            vocab = 256 + bpe(&mut symbols, n.parse().context("bpe: not an integer")?);
+            println!(
+                "bpe: {} bytes -> {} symbols, vocabulary {vocab}, in {:.1}s",
+                data.len(),
+                symbols.len(),
+                t0.elapsed().as_secs_f64()
+            );
+        }
+    }
+    // The preset adapted to the input's length, as the compressor does; overrides follow.
+    let mut cfg = LstmConfig::preset_for_len(preset, symbols.len() as u64)?;
+    for kv in args.iter().skip(2) {
+        let (k, v) = kv.split_once('=').with_context(|| format!("expected key=value, got {kv}"))?;
+        let u = || v.parse::<usize>().with_context(|| format!("{k}: not an integer"));
+        let f = || v.parse::<f32>().with_context(|| format!("{k}: not a number"));
         match k {
             "layers" => cfg.layers = u()?,
             "hidden" => cfg.hidden = u()?,
@@ -62,7 +71,7 @@ fn main() -> Result<()> {
             "forget_bias" => cfg.forget_bias = f()?,
             "out_grad_min" => cfg.out_grad_min = f()?,
             "seed" => cfg.seed = v.parse()?,
-            "limit" => {}
+            "limit" | "bpe" => {}
             // A larger alphabet than the bytes use, to time the output layer at a
             // tokenizer's vocabulary size (the extra symbols never occur).
             "vocab" => vocab = u()?.max(256),
@@ -72,10 +81,11 @@ fn main() -> Result<()> {
     let v = vocab;
     let mut model = Lstm::new(&cfg, v)?;
     let b = cfg.batch;
-    let n = data.len();
+    let n = symbols.len();
+    let nbytes = data.len();
     let stream_len = n.div_ceil(b);
     println!(
-        "file {path}: {n} bytes; preset {preset}: {cfg:?}\nparams {}, {} streams of {stream_len} bytes",
+        "file {path}: {nbytes} bytes, {n} symbols; preset {preset}: {cfg:?}\nparams {}, {} streams of {stream_len} symbols",
         model.num_params(),
         b
     );
@@ -88,7 +98,7 @@ fn main() -> Result<()> {
         model.predict(&mut probs);
         for s in 0..b {
             let i = s * stream_len + t;
-            syms[s] = if i < n { data[i] as u16 } else { 0 };
+            syms[s] = if i < n { symbols[i] } else { 0 };
             if i < n {
                 // Bench-only measurement: f64 ln does not reach any coded bit.
                 bits -= (probs[s * v + syms[s] as usize] as f64).log2();
@@ -100,8 +110,8 @@ fn main() -> Result<()> {
             println!(
                 "  {:3}%: {:.4} bpb so far, {:.0} B/s",
                 next_report * 10,
-                bits / done.min(n) as f64,
-                done as f64 / start.elapsed().as_secs_f64()
+                bits * n as f64 / (done.min(n) as f64 * nbytes as f64),
+                done.min(n) as f64 * nbytes as f64 / n as f64 / start.elapsed().as_secs_f64()
             );
             next_report += 1;
         }
@@ -110,8 +120,9 @@ fn main() -> Result<()> {
     let tm = model.timings();
     let gflop = 2.0 * 3.0 * model.forward_macs_per_step() as f64 * stream_len as f64 / 1e9;
     println!(
-        "RESULT {path} preset={preset} bytes={n} bpb={:.4} speed={:.0} B/s time={secs:.1}s (~{:.1} GFLOP/s, fwd+bwd ≈ 3× fwd)",
-        bits / n as f64,
+        "RESULT {path} preset={preset} bytes={nbytes} symbols={n} vocab={v} bpb={:.4} speed={:.0} B/s ({:.0} symbols/s) time={secs:.1}s (~{:.1} GFLOP/s, fwd+bwd ≈ 3× fwd)",
+        bits / nbytes as f64,
+        nbytes as f64 / secs,
         n as f64 / secs,
         gflop / secs
     );
@@ -131,4 +142,40 @@ fn main() -> Result<()> {
         pct(tm.optimizer)
     );
     Ok(())
+}
+
+/// Greedy byte-pair encoding, in place: `merges` times, the most frequent adjacent pair
+/// (ties: the smallest pair) becomes a new symbol. Returns the number of merges done.
+/// A quick stand-in for the project's tokenizer, for measurements only.
+fn bpe(seq: &mut Vec<u16>, merges: usize) -> usize {
+    use std::collections::HashMap;
+    let mut counts: HashMap<u32, u32> = HashMap::new();
+    for m in 0..merges {
+        counts.clear();
+        for w in seq.windows(2) {
+            *counts.entry((w[0] as u32) << 16 | w[1] as u32).or_insert(0) += 1;
+        }
+        // Max count, then smallest pair: independent of the map's order.
+        let Some((&pair, &count)) = counts.iter().max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0))) else {
+            return m;
+        };
+        if count < 2 {
+            return m;
+        }
+        let (x, y, new) = ((pair >> 16) as u16, pair as u16, (256 + m) as u16);
+        let mut out = 0;
+        let mut i = 0;
+        while i < seq.len() {
+            if i + 1 < seq.len() && seq[i] == x && seq[i + 1] == y {
+                seq[out] = new;
+                i += 2;
+            } else {
+                seq[out] = seq[i];
+                i += 1;
+            }
+            out += 1;
+        }
+        seq.truncate(out);
+    }
+    merges
 }
