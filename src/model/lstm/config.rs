@@ -84,8 +84,6 @@ const MAX_EMBED: usize = 1024;
 const MAX_BATCH: usize = 1024;
 const MAX_SEG_LEN: usize = 1024;
 const VERSION: u8 = 1;
-/// Stream length [`LstmConfig::preset_for_len`] aims for, in symbols.
-const MIN_STREAM_LEN: u64 = 32_768;
 
 impl LstmConfig {
     /// Length of [`LstmConfig::to_bytes`]'s output.
@@ -164,36 +162,43 @@ impl LstmConfig {
                 lr_decay: 0.0,
                 ..base
             },
-            _ => bail!(
-                "unknown LSTM preset {name:?}; expected one of {:?}",
-                Self::PRESETS
-            ),
+            _ => bail!("unknown LSTM preset {name:?}; expected one of {:?}", Self::PRESETS),
         };
         Ok(cfg)
     }
 
     /// [`LstmConfig::preset`] adapted to an input of `n_symbols` symbols: fewer streams
     /// for smaller inputs, so that each stream is long enough and the model takes enough
-    /// gradient steps to learn (on alice29.txt, 152 kB, batch 2 instead of 8 saves 3.5% of
-    /// the output, at a third of the speed).
+    /// gradient steps to learn. Fewer streams cost speed (smaller matrix products), so
+    /// `fast` aims for streams of at least 32k symbols and `default` for 128k, with at
+    /// least 2 streams. Measured, bytes as symbols: on alice29.txt (152 kB) `fast` with
+    /// 2 streams instead of 8 saves 3.5% of the output at a third of the speed; on
+    /// calgary/book1 (769 kB) `default` with 4 streams instead of 16 saves 1.8% at half
+    /// the speed.
     ///
     /// ```
     /// use nnz::model::lstm::LstmConfig;
-    /// assert_eq!(LstmConfig::preset_for_len("fast", 150_000).unwrap().batch, 4);
-    /// assert_eq!(LstmConfig::preset_for_len("fast", 10_000).unwrap().batch, 1);
-    /// assert_eq!(LstmConfig::preset_for_len("fast", 100_000_000).unwrap().batch, 16);
+    /// let batch = |p, n| LstmConfig::preset_for_len(p, n).unwrap().batch;
+    /// assert_eq!(batch("fast", 150_000), 4);
+    /// assert_eq!(batch("fast", 10_000), 1);
+    /// assert_eq!(batch("fast", 100_000_000), 16);
+    /// assert_eq!(batch("default", 768_771), 4);
+    /// assert_eq!(batch("default", 10_000), 2);
     /// ```
     pub fn preset_for_len(name: &str, n_symbols: u64) -> Result<LstmConfig> {
         let mut cfg = Self::preset(name)?;
-        if name != "tiny" {
-            // At least ~32k steps per stream: the largest power of two that allows it.
-            let want = (n_symbols / MIN_STREAM_LEN).max(1);
-            let mut batch = 1usize;
-            while batch * 2 <= cfg.batch && (batch * 2) as u64 <= want {
-                batch *= 2;
-            }
-            cfg.batch = batch;
+        let (min_stream, min_batch) = match name {
+            "tiny" => return Ok(cfg),
+            "fast" => (32_768, 1),
+            _ => (131_072, 2),
+        };
+        // The largest power of two up to the preset's batch that keeps streams long enough.
+        let want = (n_symbols / min_stream).max(1);
+        let mut batch = 1usize;
+        while batch * 2 <= cfg.batch && (batch * 2) as u64 <= want {
+            batch *= 2;
         }
+        cfg.batch = batch.max(min_batch).min(cfg.batch);
         Ok(cfg)
     }
 
@@ -201,10 +206,7 @@ impl LstmConfig {
     /// rejected before anything is allocated.
     pub fn validate(&self) -> Result<()> {
         let int = |name: &str, v: usize, max: usize| -> Result<()> {
-            ensure!(
-                (1..=max).contains(&v),
-                "LSTM {name} = {v} is out of range 1..={max}"
-            );
+            ensure!((1..=max).contains(&v), "LSTM {name} = {v} is out of range 1..={max}");
             Ok(())
         };
         int("layers", self.layers, MAX_LAYERS)?;
@@ -213,13 +215,8 @@ impl LstmConfig {
         int("batch", self.batch, MAX_BATCH)?;
         int("seg_len", self.seg_len, MAX_SEG_LEN)?;
         let float = |name: &str, v: f32, lo: f32, hi: f32, lo_open: bool, hi_open: bool| {
-            let ok = v.is_finite()
-                && if lo_open { v > lo } else { v >= lo }
-                && if hi_open { v < hi } else { v <= hi };
-            let (l, h) = (
-                if lo_open { "(" } else { "[" },
-                if hi_open { ")" } else { "]" },
-            );
+            let ok = v.is_finite() && if lo_open { v > lo } else { v >= lo } && if hi_open { v < hi } else { v <= hi };
+            let (l, h) = (if lo_open { "(" } else { "[" }, if hi_open { ")" } else { "]" });
             ensure!(ok, "LSTM {name} = {v} is out of range {l}{lo}, {hi}{h}");
             Ok(())
         };
@@ -240,13 +237,7 @@ impl LstmConfig {
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(Self::BYTES);
         out.push(VERSION);
-        for v in [
-            self.layers,
-            self.hidden,
-            self.embed,
-            self.batch,
-            self.seg_len,
-        ] {
+        for v in [self.layers, self.hidden, self.embed, self.batch, self.seg_len] {
             // validate() bounds every count far below u32::MAX.
             out.extend_from_slice(&(v as u32).to_le_bytes());
         }
@@ -271,17 +262,8 @@ impl LstmConfig {
 
     /// Parses and validates [`LstmConfig::to_bytes`]'s layout.
     pub fn from_bytes(b: &[u8]) -> Result<LstmConfig> {
-        ensure!(
-            b.len() == Self::BYTES,
-            "LSTM config is {} bytes, expected {}",
-            b.len(),
-            Self::BYTES
-        );
-        ensure!(
-            b[0] == VERSION,
-            "LSTM config version {} is not supported (this build reads version {VERSION})",
-            b[0]
-        );
+        ensure!(b.len() == Self::BYTES, "LSTM config is {} bytes, expected {}", b.len(), Self::BYTES);
+        ensure!(b[0] == VERSION, "LSTM config version {} is not supported (this build reads version {VERSION})", b[0]);
         let mut pos = 1;
         let mut word = || {
             let w = u32::from_le_bytes([b[pos], b[pos + 1], b[pos + 2], b[pos + 3]]);

@@ -167,18 +167,8 @@ impl Lstm {
     /// Builds the model for `vocab` symbols with weights drawn from `cfg.seed`.
     pub fn new(cfg: &LstmConfig, vocab: usize) -> Result<Lstm> {
         cfg.validate()?;
-        ensure!(
-            (2..=65536).contains(&vocab),
-            "LSTM vocabulary of {vocab} symbols; expected 2..=65536"
-        );
-        let (l_n, h, d, b, t_len, v) = (
-            cfg.layers,
-            cfg.hidden,
-            cfg.embed,
-            cfg.batch,
-            cfg.seg_len,
-            vocab,
-        );
+        ensure!((2..=65536).contains(&vocab), "LSTM vocabulary of {vocab} symbols; expected 2..=65536");
+        let (l_n, h, d, b, t_len, v) = (cfg.layers, cfg.hidden, cfg.embed, cfg.batch, cfg.seg_len, vocab);
         let g = 3 * h;
         let lh = l_n * h;
         let tb = t_len * b;
@@ -197,12 +187,7 @@ impl Lstm {
             let w = take(in_dim * g);
             let gain = take(g);
             let bias = take(g);
-            lp.push(LayerParams {
-                in_dim,
-                w,
-                gain,
-                bias,
-            });
+            lp.push(LayerParams { in_dim, w, gain, bias });
         }
         let w_out = take(lh * v);
         let b_out = take(v);
@@ -210,12 +195,7 @@ impl Lstm {
         // Refuse absurd sizes before allocating anything big.
         let per_layer: usize = lp
             .iter()
-            .map(|p| {
-                tb * (p.in_dim + 3 * g + 3 + h)
-                    + (t_len + 1) * b * h
-                    + 2 * b * p.in_dim
-                    + p.in_dim * g
-            })
+            .map(|p| tb * (p.in_dim + 3 * g + 3 + h) + (t_len + 1) * b * h + 2 * b * p.in_dim + p.in_dim * g)
             .sum();
         let sparse = cfg.out_grad_min > 0.0;
         let floats = 4 * n_params
@@ -286,16 +266,8 @@ impl Lstm {
             dhcat: vec![0.0; tb * lh],
             colmax: if sparse { vec![0.0; v] } else { Vec::new() },
             cols: Vec::with_capacity(if sparse { v } else { 0 }),
-            dw_c: if sparse {
-                vec![0.0; lh * v]
-            } else {
-                Vec::new()
-            },
-            w_c: if sparse {
-                vec![0.0; lh * v]
-            } else {
-                Vec::new()
-            },
+            dw_c: if sparse { vec![0.0; lh * v] } else { Vec::new() },
+            w_c: if sparse { vec![0.0; lh * v] } else { Vec::new() },
             active_cols: 0,
             s1: vec![0.0; h],
             s2: vec![0.0; h],
@@ -351,13 +323,7 @@ impl Lstm {
     /// Forward pass of step `self.t` on input `self.pending`; fills every slot-`t` buffer.
     fn forward_step(&mut self) {
         let start = Instant::now();
-        let (l_n, h, d, b, v) = (
-            self.cfg.layers,
-            self.cfg.hidden,
-            self.cfg.embed,
-            self.cfg.batch,
-            self.v,
-        );
+        let (l_n, h, d, b, v) = (self.cfg.layers, self.cfg.hidden, self.cfg.embed, self.cfg.batch, self.v);
         let (g, lh, t) = (3 * h, l_n * h, self.t);
         let ln_eps = self.cfg.ln_eps;
         let inv_h = 1.0 / h as f32;
@@ -427,10 +393,7 @@ impl Lstm {
                 let tc = &mut buf.tc[(t * b + s) * h..(t * b + s + 1) * h];
                 kernels::tanh(tc, cn);
                 let dst = (t + 1) * b * lh + s * lh + l * h;
-                for (hv, (&ov, &tv)) in self.hcat[dst..dst + h]
-                    .iter_mut()
-                    .zip(o.iter().zip(tc.iter()))
-                {
+                for (hv, (&ov, &tv)) in self.hcat[dst..dst + h].iter_mut().zip(o.iter().zip(tc.iter())) {
                     *hv = ov * tv;
                 }
             }
@@ -445,15 +408,7 @@ impl Lstm {
             row.copy_from_slice(b_out);
         }
         let hrow = &self.hcat[(t + 1) * b * lh..(t + 2) * b * lh];
-        kernels::gemm_nn(
-            probs,
-            hrow,
-            &self.params[self.w_out..self.w_out + lh * v],
-            b,
-            lh,
-            v,
-            true,
-        );
+        kernels::gemm_nn(probs, hrow, &self.params[self.w_out..self.w_out + lh * v], b, lh, v, true);
         for row in probs.chunks_exact_mut(v) {
             kernels::softmax(row);
         }
@@ -464,13 +419,8 @@ impl Lstm {
     /// Backward pass over the `T` stored steps: fills `self.grads`.
     fn backward(&mut self) {
         let start = Instant::now();
-        let (l_n, h, d, b, t_len) = (
-            self.cfg.layers,
-            self.cfg.hidden,
-            self.cfg.embed,
-            self.cfg.batch,
-            self.cfg.seg_len,
-        );
+        let (l_n, h, d, b, t_len) =
+            (self.cfg.layers, self.cfg.hidden, self.cfg.embed, self.cfg.batch, self.cfg.seg_len);
         let (g, lh, tb) = (3 * h, l_n * h, t_len * b);
         let inv_h = 1.0 / h as f32;
         self.grads.fill(0.0);
@@ -576,15 +526,7 @@ impl Lstm {
         }
         // Weight gradients of the layers, batched over all T·B rows.
         for (p, buf) in self.lp.iter().zip(self.layers.iter()) {
-            kernels::gemm_tn(
-                &mut self.grads[p.w..p.w + p.in_dim * g],
-                &buf.u,
-                &buf.dz,
-                p.in_dim,
-                tb,
-                g,
-                false,
-            );
+            kernels::gemm_tn(&mut self.grads[p.w..p.w + p.in_dim * g], &buf.u, &buf.dz, p.in_dim, tb, g, false);
         }
         self.timings.backward_lstm += mid.elapsed();
     }
@@ -592,13 +534,7 @@ impl Lstm {
     /// Output layer backward, exact: `dlogits`, `b_out`'s and `W_out`'s gradients, and
     /// `dhcat`, the gradient w.r.t. the output layer's input.
     fn backward_output_dense(&mut self) {
-        let (l_n, h, b, v, t_len) = (
-            self.cfg.layers,
-            self.cfg.hidden,
-            self.cfg.batch,
-            self.v,
-            self.cfg.seg_len,
-        );
+        let (l_n, h, b, v, t_len) = (self.cfg.layers, self.cfg.hidden, self.cfg.batch, self.v, self.cfg.seg_len);
         let (lh, tb) = (l_n * h, t_len * b);
         // b_out's gradient Σ (p − onehot) / (T·B), computed as the sparse path does.
         let scale = 1.0 / tb as f32;
@@ -622,26 +558,10 @@ impl Lstm {
         let dl = &self.probs;
         // dW_out = hcatᵀ · dlogits over all T·B rows (slots 1..=T of hcat).
         let hrows = &self.hcat[b * lh..(t_len + 1) * b * lh];
-        kernels::gemm_tn(
-            &mut self.grads[self.w_out..self.w_out + lh * v],
-            hrows,
-            dl,
-            lh,
-            tb,
-            v,
-            false,
-        );
+        kernels::gemm_tn(&mut self.grads[self.w_out..self.w_out + lh * v], hrows, dl, lh, tb, v, false);
         // dhcat = dlogits · W_outᵀ, computed as (W_out · dlogitsᵀ)ᵀ to avoid transposing W_out.
         kernels::transpose(&mut self.dlt, dl, tb, v);
-        kernels::gemm_nn(
-            &mut self.dhcat_t,
-            &self.params[self.w_out..self.w_out + lh * v],
-            &self.dlt,
-            lh,
-            v,
-            tb,
-            false,
-        );
+        kernels::gemm_nn(&mut self.dhcat_t, &self.params[self.w_out..self.w_out + lh * v], &self.dlt, lh, v, tb, false);
         kernels::transpose(&mut self.dhcat, &self.dhcat_t, lh, tb);
     }
 
@@ -650,13 +570,7 @@ impl Lstm {
     /// exact gradient. With every column active, `W_out`'s gradient and `dhcat` are the
     /// dense path's FMA chains, bit for bit.
     fn backward_output_sparse(&mut self) {
-        let (l_n, h, b, v, t_len) = (
-            self.cfg.layers,
-            self.cfg.hidden,
-            self.cfg.batch,
-            self.v,
-            self.cfg.seg_len,
-        );
+        let (l_n, h, b, v, t_len) = (self.cfg.layers, self.cfg.hidden, self.cfg.batch, self.v, self.cfg.seg_len);
         let (lh, tb) = (l_n * h, t_len * b);
         let scale = 1.0 / tb as f32;
         // Largest probability of each symbol over the segment, and the exact gradient of
@@ -678,18 +592,12 @@ impl Lstm {
         }
         self.cols.clear();
         let thr = self.cfg.out_grad_min;
-        self.cols
-            .extend((0..v as u32).filter(|&j| colmax[j as usize] >= thr));
+        self.cols.extend((0..v as u32).filter(|&j| colmax[j as usize] >= thr));
         let cols = &self.cols;
         let a = cols.len();
         // Compact dlogits (T·B × A) = (p − onehot) / (T·B) over the active columns.
         let dl = &mut self.dlt[..tb * a];
-        for (r, (row, dst)) in self
-            .probs
-            .chunks_exact(v)
-            .zip(dl.chunks_exact_mut(a))
-            .enumerate()
-        {
+        for (r, (row, dst)) in self.probs.chunks_exact(v).zip(dl.chunks_exact_mut(a)).enumerate() {
             for (d, &j) in dst.iter_mut().zip(cols) {
                 *d = row[j as usize];
             }
@@ -740,8 +648,7 @@ impl Lstm {
     fn carry_state(&mut self) {
         let (b, h, t_len) = (self.cfg.batch, self.cfg.hidden, self.t);
         let lh = self.cfg.layers * h;
-        self.hcat
-            .copy_within(t_len * b * lh..(t_len + 1) * b * lh, 0);
+        self.hcat.copy_within(t_len * b * lh..(t_len + 1) * b * lh, 0);
         for buf in self.layers.iter_mut() {
             buf.c.copy_within(t_len * b * h..(t_len + 1) * b * h, 0);
         }
@@ -787,11 +694,7 @@ impl Predictor for Lstm {
         for s in 0..b {
             // Symbols outside the alphabet (a caller bug) are read as the padding symbol 0,
             // identically in encoder and decoder.
-            let x = symbols
-                .get(s)
-                .copied()
-                .filter(|&x| (x as usize) < self.v)
-                .unwrap_or(0);
+            let x = symbols.get(s).copied().filter(|&x| (x as usize) < self.v).unwrap_or(0);
             self.targets[self.t * b + s] = x;
             self.pending[s] = x;
         }

@@ -2,14 +2,10 @@ use super::*;
 
 /// A fixed pseudo-random symbol source (an LCG), so tests need no RNG crate.
 fn symbols(seed: u64, n: usize, v: usize) -> Vec<u16> {
-    let mut x = seed
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
+    let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
     (0..n)
         .map(|_| {
-            x = x
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
             ((x >> 33) % v as u64) as u16
         })
         .collect()
@@ -22,14 +18,7 @@ fn tiny() -> LstmConfig {
 #[test]
 fn decoder_replay_is_bit_identical() {
     // Two layers so the inter-layer path is covered; odd sizes to catch stride bugs.
-    let cfg = LstmConfig {
-        layers: 2,
-        hidden: 12,
-        embed: 5,
-        batch: 3,
-        seg_len: 4,
-        ..tiny()
-    };
+    let cfg = LstmConfig { layers: 2, hidden: 12, embed: 5, batch: 3, seg_len: 4, ..tiny() };
     let v = 11;
     let mut enc = Lstm::new(&cfg, v).unwrap();
     let mut dec = Lstm::new(&cfg, v).unwrap();
@@ -46,11 +35,7 @@ fn decoder_replay_is_bit_identical() {
         enc.update(step);
         dec.update(step);
     }
-    assert_eq!(
-        enc.opt.steps(),
-        10,
-        "41 steps of seg_len 4 make 10 gradient steps"
-    );
+    assert_eq!(enc.opt.steps(), 10, "41 steps of seg_len 4 make 10 gradient steps");
     let w1: Vec<u32> = enc.params.iter().map(|x| x.to_bits()).collect();
     let w2: Vec<u32> = dec.params.iter().map(|x| x.to_bits()).collect();
     assert_eq!(w1, w2);
@@ -60,14 +45,7 @@ fn decoder_replay_is_bit_identical() {
 fn seed_changes_the_model_and_rows_sum_to_one() {
     let cfg = tiny();
     let mut a = Lstm::new(&cfg, 20).unwrap();
-    let mut b = Lstm::new(
-        &LstmConfig {
-            seed: 99,
-            ..cfg.clone()
-        },
-        20,
-    )
-    .unwrap();
+    let mut b = Lstm::new(&LstmConfig { seed: 99, ..cfg.clone() }, 20).unwrap();
     let (mut pa, mut pb) = (vec![0.0; 4 * 20], vec![0.0; 4 * 20]);
     a.predict(&mut pa);
     b.predict(&mut pb);
@@ -96,13 +74,7 @@ fn update_without_predict_matches_predict_then_update() {
 fn rejects_bad_vocab_and_huge_models() {
     assert!(Lstm::new(&tiny(), 1).is_err());
     assert!(Lstm::new(&tiny(), 70000).is_err());
-    let huge = LstmConfig {
-        layers: 16,
-        hidden: 2048,
-        batch: 1024,
-        seg_len: 1024,
-        ..tiny()
-    };
+    let huge = LstmConfig { layers: 16, hidden: 2048, batch: 1024, seg_len: 1024, ..tiny() };
     let err = Lstm::new(&huge, 65536).err().expect("must refuse");
     assert!(format!("{err}").contains("limit"), "{err}");
 }
@@ -118,11 +90,7 @@ fn snapshot(m: &Lstm) -> Snapshot {
     let n = m.cfg.batch * m.cfg.layers * m.cfg.hidden;
     Snapshot {
         hcat0: m.hcat[..n].to_vec(),
-        c0: m
-            .layers
-            .iter()
-            .map(|l| l.c[..m.cfg.batch * m.cfg.hidden].to_vec())
-            .collect(),
+        c0: m.layers.iter().map(|l| l.c[..m.cfg.batch * m.cfg.hidden].to_vec()).collect(),
         pending: m.pending.clone(),
     }
 }
@@ -156,15 +124,7 @@ fn segment_loss(m: &mut Lstm, snap: &Snapshot, targets: &[u16]) -> f64 {
 /// layers, recurrence through h and c, output layer) against central finite differences.
 #[test]
 fn backward_matches_finite_differences() {
-    let cfg = LstmConfig {
-        layers: 2,
-        hidden: 6,
-        embed: 3,
-        batch: 2,
-        seg_len: 5,
-        forget_bias: 0.5,
-        ..tiny()
-    };
+    let cfg = LstmConfig { layers: 2, hidden: 6, embed: 3, batch: 2, seg_len: 5, forget_bias: 0.5, ..tiny() };
     let v = 7;
     let mut m = Lstm::new(&cfg, v).unwrap();
     // Train one segment first so the carried state and the weights are not at their
@@ -196,10 +156,7 @@ fn backward_matches_finite_differences() {
         let a = analytic[i] as f64;
         let err = (numeric - a).abs() / (numeric.abs().max(a.abs()) + 1e-3);
         worst = worst.max(err);
-        assert!(
-            err < 2e-2,
-            "param {i}: analytic {a:.6e}, numeric {numeric:.6e}, relative error {err:.3e}"
-        );
+        assert!(err < 2e-2, "param {i}: analytic {a:.6e}, numeric {numeric:.6e}, relative error {err:.3e}");
         checked += 1;
     }
     m.refresh_transposes();
@@ -221,9 +178,7 @@ fn learns_a_repetitive_sequence() {
     for t in 0..steps {
         m.predict(&mut p);
         // Each stream runs the pattern from its own phase.
-        let syms: Vec<u16> = (0..b)
-            .map(|s| pattern[(t + 2 * s) % pattern.len()])
-            .collect();
+        let syms: Vec<u16> = (0..b).map(|s| pattern[(t + 2 * s) % pattern.len()]).collect();
         if t >= steps - 100 {
             for (s, &y) in syms.iter().enumerate() {
                 late_bits -= (p[s * v + y as usize] as f64).log2();
@@ -233,10 +188,7 @@ fn learns_a_repetitive_sequence() {
         m.update(&syms);
     }
     let bits = late_bits / late_n as f64;
-    assert!(
-        bits < 0.5,
-        "{bits} bits/symbol after {steps} steps; log2 V = 4"
-    );
+    assert!(bits < 0.5, "{bits} bits/symbol after {steps} steps; log2 V = 4");
 }
 
 /// Trains `cfg` on fixed symbols and returns the bits of its parameters.
@@ -252,33 +204,20 @@ fn trained_params(cfg: &LstmConfig, v: usize, steps: usize) -> Vec<u32> {
 
 #[test]
 fn sparse_output_backward_with_every_column_active_is_the_dense_one() {
-    let cfg = LstmConfig {
-        layers: 2,
-        hidden: 10,
-        ..tiny()
-    };
+    let cfg = LstmConfig { layers: 2, hidden: 10, ..tiny() };
     let v = 23;
     let dense = trained_params(&cfg, v, 40);
     // A threshold below every probability keeps every column: same chains, same bits.
-    let all = LstmConfig {
-        out_grad_min: f32::MIN_POSITIVE,
-        ..cfg.clone()
-    };
+    let all = LstmConfig { out_grad_min: f32::MIN_POSITIVE, ..cfg.clone() };
     assert_eq!(trained_params(&all, v, 40), dense);
     // A real threshold drops columns, so the weights differ.
-    let some = LstmConfig {
-        out_grad_min: 0.05,
-        ..cfg
-    };
+    let some = LstmConfig { out_grad_min: 0.05, ..cfg };
     assert_ne!(trained_params(&some, v, 40), dense);
 }
 
 #[test]
 fn sparse_output_backward_still_learns() {
-    let cfg = LstmConfig {
-        out_grad_min: 0.02,
-        ..tiny()
-    };
+    let cfg = LstmConfig { out_grad_min: 0.02, ..tiny() };
     let v = 64;
     let pattern: [u16; 5] = [10, 20, 30, 40, 50];
     let mut m = Lstm::new(&cfg, v).unwrap();
@@ -298,9 +237,5 @@ fn sparse_output_backward_still_learns() {
     let bits = late_bits / (100 * b) as f64;
     assert!(bits < 0.5, "{bits} bits/symbol; log2 V = 6");
     // Most of the 64 columns were skipped.
-    assert!(
-        m.mean_active_columns() < 32.0,
-        "{}",
-        m.mean_active_columns()
-    );
+    assert!(m.mean_active_columns() < 32.0, "{}", m.mean_active_columns());
 }
