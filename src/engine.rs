@@ -29,6 +29,7 @@
 use crate::coder::{self, Decoder, Encoder};
 use crate::format::{self, Header, ModelKind, TokenizerSection, NUMERICS_VERSION};
 use crate::model::lstm::{Lstm, LstmConfig};
+use crate::model::mix::Mix;
 use crate::model::order2::Order2;
 use crate::model::Predictor;
 use crate::tokenizer::{self, Dictionary};
@@ -96,11 +97,14 @@ pub struct LstmRequest {
     pub batch: Option<usize>,
     pub seg_len: Option<usize>,
     pub lr: Option<f32>,
+    /// Mix the network with the order-2 context model (the default: it is what makes
+    /// small and medium inputs compress well).
+    pub mix: bool,
 }
 
 impl LstmRequest {
     pub fn preset(name: &str) -> LstmRequest {
-        LstmRequest { preset: name.to_string(), ..LstmRequest::default() }
+        LstmRequest { preset: name.to_string(), mix: true, ..LstmRequest::default() }
     }
 
     /// The configuration for a frame of `symbols` symbols.
@@ -133,16 +137,24 @@ impl ModelSpec {
         Ok(match self {
             ModelSpec::Store => None,
             ModelSpec::Order2 => Some(Model::Order2),
+            ModelSpec::Lstm(req) if req.mix => Some(Model::LstmMix(req.resolve(symbols)?, MIX_LR)),
             ModelSpec::Lstm(req) => Some(Model::Lstm(req.resolve(symbols)?)),
         })
     }
 }
+
+/// Learning rate of the LSTM/order-2 mixing weights.
+const MIX_LR: f32 = 0.02;
+/// Version of the mixer's parameter layout.
+const MIX_VERSION: u8 = 1;
 
 /// A fully specified predictor: what a frame's header records.
 #[derive(Clone, Debug, PartialEq)]
 enum Model {
     Order2,
     Lstm(LstmConfig),
+    /// The LSTM mixed with the order-2 model; the mixer's learning rate.
+    LstmMix(LstmConfig, f32),
 }
 
 impl Model {
@@ -150,6 +162,7 @@ impl Model {
         match self {
             Model::Order2 => ModelKind::Order2,
             Model::Lstm(_) => ModelKind::Lstm,
+            Model::LstmMix(..) => ModelKind::LstmMix,
         }
     }
 
@@ -158,6 +171,12 @@ impl Model {
         match self {
             Model::Order2 => Vec::new(),
             Model::Lstm(cfg) => cfg.to_bytes(),
+            Model::LstmMix(cfg, lr) => {
+                let mut out = vec![MIX_VERSION];
+                out.extend_from_slice(&lr.to_bits().to_le_bytes());
+                out.extend_from_slice(&cfg.to_bytes());
+                out
+            }
         }
     }
 
@@ -169,6 +188,12 @@ impl Model {
                 Ok(Model::Order2)
             }
             ModelKind::Lstm => Ok(Model::Lstm(LstmConfig::from_bytes(params).context("corrupt header")?)),
+            ModelKind::LstmMix => {
+                ensure!(params.len() > 5 && params[0] == MIX_VERSION, "corrupt header: bad mixer parameters");
+                let lr = f32::from_bits(u32::from_le_bytes(params[1..5].try_into().expect("4 bytes")));
+                ensure!(lr.is_finite() && (0.0..=1.0).contains(&lr), "corrupt header: mixer learning rate {lr}");
+                Ok(Model::LstmMix(LstmConfig::from_bytes(&params[5..]).context("corrupt header")?, lr))
+            }
             ModelKind::None => bail!("corrupt header: a coded frame names no model"),
         }
     }
@@ -177,6 +202,7 @@ impl Model {
         Ok(match self {
             Model::Order2 => Box::new(Order2::new(vocab)),
             Model::Lstm(cfg) => Box::new(Lstm::new(cfg, vocab)?),
+            Model::LstmMix(cfg, lr) => Box::new(Mix::new(Box::new(Lstm::new(cfg, vocab)?), *lr)),
         })
     }
 }

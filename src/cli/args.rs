@@ -94,6 +94,9 @@ pub struct CompressArgs {
     /// Expert: initial learning rate
     #[arg(long, value_name = "RATE", help_heading = "Expert LSTM overrides")]
     pub lr: Option<f32>,
+    /// Expert: the LSTM alone, not mixed with the order-2 context model
+    #[arg(long, help_heading = "Expert LSTM overrides")]
+    pub no_mix: bool,
     /// Largest dictionary, in symbols (raw bytes included)
     #[arg(long, value_name = "N", default_value_t = 16384,
           value_parser = clap::value_parser!(u32).range(256..=65536))]
@@ -135,6 +138,7 @@ impl CompressArgs {
                     batch: self.batch,
                     seg_len: self.seg_len,
                     lr: self.lr,
+                    mix: !self.no_mix,
                 };
                 let overridden = req != LstmRequest::preset(&self.preset);
                 let name = if overridden { format!("{}+custom", self.preset) } else { self.preset.clone() };
