@@ -41,24 +41,35 @@ pub(crate) trait MicroKernel {
     const MC: usize;
 
     /// `C[r][j] = fma-chain over p < kc of a[p*MR + r] * b[p*NR + j]`, starting from
-    /// `C[r][j]` (at `c + r*ldc + j`) when `load_c`, else from `+0.0`, for the full
-    /// `MR×NR` tile.
+    /// `C[r][j]` (at `c + r*ldc + j`) when `load_c`, else from `+0.0`, for the first
+    /// `rows` (1..=MR) rows and all `NR` columns of the tile. (A kernel compiled for
+    /// exactly `rows` rows, so short edge tiles and tiny batches cost what they use.)
     ///
     /// # Safety
-    /// The CPU supports the kernel's ISA; `a` holds `kc*MR`, `b` holds `kc*NR` floats;
-    /// `c` is valid for reads and writes of the full tile with row stride `ldc`.
-    unsafe fn run(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, load_c: bool);
+    /// The CPU supports the kernel's ISA; `1 <= rows <= MR`; `a` holds `kc*MR`, `b`
+    /// holds `kc*NR` floats; `c` is valid for reads and writes of `rows` rows of `NR`
+    /// floats with row stride `ldc`.
+    unsafe fn run(
+        rows: usize,
+        kc: usize,
+        a: *const f32,
+        b: *const f32,
+        c: *mut f32,
+        ldc: usize,
+        load_c: bool,
+    );
 
     /// As [`MicroKernel::run`], but reads the `kc×NR` panel of `B` from the unpacked
     /// row-major source `bsrc` (row stride `ldb`) and also stores it, packed, at `bdst`
-    /// for the tiles that follow. Packing while computing lets the loads from memory
+    /// (unless null) for the tiles that follow. Packing while computing lets the loads from memory
     /// overlap the FMAs; the kernel also prefetches the next panel (`bsrc + NR`).
     ///
     /// # Safety
     /// As for `run`; `bsrc` is valid for `kc` rows of `NR` floats at stride `ldb`, and
-    /// `bdst` for `kc*NR` writes.
+    /// `bdst` is null or valid for `kc*NR` writes.
     #[allow(clippy::too_many_arguments)]
     unsafe fn run_pack(
+        rows: usize,
         kc: usize,
         a: *const f32,
         bsrc: *const f32,
@@ -265,14 +276,14 @@ pub(crate) unsafe fn gemm<K: MicroKernel>(
                                 let nrows = mr.min(mc - ir);
                                 let ap = apack.as_ptr().add(ir * kc);
                                 let ct = cp.add((ic + ir) * n + jr);
-                                let full = nrows == mr && ncols == nr;
+                                // Column edge: run on a scratch copy, all NR columns.
+                                let full = ncols == nr;
                                 let (cdst, ldc) = if full {
                                     (ct, n)
                                 } else {
                                     (tile.as_mut_ptr(), nr)
                                 };
                                 if !full && load_c {
-                                    // Edge tile: run the full tile on a scratch copy.
                                     for r in 0..nrows {
                                         for j in 0..ncols {
                                             tile[r * nr + j] = *ct.add(r * n + j);
@@ -281,9 +292,11 @@ pub(crate) unsafe fn gemm<K: MicroKernel>(
                                 }
                                 if fused && ir == 0 {
                                     let src = bk.data.as_ptr().add(p0 * bk.rs + jr);
-                                    K::run_pack(kc, ap, src, bk.rs, bp, cdst, ldc, load_c);
+                                    // A single tile per panel needs no packed copy.
+                                    let dst = if mc > mr { bp } else { std::ptr::null_mut() };
+                                    K::run_pack(nrows, kc, ap, src, bk.rs, dst, cdst, ldc, load_c);
                                 } else {
-                                    K::run(kc, ap, bp, cdst, ldc, load_c);
+                                    K::run(nrows, kc, ap, bp, cdst, ldc, load_c);
                                 }
                                 if !full {
                                     for r in 0..nrows {

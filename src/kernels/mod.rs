@@ -79,6 +79,48 @@
 //!
 //! Layout: matrices are row-major slices; shapes are given as `(rows, cols)`.
 
+/// Calls `$body` (a micro-kernel call) with the const `$R` equal to `rows` (1..=`$mr`).
+macro_rules! by_rows {
+    ($rows:expr, $mr:expr, $R:ident => $body:expr) => {{
+        debug_assert!((1..=$mr).contains(&$rows));
+        match $rows {
+            1 => {
+                const $R: usize = 1;
+                $body
+            }
+            2 => {
+                const $R: usize = 2;
+                $body
+            }
+            3 => {
+                const $R: usize = 3;
+                $body
+            }
+            4 => {
+                const $R: usize = 4;
+                $body
+            }
+            5 if $mr >= 5 => {
+                const $R: usize = if $mr >= 5 { 5 } else { 1 };
+                $body
+            }
+            6 if $mr >= 6 => {
+                const $R: usize = if $mr >= 6 { 6 } else { 1 };
+                $body
+            }
+            7 if $mr >= 7 => {
+                const $R: usize = if $mr >= 7 { 7 } else { 1 };
+                $body
+            }
+            8 if $mr >= 8 => {
+                const $R: usize = if $mr >= 8 { 8 } else { 1 };
+                $body
+            }
+            _ => unreachable!("tile of {} rows", $rows),
+        }
+    }};
+}
+
 #[cfg(target_arch = "x86_64")]
 mod avx2;
 #[cfg(target_arch = "x86_64")]
