@@ -602,3 +602,56 @@ fn golden_elementwise_is_identical_on_every_path() {
         );
     }
 }
+
+/// `NNZ_KERNEL` end to end: this test re-runs itself as a child process with the
+/// variable set, and the child reports what [`select_from_env`] and [`active`] made of
+/// it. (A child process, because the variable is read once per process.)
+#[test]
+fn nnz_kernel_env_selects_or_errors() {
+    const CHILD: &str = "NNZ_KERNEL_TEST_CHILD";
+    const NAME: &str = "kernels::tests::nnz_kernel_env_selects_or_errors";
+    if std::env::var_os(CHILD).is_some() {
+        match select_from_env() {
+            Ok(isa) => println!("RESULT selected {} active {}", isa.name(), active().name()),
+            Err(e) => println!("RESULT error {e:#}"),
+        }
+        return;
+    }
+    let exe = std::env::current_exe().expect("test binary path");
+    let run = |value: Option<&str>| -> String {
+        let mut cmd = std::process::Command::new(&exe);
+        cmd.args([NAME, "--exact", "--nocapture", "--test-threads=1"])
+            .env(CHILD, "1");
+        match value {
+            Some(v) => cmd.env(ENV_VAR, v),
+            None => cmd.env_remove(ENV_VAR),
+        };
+        let out = cmd.output().expect("run the test binary");
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        // The harness may print "test <name> ... " on the same line first.
+        let line = stdout
+            .lines()
+            .find_map(|l| l.split_once("RESULT "))
+            .map(|(_, r)| r);
+        line.unwrap_or_default().to_string()
+    };
+    let best = Isa::best().name();
+    assert_eq!(run(None), format!("selected {best} active {best}"));
+    for isa in Isa::ALL {
+        let got = run(Some(isa.name()));
+        if isa.is_supported() {
+            assert_eq!(got, format!("selected {0} active {0}", isa.name()));
+        } else {
+            assert!(
+                got.starts_with("error") && got.contains("lacks"),
+                "{}: {got}",
+                isa.name()
+            );
+        }
+    }
+    let got = run(Some("avx1024"));
+    assert!(
+        got.starts_with("error") && got.contains("expected one of"),
+        "{got}"
+    );
+}
