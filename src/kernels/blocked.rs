@@ -29,6 +29,20 @@ impl View<'_> {
     }
 }
 
+/// Which rows of the next B panel a micro-kernel call prefetches from the unpacked
+/// source: rows `p` with `p % every == phase`, starting at `next` (row stride `ld`
+/// floats). Spreading the prefetches over all the tiles that share a panel keeps a
+/// steady stream of requests to memory instead of a burst in the panel's first tile.
+#[derive(Clone, Copy)]
+pub(crate) struct Prefetch {
+    /// The next panel's first row, or null for none. Never dereferenced: prefetching
+    /// does not fault, so it may point anywhere.
+    pub next: *const f32,
+    pub ld: usize,
+    pub every: usize,
+    pub phase: usize,
+}
+
 /// An ISA-specific register-blocked micro-kernel.
 pub(crate) trait MicroKernel {
     /// Rows of `C` per tile.
@@ -49,6 +63,7 @@ pub(crate) trait MicroKernel {
     /// The CPU supports the kernel's ISA; `1 <= rows <= MR`; `a` holds `kc*MR`, `b`
     /// holds `kc*NR` floats; `c` is valid for reads and writes of `rows` rows of `NR`
     /// floats with row stride `ldc`.
+    #[allow(clippy::too_many_arguments)]
     unsafe fn run(
         rows: usize,
         kc: usize,
@@ -57,12 +72,13 @@ pub(crate) trait MicroKernel {
         c: *mut f32,
         ldc: usize,
         load_c: bool,
+        pf: Prefetch,
     );
 
     /// As [`MicroKernel::run`], but reads the `kc×NR` panel of `B` from the unpacked
     /// row-major source `bsrc` (row stride `ldb`) and also stores it, packed, at `bdst`
-    /// (unless null) for the tiles that follow. Packing while computing lets the loads from memory
-    /// overlap the FMAs; the kernel also prefetches the next panel (`bsrc + NR`).
+    /// (unless null) for the tiles that follow. Packing while computing lets the loads
+    /// from memory overlap the FMAs.
     ///
     /// # Safety
     /// As for `run`; `bsrc` is valid for `kc` rows of `NR` floats at stride `ldb`, and
@@ -78,6 +94,7 @@ pub(crate) trait MicroKernel {
         c: *mut f32,
         ldc: usize,
         load_c: bool,
+        pf: Prefetch,
     );
 
     /// Copies rows `p0..p0+kc` of a transposed-stored `b` into `dst` row-major (`kc×n`).
@@ -290,13 +307,30 @@ pub(crate) unsafe fn gemm<K: MicroKernel>(
                                         }
                                     }
                                 }
+                                // The next panel (or the next k block's first one) is
+                                // prefetched by this panel's tiles, a share each.
+                                let next = if jr + nr < n {
+                                    bk.data.as_ptr().wrapping_add(p0 * bk.rs + jr + nr)
+                                } else if b.cs == 1 && pc + kc < k {
+                                    bk.data.as_ptr().wrapping_add((p0 + kc) * bk.rs)
+                                } else {
+                                    std::ptr::null()
+                                };
+                                let pf = Prefetch {
+                                    next,
+                                    ld: bk.rs,
+                                    every: mc.div_ceil(mr),
+                                    phase: ir / mr,
+                                };
                                 if fused && ir == 0 {
                                     let src = bk.data.as_ptr().add(p0 * bk.rs + jr);
                                     // A single tile per panel needs no packed copy.
                                     let dst = if mc > mr { bp } else { std::ptr::null_mut() };
-                                    K::run_pack(nrows, kc, ap, src, bk.rs, dst, cdst, ldc, load_c);
+                                    K::run_pack(
+                                        nrows, kc, ap, src, bk.rs, dst, cdst, ldc, load_c, pf,
+                                    );
                                 } else {
-                                    K::run(nrows, kc, ap, bp, cdst, ldc, load_c);
+                                    K::run(nrows, kc, ap, bp, cdst, ldc, load_c, pf);
                                 }
                                 if !full {
                                     for r in 0..nrows {

@@ -7,7 +7,7 @@
 //! is a libm call, slow but still exact. This is what [`super::Isa::Scalar`] runs for
 //! matrix products, and the starting point for a NEON path.
 
-use super::blocked::{MicroKernel, View};
+use super::blocked::{MicroKernel, Prefetch, View};
 
 /// 4 rows × 16 columns: small enough for NEON's 32 registers (16 accumulators of 4).
 pub(crate) struct K4x16;
@@ -74,6 +74,7 @@ impl MicroKernel for K4x16 {
         c: *mut f32,
         ldc: usize,
         load_c: bool,
+        _pf: Prefetch,
     ) {
         let bd = std::ptr::null_mut();
         by_rows!(rows, MR, R => kernel::<R, false>(kc, a, b, 0, bd, c, ldc, load_c))
@@ -89,6 +90,7 @@ impl MicroKernel for K4x16 {
         c: *mut f32,
         ldc: usize,
         load_c: bool,
+        _pf: Prefetch,
     ) {
         by_rows!(rows, MR, R => kernel::<R, true>(kc, a, bsrc, ldb, bdst, c, ldc, load_c))
     }
