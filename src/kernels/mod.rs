@@ -57,15 +57,19 @@
 //!
 //! | product (m×k×n) | avx512 | avx2 | scalar | candle 0.9 default |
 //! |---|---|---|---|---|
-//! | LSTM step, batch 32 (32×736×1408) | 214 (77%) | 118 (83%) | 1.0 | 122 |
-//! | dX with Wᵀ kept (32×1408×736) | 201 (72%) | 114 (81%) | 1.0 | 125 |
-//! | dW, gemm_tn (736×640×1408) | 223 (80%) | 120 (85%) | — | — |
-//! | issue's largest step (32×1500×4096) | 197 (70%) | 87 (62%) | — | 45 |
-//! | output layer, V=16384 (32×1408×16384) | 136 (49%) | 69 (49%) | — | 41 |
+//! | `large` LSTM step, batch 32 (32×736×1408) | 222 (80%) | 120 (85%) | 1.0 | 122 |
+//! | dX with Wᵀ kept (32×1408×736) | 210 (75%) | 117 (83%) | 1.0 | 125 |
+//! | dW, gemm_tn (736×640×1408) | 225 (81%) | 124 (88%) | — | — |
+//! | `default` step, batch 16 (16×416×768) | 211 (76%) | 121 (86%) | 1.0 | 123 |
+//! | issue's largest step (32×1500×4096) | 221 (79%) | 113 (80%) | — | 45 |
+//! | output layer, V=16384 (32×1408×16384) | 152 (54%) | 74 (52%) | — | 41 |
 //!
 //! The output layer at V=16384 streams a 92 MB weight matrix per step and is limited
-//! by memory (about 9 GB/s of it at this access pattern, against 31 GB/s for a plain
+//! by memory (about 9.5 GB/s of it at this access pattern, against 32 GB/s for a plain
 //! sequential read). The scalar path calls libm's `fmaf` for every FMA on x86-64.
+//! The candle column is `Tensor::matmul` of candle-core 0.9 on the same machine (its
+//! default CPU backend, AVX2 kernels here; process CPU time), measured with a scratch
+//! program outside this repository.
 //!
 //! # Choosing the path
 //!
