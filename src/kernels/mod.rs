@@ -68,7 +68,7 @@
 //! by memory (about 9.5 GB/s of it at this access pattern, against 32 GB/s for a plain
 //! sequential read). The scalar path calls libm's `fmaf` for every FMA on x86-64.
 //! The candle column is `Tensor::matmul` of candle-core 0.9 on the same machine (its
-//! default CPU backend, AVX2 kernels here; process CPU time), measured with a scratch
+//! default CPU backend, the `gemm` crate; process CPU time), measured with a scratch
 //! program outside this repository.
 //!
 //! # Choosing the path
