@@ -93,6 +93,7 @@ fn main() -> Result<()> {
     let mut syms = vec![0u16; b];
     let mut bits = 0.0f64;
     let start = Instant::now();
+    let cpu_start = cpu_seconds();
     let mut next_report = 1usize;
     for t in 0..stream_len {
         model.predict(&mut probs);
@@ -117,6 +118,10 @@ fn main() -> Result<()> {
         }
     }
     let secs = start.elapsed().as_secs_f64();
+    // On a shared machine wall time varies with the neighbours' load; CPU time less so.
+    if let (Some(c0), Some(c1)) = (cpu_start, cpu_seconds()) {
+        println!("cpu time {:.1}s: {:.0} B/s per CPU second", c1 - c0, nbytes as f64 / (c1 - c0));
+    }
     let tm = model.timings();
     let gflop = 2.0 * 3.0 * model.forward_macs_per_step() as f64 * stream_len as f64 / 1e9;
     println!(
@@ -178,4 +183,15 @@ fn bpe(seq: &mut Vec<u16>, merges: usize) -> usize {
         seq.truncate(out);
     }
     merges
+}
+
+/// User + system CPU time of this process from `/proc/self/stat` (Linux; 100 ticks/s),
+/// or `None` elsewhere.
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the parenthesized command name; utime and stime are fields 14 and 15.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
 }
