@@ -198,5 +198,16 @@ fn main() -> anyhow::Result<()> {
             );
         }
     }
+    // Transpose (a copy; path-independent): Gelem/s for a weight-sized matrix.
+    let (r, c) = (1408, 704);
+    let src = data(r * c, 5);
+    let mut dst = vec![0.0f32; r * c];
+    let secs = time(|| kernels::transpose(&mut dst, black_box(&src), r, c), 0.2);
+    println!(
+        "{:<36} {:>8} {:>10.2}",
+        format!("transpose {r}×{c}"),
+        "any",
+        (r * c) as f64 / secs / 1e9
+    );
     Ok(())
 }

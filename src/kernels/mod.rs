@@ -30,10 +30,12 @@
 //! default round-to-nearest with subnormals kept, i.e. no FTZ/DAZ, is assumed; Rust
 //! never changes it).
 //!
-//! `scalar` is the plain reference every fast path is tested against (bit equality,
+//! `scalar` is the plain reference every path is tested against (bit equality,
 //! `to_bits`, in `tests.rs`); `avx2` and `avx512` are the x86-64 fast paths (one file
-//! per ISA, the only place for SIMD `unsafe`), and `blocked` is the portable cache
-//! blocking and packing around their micro-kernels, ready for a NEON micro-kernel.
+//! per ISA, the only place for SIMD intrinsics), `blocked` is the portable cache
+//! blocking and packing around their micro-kernels, and `portable` a plain-Rust
+//! micro-kernel for it (the `scalar` path's matrix products; a NEON path would start
+//! from it).
 //! Two golden hashes in the tests (a tiny LSTM trained online over a fixed text, and a
 //! sweep of every element-wise function) pin the bits across paths, CPUs and builds.
 //!
@@ -81,8 +83,8 @@
 mod avx2;
 #[cfg(target_arch = "x86_64")]
 mod avx512;
-#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 mod blocked;
+mod portable;
 pub mod scalar;
 #[cfg(test)]
 mod tests;
@@ -94,7 +96,10 @@ use std::sync::atomic::{AtomicU8, Ordering};
 /// A kernel implementation: the instruction set its fast paths use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Isa {
-    /// The portable reference ([`scalar`]); runs anywhere, slowly.
+    /// Portable code only: the [`scalar`] reference for element-wise functions and
+    /// reductions, and a portable register-blocked kernel for matrix products. Runs
+    /// anywhere; slowly on x86-64 (each FMA is a libm call there), at NEON speed on
+    /// aarch64 where FMA is an instruction.
     Scalar,
     /// x86-64 AVX2 + FMA, 8 lanes.
     Avx2,
@@ -317,7 +322,7 @@ fn gemm_views(
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as above.
         Isa::Avx2 => unsafe { avx2::gemm(c, a, b, m, k, n, accumulate) },
-        _ => unreachable!("scalar is dispatched by the caller"),
+        _ => portable::gemm(c, a, b, m, k, n, accumulate),
     }
 }
 
@@ -332,9 +337,6 @@ fn gemm_nn_on(
     n: usize,
     accumulate: bool,
 ) {
-    if isa == Isa::Scalar {
-        return scalar::gemm_nn(c, a, b, m, k, n, accumulate);
-    }
     check_gemm("gemm_nn", c.len(), a.len(), b.len(), (m, k, n));
     let a = View {
         data: a,
@@ -360,9 +362,6 @@ fn gemm_tn_on(
     n: usize,
     accumulate: bool,
 ) {
-    if isa == Isa::Scalar {
-        return scalar::gemm_tn(c, a, b, m, k, n, accumulate);
-    }
     check_gemm("gemm_tn", c.len(), a.len(), b.len(), (m, k, n));
     let a = View {
         data: a,
@@ -388,9 +387,6 @@ fn gemm_nt_on(
     n: usize,
     accumulate: bool,
 ) {
-    if isa == Isa::Scalar {
-        return scalar::gemm_nt(c, a, b, m, k, n, accumulate);
-    }
     check_gemm("gemm_nt", c.len(), a.len(), b.len(), (m, k, n));
     let a = View {
         data: a,

@@ -6,10 +6,12 @@
 
 use super::*;
 
-/// The fast paths this CPU runs; prints a note for each one it skips.
+/// The paths this CPU runs, to test against the reference; prints a note for each one
+/// it skips. (`Scalar` runs the reference itself for element-wise functions, but the
+/// portable blocked kernel for matrix products.)
 fn fast_paths() -> Vec<Isa> {
     let mut out = Vec::new();
-    for isa in [Isa::Avx2, Isa::Avx512] {
+    for isa in Isa::ALL {
         if isa.is_supported() {
             out.push(isa);
         } else {

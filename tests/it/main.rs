@@ -2,6 +2,7 @@
 
 mod cli;
 mod corrupt;
+mod determinism;
 mod fuzz_regressions;
 mod roundtrip;
 
