@@ -14,7 +14,8 @@
 //! adam_eps, grad_clip, forget_bias, out_grad_min, seed), plus `limit=N` to use only the first N bytes and
 //! `vocab=N` to time a model with an N-symbol output layer (bytes are still the symbols),
 //! and `bpe=N` to code symbols from N greedy byte-pair merges instead of bytes (a stand-in
-//! tokenizer; the dictionary's own cost is not counted).
+//! tokenizer; the dictionary's own cost is not counted), or `tok=N` to use the project's
+//! tokenizer with at most N symbols (its dictionary's size is then reported too).
 
 use anyhow::{bail, Context, Result};
 use nnz::model::lstm::{Lstm, LstmConfig};
@@ -37,7 +38,25 @@ fn main() -> Result<()> {
     // than a byte do to the LSTM before the real tokenizer lands.
     let mut symbols: Vec<u16> = data.iter().map(|&x| x as u16).collect();
     let mut vocab = 256;
+    let mut dict_bits = 0.0f64;
     for kv in args.iter().skip(2) {
+        if let Some(n) = kv.strip_prefix("tok=") {
+            // The project's tokenizer with a vocabulary of at most N symbols.
+            let t0 = Instant::now();
+            let opts =
+                nnz::tokenizer::Options { max_vocab: n.parse().context("tok: not an integer")?, ..Default::default() };
+            let dict = nnz::tokenizer::Dictionary::build(&data, &opts);
+            symbols = dict.encode(&data);
+            vocab = dict.vocab_size();
+            dict_bits = 8.0 * dict.to_bytes().len() as f64;
+            println!(
+                "tokenizer: {} bytes -> {} symbols, vocabulary {vocab}, dictionary {} bytes, in {:.1}s",
+                data.len(),
+                symbols.len(),
+                dict_bits / 8.0,
+                t0.elapsed().as_secs_f64()
+            );
+        }
         if let Some(n) = kv.strip_prefix("bpe=") {
             let t0 = Instant::now();
             vocab = 256 + bpe(&mut symbols, n.parse().context("bpe: not an integer")?);
@@ -71,7 +90,7 @@ fn main() -> Result<()> {
             "forget_bias" => cfg.forget_bias = f()?,
             "out_grad_min" => cfg.out_grad_min = f()?,
             "seed" => cfg.seed = v.parse()?,
-            "limit" | "bpe" => {}
+            "limit" | "bpe" | "tok" => {}
             // A larger alphabet than the bytes use, to time the output layer at a
             // tokenizer's vocabulary size (the extra symbols never occur).
             "vocab" => vocab = u()?.max(256),
@@ -136,6 +155,9 @@ fn main() -> Result<()> {
             "sparse output backward: {:.0} of {v} columns active per gradient step on average",
             model.mean_active_columns()
         );
+    }
+    if dict_bits > 0.0 {
+        println!("with the dictionary: {:.4} bpb", (bits + dict_bits) / nbytes as f64);
     }
     let pct = |d: std::time::Duration| 100.0 * d.as_secs_f64() / secs;
     println!(
