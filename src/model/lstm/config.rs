@@ -133,7 +133,7 @@ impl LstmConfig {
                 seg_len: 10,
                 lr: 1.2e-2,
                 lr_min: 1e-3,
-                lr_decay: 3000.0,
+                lr_decay: 500.0,
                 beta2: 0.99,
                 out_grad_min: 2e-5,
                 ..base
@@ -146,7 +146,7 @@ impl LstmConfig {
                 seg_len: 10,
                 lr: 1e-2,
                 lr_min: 1e-3,
-                lr_decay: 3000.0,
+                lr_decay: 500.0,
                 beta2: 0.99,
                 out_grad_min: 2e-5,
                 ..base
