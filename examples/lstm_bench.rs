@@ -9,7 +9,7 @@
 //! The file is cut into `batch` contiguous streams coded in lock step, exactly as the
 //! engine does; the ideal code length is `Σ −log2 p(actual byte)` over the real bytes
 //! (padding after a short last stream is not counted). The preset is adapted to the
-//! input's length (`LstmConfig::preset_for_len`) before the overrides apply. Keys: any numeric field of
+//! input's length and alphabet (`LstmConfig::preset_for`) before the overrides apply. Keys: any numeric field of
 //! `LstmConfig` (layers, hidden, embed, batch, seg_len, lr, lr_min, lr_decay, beta1, beta2,
 //! adam_eps, grad_clip, forget_bias, out_grad_min, seed), plus `limit=N` to use only the first N bytes and
 //! `vocab=N` to time a model with an N-symbol output layer (bytes are still the symbols),
@@ -86,7 +86,7 @@ fn main() -> Result<()> {
         }
     }
     // The preset adapted to the input's length, as the compressor does; overrides follow.
-    let mut cfg = LstmConfig::preset_for_len(preset, symbols.len() as u64)?;
+    let mut cfg = LstmConfig::preset_for(preset, symbols.len() as u64, vocab)?;
     for kv in args.iter().skip(2) {
         let (k, v) = kv.split_once('=').with_context(|| format!("expected key=value, got {kv}"))?;
         let u = || v.parse::<usize>().with_context(|| format!("{k}: not an integer"));
