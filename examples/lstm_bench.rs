@@ -17,19 +17,23 @@
 //! tokenizer; the dictionary's own cost is not counted), or `tok=N` to use the project's
 //! tokenizer with at most N symbols (its dictionary's size is then reported too).
 //!
-//! # Measured (commit of this text; 2 vCPUs sharing one Zen 5 core, AVX-512 kernels)
+//! # Measured (2 vCPUs sharing one Zen 5 core, AVX-512 kernels, release build)
 //!
-//! Bits per byte are exact and reproducible; speeds are wall-clock on a machine shared
-//! with other builds (load 7–10), so they vary ±30% — the CPU-time speed is steadier.
+//! Bits per byte are exact and reproducible. Speeds are wall-clock on a machine shared
+//! with other builds, so they vary by up to 2× with the neighbours' load; the speed per
+//! CPU second is steadier. `tok=16384` is the project's tokenizer (book1: 2037 symbols,
+//! 3.4 bytes/symbol; alice29: 746 symbols, 2.8 bytes/symbol); "+dict" adds its dictionary.
 //!
 //! ```text
-//! file     preset   symbols          bpb     speed (wall / per CPU s)   where the time goes
-//! book1    fast     bytes, B=16      2.4136   64 / 136 kB/s   fwd lstm 24%, fwd out 11%, bwd out 11%, bwd lstm 43%, adam 10%
-//! alice29  fast     bytes, B=4       2.3743   33 /  70 kB/s   fwd lstm 23%, fwd out 11%, bwd out  9%, bwd lstm 35%, adam 21%
-//! book1    default  bytes, B=4       2.2847   3–6 kB/s        fwd lstm 26%, fwd out  7%, bwd out  5%, bwd lstm 38%, adam 25%
-//! alice29  default  bytes, B=2       2.2757   1–3 kB/s
-//! book1    fast     tok=16384 (V=2037, 3.4 B/symbol)  2.4903 (+dict 2.5378)  37 / 76 kB/s
-//! alice29  fast     tok=16384 (V=746,  2.8 B/symbol)  2.4793 (+dict 2.5479)  18 / 37 kB/s
+//! file     preset   symbols       streams  bpb             kB/s wall / per CPU s   time: fwd lstm, fwd out, bwd out, bwd lstm, adam (%)
+//! book1    fast     bytes         16       2.4136          93 / 139               24 10 11 44 11
+//! book1    fast     tok=16384     16       2.3966 (+dict 2.4441)  135 / 162       8 23 46 15  9
+//! book1    default  bytes          4       2.2847           8.8 / 14.6            27  7  4 40 22
+//! book1    default  tok=16384      4       2.3880 (+dict 2.4356)  8.8 / 17.9      10 18 33 16 23
+//! alice29  fast     bytes          4       2.3743          48 / 71                23 12  8 35 20
+//! alice29  fast     tok=16384      4       2.3474 (+dict 2.4160)  81 / 127        14 19 25 22 19
+//! alice29  default  bytes          2       2.2757           4.1 / 7.3             27  7  4 37 24
+//! alice29  default  tok=16384      2       2.3245 (+dict 2.3931)  10.7 / 15.9     20 14 15 27 23
 //! ```
 //!
 //! For reference (shared/ANCHORS.md): xz -9 2.720 / 2.553, PPMd 2.218 / 2.050 (book1 / alice29).
