@@ -9,12 +9,34 @@
 //! The file is cut into `batch` contiguous streams coded in lock step, exactly as the
 //! engine does; the ideal code length is `Σ −log2 p(actual byte)` over the real bytes
 //! (padding after a short last stream is not counted). The preset is adapted to the
-//! input's length (`LstmConfig::preset_for_len`) before the overrides apply. Keys: any numeric field of
+//! input's length and alphabet (`LstmConfig::preset_for`) before the overrides apply. Keys: any numeric field of
 //! `LstmConfig` (layers, hidden, embed, batch, seg_len, lr, lr_min, lr_decay, beta1, beta2,
 //! adam_eps, grad_clip, forget_bias, out_grad_min, seed), plus `limit=N` to use only the first N bytes and
 //! `vocab=N` to time a model with an N-symbol output layer (bytes are still the symbols),
 //! and `bpe=N` to code symbols from N greedy byte-pair merges instead of bytes (a stand-in
-//! tokenizer; the dictionary's own cost is not counted).
+//! tokenizer; the dictionary's own cost is not counted), or `tok=N` to use the project's
+//! tokenizer with at most N symbols (its dictionary's size is then reported too).
+//!
+//! # Measured (2 vCPUs sharing one Zen 5 core, AVX-512 kernels, release build)
+//!
+//! Bits per byte are exact and reproducible. Speeds are wall-clock on a machine shared
+//! with other builds, so they vary by up to 2× with the neighbours' load; the speed per
+//! CPU second is steadier. `tok=16384` is the project's tokenizer (book1: 2037 symbols,
+//! 3.4 bytes/symbol; alice29: 746 symbols, 2.8 bytes/symbol); "+dict" adds its dictionary.
+//!
+//! ```text
+//! file     preset   symbols       streams  bpb             kB/s wall / per CPU s   time: fwd lstm, fwd out, bwd out, bwd lstm, adam (%)
+//! book1    fast     bytes         16       2.4136          93 / 139               24 10 11 44 11
+//! book1    fast     tok=16384     16       2.3966 (+dict 2.4441)  135 / 162       8 23 46 15  9
+//! book1    default  bytes          4       2.2847           8.8 / 14.6            27  7  4 40 22
+//! book1    default  tok=16384      4       2.3880 (+dict 2.4356)  8.8 / 17.9      10 18 33 16 23
+//! alice29  fast     bytes          4       2.3743          48 / 71                23 12  8 35 20
+//! alice29  fast     tok=16384      4       2.3474 (+dict 2.4160)  81 / 127        14 19 25 22 19
+//! alice29  default  bytes          2       2.2757           4.1 / 7.3             27  7  4 37 24
+//! alice29  default  tok=16384      2       2.3245 (+dict 2.3931)  10.7 / 15.9     20 14 15 27 23
+//! ```
+//!
+//! For reference (shared/ANCHORS.md): xz -9 2.720 / 2.553, PPMd 2.218 / 2.050 (book1 / alice29).
 
 use anyhow::{bail, Context, Result};
 use nnz::model::lstm::{Lstm, LstmConfig};
@@ -37,7 +59,25 @@ fn main() -> Result<()> {
     // than a byte do to the LSTM before the real tokenizer lands.
     let mut symbols: Vec<u16> = data.iter().map(|&x| x as u16).collect();
     let mut vocab = 256;
+    let mut dict_bits = 0.0f64;
     for kv in args.iter().skip(2) {
+        if let Some(n) = kv.strip_prefix("tok=") {
+            // The project's tokenizer with a vocabulary of at most N symbols.
+            let t0 = Instant::now();
+            let opts =
+                nnz::tokenizer::Options { max_vocab: n.parse().context("tok: not an integer")?, ..Default::default() };
+            let dict = nnz::tokenizer::Dictionary::build(&data, &opts);
+            symbols = dict.encode(&data);
+            vocab = dict.vocab_size();
+            dict_bits = 8.0 * dict.to_bytes().len() as f64;
+            println!(
+                "tokenizer: {} bytes -> {} symbols, vocabulary {vocab}, dictionary {} bytes, in {:.1}s",
+                data.len(),
+                symbols.len(),
+                dict_bits / 8.0,
+                t0.elapsed().as_secs_f64()
+            );
+        }
         if let Some(n) = kv.strip_prefix("bpe=") {
             let t0 = Instant::now();
             vocab = 256 + bpe(&mut symbols, n.parse().context("bpe: not an integer")?);
@@ -50,7 +90,7 @@ fn main() -> Result<()> {
         }
     }
     // The preset adapted to the input's length, as the compressor does; overrides follow.
-    let mut cfg = LstmConfig::preset_for_len(preset, symbols.len() as u64)?;
+    let mut cfg = LstmConfig::preset_for(preset, symbols.len() as u64, vocab)?;
     for kv in args.iter().skip(2) {
         let (k, v) = kv.split_once('=').with_context(|| format!("expected key=value, got {kv}"))?;
         let u = || v.parse::<usize>().with_context(|| format!("{k}: not an integer"));
@@ -71,7 +111,7 @@ fn main() -> Result<()> {
             "forget_bias" => cfg.forget_bias = f()?,
             "out_grad_min" => cfg.out_grad_min = f()?,
             "seed" => cfg.seed = v.parse()?,
-            "limit" | "bpe" => {}
+            "limit" | "bpe" | "tok" => {}
             // A larger alphabet than the bytes use, to time the output layer at a
             // tokenizer's vocabulary size (the extra symbols never occur).
             "vocab" => vocab = u()?.max(256),
@@ -93,6 +133,7 @@ fn main() -> Result<()> {
     let mut syms = vec![0u16; b];
     let mut bits = 0.0f64;
     let start = Instant::now();
+    let cpu_start = cpu_seconds();
     let mut next_report = 1usize;
     for t in 0..stream_len {
         model.predict(&mut probs);
@@ -117,6 +158,10 @@ fn main() -> Result<()> {
         }
     }
     let secs = start.elapsed().as_secs_f64();
+    // On a shared machine wall time varies with the neighbours' load; CPU time less so.
+    if let (Some(c0), Some(c1)) = (cpu_start, cpu_seconds()) {
+        println!("cpu time {:.1}s: {:.0} B/s per CPU second", c1 - c0, nbytes as f64 / (c1 - c0));
+    }
     let tm = model.timings();
     let gflop = 2.0 * 3.0 * model.forward_macs_per_step() as f64 * stream_len as f64 / 1e9;
     println!(
@@ -131,6 +176,9 @@ fn main() -> Result<()> {
             "sparse output backward: {:.0} of {v} columns active per gradient step on average",
             model.mean_active_columns()
         );
+    }
+    if dict_bits > 0.0 {
+        println!("with the dictionary: {:.4} bpb", (bits + dict_bits) / nbytes as f64);
     }
     let pct = |d: std::time::Duration| 100.0 * d.as_secs_f64() / secs;
     println!(
@@ -178,4 +226,15 @@ fn bpe(seq: &mut Vec<u16>, merges: usize) -> usize {
         seq.truncate(out);
     }
     merges
+}
+
+/// User + system CPU time of this process from `/proc/self/stat` (Linux; 100 ticks/s),
+/// or `None` elsewhere.
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the parenthesized command name; utime and stime are fields 14 and 15.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
 }

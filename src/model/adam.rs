@@ -39,11 +39,7 @@ pub struct Adam {
 impl Adam {
     pub fn new(n: usize, beta1: f32, beta2: f32, eps: f32, clip: f32) -> Adam {
         Adam {
-            m: if beta1 == 0.0 {
-                Vec::new()
-            } else {
-                vec![0.0; n]
-            },
+            m: if beta1 == 0.0 { Vec::new() } else { vec![0.0; n] },
             v: vec![0.0; n],
             beta1,
             beta2,
@@ -78,12 +74,7 @@ impl Adam {
                 *w -= lr_t * g / (v.sqrt() + eps);
             }
         } else {
-            for (((w, m), v), &g) in params
-                .iter_mut()
-                .zip(self.m.iter_mut())
-                .zip(self.v.iter_mut())
-                .zip(grads)
-            {
+            for (((w, m), v), &g) in params.iter_mut().zip(self.m.iter_mut()).zip(self.v.iter_mut()).zip(grads) {
                 let g = clamp(g);
                 *m = b1 * *m + c1 * g;
                 *v = b2 * *v + c2 * g * g;

@@ -28,9 +28,7 @@ pub struct Init {
 impl Init {
     /// A generator for `seed`; the same seed always yields the same sequence.
     pub fn new(seed: u64) -> Init {
-        Init {
-            rng: ChaCha8Rng::seed_from_u64(seed),
-        }
+        Init { rng: ChaCha8Rng::seed_from_u64(seed) }
     }
 
     /// One value uniform in `[0, 1)`, a multiple of 2^-24.

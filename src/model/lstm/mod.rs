@@ -29,6 +29,17 @@
 //!
 //! All buffers are allocated in [`Lstm::new`]; the hot loop allocates nothing.
 //!
+//! # Where the time goes
+//!
+//! Per symbol the forward pass costs `Σ_l I_l·3H + L·H·V` multiply-adds and the backward
+//! pass about twice that. The output layer is batched over the whole segment in the
+//! backward pass (`T·B` rows); the recurrent part cannot be (step `t` needs step `t+1`'s
+//! gradient), so each step's `du = dz · W_lᵀ` is a small `B`-row product, against a
+//! transposed copy of `W_l` refreshed after each Adam step. With a large vocabulary the
+//! output layer dominates; [`LstmConfig::out_grad_min`] restricts its backward pass to
+//! the symbols that were likely or occurred in the segment. `examples/lstm_bench.rs`
+//! prints the breakdown ([`LstmTimings`]) and its docs hold measured numbers.
+//!
 //! # Determinism
 //!
 //! Every number goes through [`crate::kernels`] (fixed-order matrix products and
