@@ -107,9 +107,9 @@ impl LstmRequest {
         LstmRequest { preset: name.to_string(), mix: true, ..LstmRequest::default() }
     }
 
-    /// The configuration for a frame of `symbols` symbols.
-    fn resolve(&self, symbols: u64) -> Result<LstmConfig> {
-        let mut cfg = LstmConfig::preset_for_len(&self.preset, symbols)?;
+    /// The configuration for a frame of `symbols` symbols from a `vocab`-symbol alphabet.
+    fn resolve(&self, symbols: u64, vocab: usize) -> Result<LstmConfig> {
+        let mut cfg = LstmConfig::preset_for(&self.preset, symbols, vocab)?;
         cfg.layers = self.layers.unwrap_or(cfg.layers);
         cfg.hidden = self.hidden.unwrap_or(cfg.hidden);
         cfg.batch = self.batch.unwrap_or(cfg.batch);
@@ -127,18 +127,19 @@ impl ModelSpec {
     /// Checks the request before any input is read (bad overrides fail early).
     pub fn check(&self) -> Result<()> {
         if let ModelSpec::Lstm(req) = self {
-            req.resolve(1 << 20)?;
+            req.resolve(1 << 20, 256)?;
         }
         Ok(())
     }
 
-    /// The model for a frame of `symbols` symbols (`None` for [`ModelSpec::Store`]).
-    fn resolve(&self, symbols: u64) -> Result<Option<Model>> {
+    /// The model for a frame of `symbols` symbols from a `vocab`-symbol alphabet (`None`
+    /// for [`ModelSpec::Store`]).
+    fn resolve(&self, symbols: u64, vocab: usize) -> Result<Option<Model>> {
         Ok(match self {
             ModelSpec::Store => None,
             ModelSpec::Order2 => Some(Model::Order2),
-            ModelSpec::Lstm(req) if req.mix => Some(Model::LstmMix(req.resolve(symbols)?, MIX_LR)),
-            ModelSpec::Lstm(req) => Some(Model::Lstm(req.resolve(symbols)?)),
+            ModelSpec::Lstm(req) if req.mix => Some(Model::LstmMix(req.resolve(symbols, vocab)?, MIX_LR)),
+            ModelSpec::Lstm(req) => Some(Model::Lstm(req.resolve(symbols, vocab)?)),
         })
     }
 }
@@ -333,7 +334,7 @@ fn compress_frame(
     };
     let symbols = dictionary.encode(data);
     let tokenizer_secs = tokenizer_start.elapsed().as_secs_f64();
-    let model_spec = opts.model.resolve(symbols.len() as u64)?.expect("store handled above");
+    let model_spec = opts.model.resolve(symbols.len() as u64, dictionary.vocab_size())?.expect("store handled above");
     let mut model = model_spec.build(dictionary.vocab_size())?;
     let mut frame_stats = Stats { tokenizer_secs, ..Stats::default() };
     let mut dir = Direction::Encode { symbols: &symbols, coder: Encoder::new() };
