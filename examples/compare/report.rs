@@ -230,6 +230,7 @@ pub fn write_plot(path: &Path, rows: &[Row]) -> Result<()> {
         .iter()
         .filter(|r| r.status == Status::Ok)
         .filter_map(|r| Some((r, r.compress_speed()?, r.bits_per_byte()?)))
+        .filter(|&(_, x, _)| x > 0.0) // an empty file has no speed on a log axis
         .collect();
     let mut files: Vec<&str> = Vec::new();
     for (r, _, _) in &points {

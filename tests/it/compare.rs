@@ -196,3 +196,16 @@ fn a_wrong_round_trip_a_crash_and_a_hang_are_reported_not_fatal() {
     let records = read_csv(&dir.path().join("results.csv"));
     assert_eq!(records.len(), 4);
 }
+
+#[test]
+fn an_empty_file_round_trips_and_plots() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty");
+    std::fs::write(&empty, b"").unwrap();
+    let out = dir.path().join("out");
+    let rows = compare(&out, &["--peers", "none"], &[&empty]);
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].status.as_str(), "ok", "{}", rows[0].note);
+    assert_eq!(rows[0].bits_per_byte(), Some(0.0));
+    assert!(out.join("plot.svg").is_file());
+}
