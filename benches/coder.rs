@@ -59,9 +59,7 @@ fn coder(c: &mut Criterion) {
         let bytes = encode(&symbols);
 
         g.throughput(Throughput::Elements(N as u64));
-        g.bench_with_input(BenchmarkId::new("encode", v), &symbols, |b, s| {
-            b.iter(|| encode(black_box(s)))
-        });
+        g.bench_with_input(BenchmarkId::new("encode", v), &symbols, |b, s| b.iter(|| encode(black_box(s))));
         g.bench_with_input(BenchmarkId::new("decode", v), &bytes, |b, bytes| {
             b.iter(|| {
                 let mut dec = Decoder::new(black_box(bytes)).expect("valid payload");
@@ -75,9 +73,7 @@ fn coder(c: &mut Criterion) {
         let probs = zipf(v);
         let mut out = vec![0u32; v];
         g.throughput(Throughput::Elements(v as u64));
-        g.bench_function(BenchmarkId::new("quantize", v), |b| {
-            b.iter(|| quantize(black_box(&probs), &mut out))
-        });
+        g.bench_function(BenchmarkId::new("quantize", v), |b| b.iter(|| quantize(black_box(&probs), &mut out)));
     }
     g.finish();
 }

@@ -36,16 +36,8 @@ fn order2_dictionary() -> Box<dyn Predictor> {
 /// with `lstm_fast` building the model from its named config and seed, and
 /// `lstm_fast_flops` computing the count from the same config.
 const PRESETS: &[Preset] = &[
-    Preset {
-        name: "order2-v256",
-        make: order2_bytes,
-        flops_per_step: None,
-    },
-    Preset {
-        name: "order2-v16384",
-        make: order2_dictionary,
-        flops_per_step: None,
-    },
+    Preset { name: "order2-v256", make: order2_bytes, flops_per_step: None },
+    Preset { name: "order2-v16384", make: order2_dictionary, flops_per_step: None },
 ];
 
 /// Steps of warm-up before measuring.
@@ -83,11 +75,7 @@ fn model(c: &mut Criterion) {
             Some(flops) => Throughput::Elements(flops().round() as u64),
             None => Throughput::Elements(batch as u64),
         });
-        let unit = if preset.flops_per_step.is_some() {
-            "flops"
-        } else {
-            "symbols"
-        };
+        let unit = if preset.flops_per_step.is_some() { "flops" } else { "symbols" };
         g.bench_function(BenchmarkId::new(unit, preset.name), |b| {
             b.iter(|| {
                 step(&mut m, &mut probs, &mut step_symbols);

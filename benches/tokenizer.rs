@@ -13,13 +13,9 @@ fn tokenizer(c: &mut Criterion) {
     let mut g = c.benchmark_group("tokenizer");
     g.sample_size(10).measurement_time(Duration::from_secs(5));
     g.throughput(Throughput::Bytes(data.len() as u64));
-    g.bench_function("build/alice29", |b| {
-        b.iter(|| Dictionary::build(black_box(&data), &Options::default()))
-    });
+    g.bench_function("build/alice29", |b| b.iter(|| Dictionary::build(black_box(&data), &Options::default())));
     let dict = Dictionary::build(&data, &Options::default());
-    g.bench_function("encode/alice29", |b| {
-        b.iter(|| dict.encode(black_box(&data)))
-    });
+    g.bench_function("encode/alice29", |b| b.iter(|| dict.encode(black_box(&data))));
     g.finish();
 }
 

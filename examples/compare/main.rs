@@ -37,18 +37,11 @@ use std::time::Duration;
 use tools::{Tool, DECODED, INPUT};
 
 #[derive(Parser, Debug)]
-#[command(
-    name = "compare",
-    about = "Compare nnz with the compressors installed here: size, speed, memory, round trip"
-)]
+#[command(name = "compare", about = "Compare nnz with the compressors installed here: size, speed, memory, round trip")]
 pub struct Args {
     /// An nnz configuration as NAME=ARGS, ARGS going to `nnz compress` (split at
     /// whitespace); repeatable. Default: the list in tools.rs (order2=--model order2)
-    #[arg(
-        long = "nnz-args",
-        value_name = "NAME=ARGS",
-        allow_hyphen_values = true
-    )]
+    #[arg(long = "nnz-args", value_name = "NAME=ARGS", allow_hyphen_values = true)]
     nnz_args: Vec<String>,
     /// nnz presets to measure, comma-separated: NAME stands for NAME=--preset NAME
     #[arg(long, value_delimiter = ',', value_name = "A,B")]
@@ -91,22 +84,14 @@ where
     T: Into<OsString> + Clone,
 {
     let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
-    let command = args
-        .iter()
-        .map(|a| a.to_string_lossy())
-        .collect::<Vec<_>>()
-        .join(" ");
+    let command = args.iter().map(|a| a.to_string_lossy()).collect::<Vec<_>>().join(" ");
     let parsed = Args::try_parse_from(&args)?;
     run(&parsed, &command)
 }
 
 /// Runs the comparison `args` describe; `command` is shown in results.md.
 pub fn run(args: &Args, command: &str) -> Result<Vec<Row>> {
-    let search_path = args
-        .search_path
-        .clone()
-        .or_else(|| std::env::var_os("PATH"))
-        .unwrap_or_default();
+    let search_path = args.search_path.clone().or_else(|| std::env::var_os("PATH")).unwrap_or_default();
     let (peers, missing) = tools::find_peers(args.peers.as_deref(), &search_path)?;
     if args.list_peers {
         for p in &peers {
@@ -124,27 +109,18 @@ pub fn run(args: &Args, command: &str) -> Result<Vec<Row>> {
     if specs.is_empty() {
         specs = tools::DEFAULT_NNZ.iter().map(|s| s.to_string()).collect();
     }
-    let mut all: Vec<Tool> = specs
-        .iter()
-        .map(|s| tools::nnz_tool(s, &nnz_bin))
-        .collect::<Result<_>>()?;
+    let mut all: Vec<Tool> = specs.iter().map(|s| tools::nnz_tool(s, &nnz_bin)).collect::<Result<_>>()?;
     all.extend(peers);
     for m in &missing {
         eprintln!("compare: skipping {m}: not found on the search path");
     }
 
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("cannot create '{}'", args.out.display()))?;
+    std::fs::create_dir_all(&args.out).with_context(|| format!("cannot create '{}'", args.out.display()))?;
     let timeout = Duration::from_secs(args.timeout.max(1));
     let mut rows = Vec::new();
     for file in &args.files {
-        let original = std::fs::metadata(file)
-            .with_context(|| format!("cannot read '{}'", file.display()))?
-            .len();
-        let name = file.file_name().map_or_else(
-            || file.display().to_string(),
-            |n| n.to_string_lossy().into(),
-        );
+        let original = std::fs::metadata(file).with_context(|| format!("cannot read '{}'", file.display()))?.len();
+        let name = file.file_name().map_or_else(|| file.display().to_string(), |n| n.to_string_lossy().into());
         for tool in &all {
             let row = measure_one(tool, file, &name, original, timeout)?;
             eprintln!("{}", progress_line(&row));
@@ -152,20 +128,12 @@ pub fn run(args: &Args, command: &str) -> Result<Vec<Row>> {
         }
     }
 
-    let header = Header {
-        command: command.to_string(),
-        machine: machine(),
-        timeout_s: args.timeout,
-        missing,
-    };
+    let header = Header { command: command.to_string(), machine: machine(), timeout_s: args.timeout, missing };
     let out = &args.out;
     report::write_csv(&out.join("results.csv"), &rows)?;
     report::write_markdown(&out.join("results.md"), &rows, &header)?;
     report::write_plot(&out.join("plot.svg"), &rows)?;
-    eprintln!(
-        "compare: wrote {0}/results.md, {0}/results.csv, {0}/plot.svg",
-        out.display()
-    );
+    eprintln!("compare: wrote {0}/results.md, {0}/results.csv, {0}/plot.svg", out.display());
     Ok(rows)
 }
 
@@ -198,17 +166,8 @@ fn nnz_binary(args: &Args) -> Result<PathBuf> {
 ///
 /// The file is copied and compared without holding it in memory: a child's peak memory
 /// as the kernel reports it includes this process's own at the time of the spawn.
-fn measure_one(
-    tool: &Tool,
-    path: &Path,
-    name: &str,
-    original: u64,
-    timeout: Duration,
-) -> Result<Row> {
-    let dir = tempfile::Builder::new()
-        .prefix("nnz-compare-")
-        .tempdir()
-        .context("cannot create a work directory")?;
+fn measure_one(tool: &Tool, path: &Path, name: &str, original: u64, timeout: Duration) -> Result<Row> {
+    let dir = tempfile::Builder::new().prefix("nnz-compare-").tempdir().context("cannot create a work directory")?;
     let work = dir.path();
     std::fs::copy(path, work.join(INPUT))
         .with_context(|| format!("cannot copy '{}' to {}", path.display(), work.display()))?;
@@ -318,10 +277,7 @@ fn run_step(
     let m = measure::run(&mut cmd, timeout)?;
     let failure = match m.end {
         measure::End::Exited(0) => None,
-        measure::End::TimedOut => Some((
-            Status::Timeout,
-            format!("{what}: killed after {} s", timeout.as_secs()),
-        )),
+        measure::End::TimedOut => Some((Status::Timeout, format!("{what}: killed after {} s", timeout.as_secs()))),
         end => {
             let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
             let last = stderr.lines().rev().find(|l| !l.trim().is_empty());
@@ -343,25 +299,15 @@ fn run_step(
 }
 
 fn progress_line(r: &Row) -> String {
-    let bpb = r
-        .bits_per_byte()
-        .map_or("-".into(), |b| format!("{b:.3} bpb"));
-    let c = r
-        .compress_speed()
-        .map_or("-".into(), |s| format!("c {s:.1} kB/s"));
-    let d = r
-        .decompress_speed()
-        .map_or("-".into(), |s| format!("d {s:.1} kB/s"));
+    let bpb = r.bits_per_byte().map_or("-".into(), |b| format!("{b:.3} bpb"));
+    let c = r.compress_speed().map_or("-".into(), |s| format!("c {s:.1} kB/s"));
+    let d = r.decompress_speed().map_or("-".into(), |s| format!("d {s:.1} kB/s"));
     format!(
         "{:<16} {:<24} {bpb:>10}  {c:>16}  {d:>16}  {}{}",
         r.file,
         r.tool,
         r.status.as_str(),
-        if r.note.is_empty() {
-            String::new()
-        } else {
-            format!(" ({})", r.note)
-        }
+        if r.note.is_empty() { String::new() } else { format!(" ({})", r.note) }
     )
 }
 
@@ -377,19 +323,12 @@ fn machine() -> String {
                 .map(|m| m.trim().to_string())
         })
         .unwrap_or_else(|| "unknown CPU".into());
-    format!(
-        "{}-{}, {model}, {cpus} logical CPUs; {}",
-        std::env::consts::OS,
-        std::env::consts::ARCH,
-        utc_now()
-    )
+    format!("{}-{}, {model}, {cpus} logical CPUs; {}", std::env::consts::OS, std::env::consts::ARCH, utc_now())
 }
 
 /// The current UTC date and time, `YYYY-MM-DD HH:MM UTC`.
 fn utc_now() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs()) as i64;
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()) as i64;
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     // Howard Hinnant's civil_from_days.
     let z = days + 719_468;
@@ -401,9 +340,5 @@ fn utc_now() -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02} UTC",
-        rem / 3600,
-        rem % 3600 / 60
-    )
+    format!("{year:04}-{month:02}-{day:02} {:02}:{:02} UTC", rem / 3600, rem % 3600 / 60)
 }

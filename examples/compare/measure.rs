@@ -72,14 +72,7 @@ pub fn run(cmd: &mut Command, timeout: Duration) -> Result<Measured> {
     let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
     loop {
         // SAFETY: valid pointer to a siginfo_t we own.
-        let r = unsafe {
-            libc::waitid(
-                libc::P_PID,
-                pid as libc::id_t,
-                &mut info,
-                libc::WEXITED | libc::WNOWAIT,
-            )
-        };
+        let r = unsafe { libc::waitid(libc::P_PID, pid as libc::id_t, &mut info, libc::WEXITED | libc::WNOWAIT) };
         if r == 0 {
             break;
         }
@@ -90,9 +83,7 @@ pub fn run(cmd: &mut Command, timeout: Duration) -> Result<Measured> {
     }
     let wall = start.elapsed();
     drop(stop);
-    let timed_out = watchdog
-        .join()
-        .map_err(|_| anyhow::anyhow!("watchdog thread panicked"))?;
+    let timed_out = watchdog.join().map_err(|_| anyhow::anyhow!("watchdog thread panicked"))?;
 
     let mut status = 0;
     // SAFETY: rusage is plain data.
@@ -110,11 +101,7 @@ pub fn run(cmd: &mut Command, timeout: Duration) -> Result<Measured> {
     }
     // Linux reports kilobytes, macOS bytes.
     let maxrss = usage.ru_maxrss.max(0) as u64;
-    let peak_kb = if cfg!(target_os = "macos") {
-        maxrss / 1024
-    } else {
-        maxrss
-    };
+    let peak_kb = if cfg!(target_os = "macos") { maxrss / 1024 } else { maxrss };
     let end = if timed_out {
         End::TimedOut
     } else if libc::WIFEXITED(status) {
@@ -122,11 +109,7 @@ pub fn run(cmd: &mut Command, timeout: Duration) -> Result<Measured> {
     } else {
         End::Signaled(libc::WTERMSIG(status))
     };
-    Ok(Measured {
-        wall,
-        peak_kb: Some(peak_kb),
-        end,
-    })
+    Ok(Measured { wall, peak_kb: Some(peak_kb), end })
 }
 
 /// Portable fallback: no memory figure, and the time limit is polled.
@@ -145,11 +128,7 @@ pub fn run(cmd: &mut Command, timeout: Duration) -> Result<Measured> {
         if start.elapsed() > timeout {
             let _ = child.kill();
             let _ = child.wait();
-            return Ok(Measured {
-                wall: start.elapsed(),
-                peak_kb: None,
-                end: End::TimedOut,
-            });
+            return Ok(Measured { wall: start.elapsed(), peak_kb: None, end: End::TimedOut });
         }
         std::thread::sleep(Duration::from_millis(5));
     }

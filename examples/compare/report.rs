@@ -65,11 +65,7 @@ pub struct Row {
 impl Row {
     pub fn bits_per_byte(&self) -> Option<f64> {
         let c = self.compressed?;
-        Some(if self.original == 0 {
-            0.0
-        } else {
-            8.0 * c as f64 / self.original as f64
-        })
+        Some(if self.original == 0 { 0.0 } else { 8.0 * c as f64 / self.original as f64 })
     }
 
     pub fn compress_speed(&self) -> Option<f64> {
@@ -91,8 +87,7 @@ fn opt<T>(v: Option<T>, f: impl Fn(T) -> String) -> String {
 }
 
 pub fn write_csv(path: &Path, rows: &[Row]) -> Result<()> {
-    let mut w = csv::Writer::from_path(path)
-        .with_context(|| format!("cannot write '{}'", path.display()))?;
+    let mut w = csv::Writer::from_path(path).with_context(|| format!("cannot write '{}'", path.display()))?;
     w.write_record(CSV_COLUMNS)?;
     for r in rows {
         w.write_record([
@@ -145,10 +140,7 @@ pub fn write_markdown(path: &Path, rows: &[Row], h: &Header) -> Result<()> {
     }
     for (file, original) in files {
         writeln!(s, "## {file} ({original} bytes)\n")?;
-        writeln!(
-            s,
-            "| tool | bytes | bits/byte | compress kB/s | decompress kB/s | peak MB (c / d) | status |"
-        )?;
+        writeln!(s, "| tool | bytes | bits/byte | compress kB/s | decompress kB/s | peak MB (c / d) | status |")?;
         writeln!(s, "|---|--:|--:|--:|--:|--:|---|")?;
         // Best compression first; rows without a size at the end, in run order.
         let mut these: Vec<&Row> = rows.iter().filter(|r| r.file == file).collect();
@@ -163,20 +155,14 @@ pub fn write_markdown(path: &Path, rows: &[Row], h: &Header) -> Result<()> {
         });
         for r in these {
             let mb = |m: Option<(Duration, Option<u64>)>| {
-                opt(m.and_then(|(_, k)| k), |k| {
-                    format!("{:.1}", k as f64 / 1024.0)
-                })
+                opt(m.and_then(|(_, k)| k), |k| format!("{:.1}", k as f64 / 1024.0))
             };
             let status = if r.note.is_empty() {
                 r.status.as_str().to_string()
             } else {
                 format!("{}: {}", r.status.as_str(), r.note.replace('|', "\\|"))
             };
-            let tool = if r.kind == "nnz" {
-                format!("**{}**", r.tool)
-            } else {
-                r.tool.clone()
-            };
+            let tool = if r.kind == "nnz" { format!("**{}**", r.tool) } else { r.tool.clone() };
             writeln!(
                 s,
                 "| {tool} | {} | {} | {} | {} | {} / {} | {status} |",
@@ -257,10 +243,7 @@ pub fn write_plot(path: &Path, rows: &[Row]) -> Result<()> {
     let err = |e: &dyn std::fmt::Display| anyhow::anyhow!("drawing '{}': {e}", path.display());
     root.fill(&WHITE).map_err(|e| err(&e))?;
     let mut chart = ChartBuilder::on(&root)
-        .caption(
-            "Bits per byte against compression speed (lower is better)",
-            ("sans-serif", 22),
-        )
+        .caption("Bits per byte against compression speed (lower is better)", ("sans-serif", 22))
         .margin(15)
         .x_label_area_size(45)
         .y_label_area_size(60)
@@ -276,11 +259,7 @@ pub fn write_plot(path: &Path, rows: &[Row]) -> Result<()> {
         .map_err(|e| err(&e))?;
     for (i, file) in files.iter().enumerate() {
         let color = FILE_COLORS[i % FILE_COLORS.len()];
-        let mine: Vec<(&Row, f64, f64)> = points
-            .iter()
-            .filter(|(r, _, _)| r.file == *file)
-            .copied()
-            .collect();
+        let mine: Vec<(&Row, f64, f64)> = points.iter().filter(|(r, _, _)| r.file == *file).copied().collect();
         chart
             .draw_series(mine.iter().map(|&(r, x, y)| {
                 let size = if r.kind == "nnz" { 6 } else { 4 };

@@ -31,10 +31,7 @@ pub struct Step {
 
 impl Step {
     fn new(args: &[&str], stdout: Option<&str>) -> Step {
-        Step {
-            args: args.iter().map(|s| s.to_string()).collect(),
-            stdout: stdout.map(str::to_string),
-        }
+        Step { args: args.iter().map(|s| s.to_string()).collect(), stdout: stdout.map(str::to_string) }
     }
 
     /// The arguments with the placeholders replaced by the work-directory names.
@@ -48,9 +45,7 @@ impl Step {
 }
 
 fn resolve(arg: &str, packed: &str) -> String {
-    arg.replace("{in}", INPUT)
-        .replace("{packed}", packed)
-        .replace("{out}", DECODED)
+    arg.replace("{in}", INPUT).replace("{packed}", packed).replace("{out}", DECODED)
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -158,10 +153,7 @@ const PEERS: &[PeerSpec] = &[
         label: "7z PPMd -mx=9",
         programs: &["7z", "7za", "7zz"],
         packed: "data.7z",
-        compress: (
-            &["a", "-bd", "-m0=PPMd", "-mx=9", "{packed}", "{in}"],
-            Some("7z-c.log"),
-        ),
+        compress: (&["a", "-bd", "-m0=PPMd", "-mx=9", "{packed}", "{in}"], Some("7z-c.log")),
         decompress: (&["e", "-bd", "-so", "{packed}"], Some("{out}")),
     },
     PeerSpec {
@@ -171,10 +163,7 @@ const PEERS: &[PeerSpec] = &[
         packed: "data.zpaq",
         compress: (&["a", "{packed}", "{in}", "-m5"], Some("zpaq-c.log")),
         // `-to` renames the one stored file on extraction.
-        decompress: (
-            &["x", "{packed}", "{in}", "-to", "{out}"],
-            Some("zpaq-d.log"),
-        ),
+        decompress: (&["x", "{packed}", "{in}", "-to", "{out}"], Some("zpaq-d.log")),
     },
     PeerSpec {
         id: "nncp",
@@ -217,17 +206,11 @@ pub fn peer_ids() -> Vec<&'static str> {
 
 /// The peers whose ids are in `wanted` (all of them when `None`), split into those found
 /// on `search_path` (a `PATH`-style list) and the labels of those that were not.
-pub fn find_peers(
-    wanted: Option<&[String]>,
-    search_path: &OsStr,
-) -> Result<(Vec<Tool>, Vec<String>)> {
+pub fn find_peers(wanted: Option<&[String]>, search_path: &OsStr) -> Result<(Vec<Tool>, Vec<String>)> {
     if let Some(ids) = wanted {
         for id in ids {
             if id != "none" && !PEERS.iter().any(|p| p.id == id) {
-                bail!(
-                    "unknown peer '{id}'; known peers: {}",
-                    peer_ids().join(", ")
-                );
+                bail!("unknown peer '{id}'; known peers: {}", peer_ids().join(", "));
             }
         }
     }
@@ -264,8 +247,7 @@ pub fn which(name: &str, search_path: &OsStr) -> Option<PathBuf> {
 #[cfg(unix)]
 fn is_executable(p: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
-    p.metadata()
-        .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    p.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
 #[cfg(not(unix))]

@@ -6,8 +6,7 @@ use anyhow::Result;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
-const ABOUT: &str =
-    "Lossless compression with a neural network trained on the data while it is coded.";
+const ABOUT: &str = "Lossless compression with a neural network trained on the data while it is coded.";
 
 const LONG_ABOUT: &str = "\
 Lossless compression with a neural network trained on the data while it is coded.
@@ -83,28 +82,33 @@ pub struct CompressArgs {
     /// Code raw bytes: no dictionary pass
     #[arg(long)]
     pub no_tokenizer: bool,
+    /// Cut the input into independent blocks of this size (suffixes K, M, G); memory
+    /// use grows with it, compression improves with it
+    #[arg(long, value_name = "SIZE", default_value = "1G", value_parser = crate::cli::io::parse_size)]
+    pub block_size: usize,
+    /// Print what a tuner needs at the end: symbols, bits per byte of the payload and of
+    /// the dictionary, and where the time went
+    #[arg(long)]
+    pub stats: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum ModelArg {
     /// Order-2 context model: fast, modest compression
     Order2,
+    /// No model: store the input as is, with framing and checksums
+    Store,
 }
 
 impl CompressArgs {
     /// The engine options these arguments ask for.
     pub fn options(&self) -> Result<CompressOptions> {
-        let tokenizer = (!self.no_tokenizer).then(|| tokenizer::Options {
-            max_vocab: self.vocab,
-            ..tokenizer::Options::default()
-        });
+        let tokenizer =
+            (!self.no_tokenizer).then(|| tokenizer::Options { max_vocab: self.vocab, ..tokenizer::Options::default() });
         let (model, preset) = match self.model {
             ModelArg::Order2 => (ModelSpec::Order2, "order2".to_string()),
+            ModelArg::Store => (ModelSpec::Store, "store".to_string()),
         };
-        Ok(CompressOptions {
-            model,
-            preset,
-            tokenizer,
-        })
+        Ok(CompressOptions { model, preset, tokenizer })
     }
 }

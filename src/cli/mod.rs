@@ -14,6 +14,7 @@ use std::time::Instant;
 
 /// Runs a parsed command line.
 pub fn execute(cli: Cli) -> Result<()> {
+    io::remove_temp_files_on_interrupt();
     match cli.command {
         Command::Compress(args) => compress(&args),
         Command::Decompress(args) => decompress(&args),
@@ -35,39 +36,61 @@ fn compress(args: &CompressArgs) -> Result<()> {
     let input = io::input_path(&c.input);
     let sink = io::resolve_sink(input, &c.output, c.stdout, true)?;
     io::check_sink(&sink, input, c.force, true)?;
-    let data = io::read_input(input)?;
+    let (mut reader, size) = io::open_input(input)?;
     let start = Instant::now();
-    let bar = Bar::new(data.len() as u64, c.quiet);
-    bar.phase("building dictionary");
-    let packed = engine::compress(&data, &opts, &mut |p| bar.update(p))?;
+    let bar = Bar::new(size, c.quiet);
+    bar.phase("reading, building dictionary");
+    let mut out = io::Output::create(&sink, c.force, input)?;
+    let totals = engine::compress_stream(&mut reader, &mut out, &opts, args.block_size, &mut |p| bar.update(p))?;
+    out.commit()?;
     bar.finish();
-    io::write_output(&sink, &packed, c.force, input)?;
-    summary(&bar, input, data.len(), packed.len(), start);
+    summary(&bar, input, totals.original_bytes, totals.compressed_bytes, start);
+    if args.stats {
+        print_stats(&totals, start.elapsed().as_secs_f64());
+    }
     Ok(())
+}
+
+/// `--stats`: the numbers a tuner needs, on standard error.
+fn print_stats(s: &engine::Stats, total_secs: f64) {
+    let bpb = |bytes: u64| bits_per_byte(bytes, s.original_bytes);
+    let header_bytes = s.compressed_bytes - s.payload_bytes - s.dictionary_bytes;
+    eprintln!("frames            {} ({} stored as is)", s.frames, s.stored_frames);
+    eprintln!("original bytes    {}", s.original_bytes);
+    eprintln!("compressed bytes  {} ({:.4} bits/byte)", s.compressed_bytes, bpb(s.compressed_bytes));
+    eprintln!("  payload         {} ({:.4} bits/byte)", s.payload_bytes, bpb(s.payload_bytes));
+    eprintln!("  dictionary      {} ({:.4} bits/byte)", s.dictionary_bytes, bpb(s.dictionary_bytes));
+    eprintln!("  headers, stored {header_bytes} ({:.4} bits/byte)", bpb(header_bytes));
+    let per_symbol = if s.symbols > 0 { s.original_bytes as f64 / s.symbols as f64 } else { 0.0 };
+    eprintln!("symbols           {} ({per_symbol:.3} bytes/symbol)", s.symbols);
+    eprintln!("time              {total_secs:.3} s");
+    eprintln!("  tokenizer       {:.3} s", s.tokenizer_secs);
+    eprintln!("  model           {:.3} s", s.model_secs);
+    for (part, secs) in &s.model_breakdown {
+        eprintln!("    {part:<13} {secs:.3} s");
+    }
+    eprintln!("  coder           {:.3} s", s.coder_secs);
 }
 
 fn decompress(c: &CommonArgs) -> Result<()> {
     let input = io::input_path(&c.input);
     let sink = io::resolve_sink(input, &c.output, c.stdout, false)?;
     io::check_sink(&sink, input, c.force, false)?;
-    let file = io::read_input(input)?;
-    let name = input.map_or("standard input".to_string(), |p| {
-        format!("'{}'", p.display())
-    });
-    let (header, _) =
-        engine::read_header(&file).with_context(|| format!("cannot decompress {name}"))?;
+    let (mut reader, _) = io::open_input(input)?;
+    let name = input.map_or("standard input".to_string(), |p| format!("'{}'", p.display()));
     let start = Instant::now();
-    let bar = Bar::new(header.original_len, c.quiet);
-    let data = engine::decompress(&file, &mut |p| bar.update(p))
+    let bar = Bar::new(None, c.quiet);
+    let mut out = io::Output::create(&sink, c.force, input)?;
+    let totals = engine::decompress_stream(&mut reader, &mut out, &mut |p| bar.update(p))
         .with_context(|| format!("cannot decompress {name}"))?;
+    out.commit()?;
     bar.finish();
-    io::write_output(&sink, &data, c.force, input)?;
-    summary(&bar, input, data.len(), file.len(), start);
+    summary(&bar, input, totals.original_bytes, totals.compressed_bytes, start);
     Ok(())
 }
 
 /// One line after the work, like zstd's, when a progress bar was shown.
-fn summary(bar: &Bar, input: Option<&Path>, original: usize, compressed: usize, start: Instant) {
+fn summary(bar: &Bar, input: Option<&Path>, original: u64, compressed: u64, start: Instant) {
     if !bar.visible() {
         return;
     }
@@ -75,7 +98,7 @@ fn summary(bar: &Bar, input: Option<&Path>, original: usize, compressed: usize, 
     let secs = start.elapsed().as_secs_f64();
     eprintln!(
         "{name}: {original} <-> {compressed} bytes, {:.3} bits/byte, {:.1} s, {:.1} kB/s",
-        bits_per_byte(compressed as u64, original as u64),
+        bits_per_byte(compressed, original),
         secs,
         original as f64 / 1000.0 / secs.max(1e-9)
     );
@@ -90,19 +113,19 @@ fn bits_per_byte(compressed: u64, original: u64) -> f64 {
 }
 
 fn info(path: &Path) -> Result<()> {
-    let file = std::fs::read(path).with_context(|| format!("cannot read '{}'", path.display()))?;
-    let (h, payload) =
-        engine::read_header(&file).with_context(|| format!("cannot read '{}'", path.display()))?;
+    let cannot = || format!("cannot read '{}'", path.display());
+    let file = std::fs::read(path).with_context(cannot)?;
+    let (h, _) = engine::read_header(&file).with_context(cannot)?;
+    let frames = engine::list_frames(&file).with_context(cannot)?;
+    let original: u64 = frames.iter().map(|f| f.original_len).sum();
+    let symbols: u64 = frames.iter().map(|f| f.symbols).sum();
     println!("file:              {}", path.display());
     println!("format version:    {}", crate::format::FORMAT_VERSION);
+    println!("frames:            {}", frames.len());
     if h.stored {
         println!("model:             none (stored as is)");
     } else {
-        let preset = if h.preset.is_empty() {
-            String::new()
-        } else {
-            format!(", preset {}", h.preset)
-        };
+        let preset = if h.preset.is_empty() { String::new() } else { format!(", preset {}", h.preset) };
         println!("model:             {}{preset}", h.model.name());
         println!("numerics version:  {}", h.numerics);
     }
@@ -115,13 +138,14 @@ fn info(path: &Path) -> Result<()> {
         ),
         None => println!("tokenizer:         none (raw bytes)"),
     }
-    println!("original size:     {}", h.original_len);
+    println!("original size:     {original}");
     println!("compressed size:   {}", file.len());
-    println!("payload:           {payload} bytes, {} symbols", h.symbols);
-    println!(
-        "bits per byte:     {:.4}",
-        bits_per_byte(file.len() as u64, h.original_len)
-    );
-    println!("checksum (xxh64):  {:016x}", h.checksum);
+    println!("symbols:           {symbols}");
+    println!("bits per byte:     {:.4}", bits_per_byte(file.len() as u64, original));
+    if frames.len() == 1 {
+        println!("checksum (xxh64):  {:016x}", h.checksum);
+    } else {
+        println!("checksums (xxh64): one per frame, first {:016x}", h.checksum);
+    }
     Ok(())
 }

@@ -4,27 +4,27 @@ use crate::engine::Progress;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::{self, IsTerminal};
 
-/// Progress on standard error while a file is coded; silent when stderr is not a
+/// Progress on standard error while data is coded; silent when stderr is not a
 /// terminal or `-q` was given.
 pub struct Bar {
     bar: Option<ProgressBar>,
-    /// Bytes the symbols stand for, to turn symbol counts into bytes.
-    total_bytes: u64,
 }
 
 impl Bar {
-    pub fn new(total_bytes: u64, quiet: bool) -> Bar {
+    /// `total_bytes` is the input's size when known (a file), `None` for a stream.
+    pub fn new(total_bytes: Option<u64>, quiet: bool) -> Bar {
         let bar = (!quiet && io::stderr().is_terminal()).then(|| {
-            let bar = ProgressBar::with_draw_target(Some(total_bytes), ProgressDrawTarget::stderr());
-            let style = ProgressStyle::with_template(
-                "{spinner} {elapsed_precise} [{wide_bar}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta} {msg}",
-            )
-            .expect("valid template")
-            .progress_chars("=> ");
+            let bar = ProgressBar::with_draw_target(total_bytes, ProgressDrawTarget::stderr());
+            let template = if total_bytes.is_some() {
+                "{spinner} {elapsed_precise} [{wide_bar}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta} {msg}"
+            } else {
+                "{spinner} {elapsed_precise} {bytes} {bytes_per_sec} {msg}"
+            };
+            let style = ProgressStyle::with_template(template).expect("valid template").progress_chars("=> ");
             bar.set_style(style);
             bar
         });
-        Bar { bar, total_bytes }
+        Bar { bar }
     }
 
     /// Shows a phase that has no progress of its own (the dictionary pass).
@@ -38,14 +38,9 @@ impl Bar {
     /// The engine's callback.
     pub fn update(&self, p: &Progress) {
         let Some(bar) = &self.bar else { return };
-        if p.symbols_total == 0 {
-            return;
-        }
-        let bytes =
-            (p.symbols_done as u128 * self.total_bytes as u128 / p.symbols_total as u128) as u64;
-        bar.set_position(bytes);
-        if p.bits > 0.0 && bytes > 0 {
-            bar.set_message(format!("{:.3} bits/byte", p.bits / bytes as f64));
+        bar.set_position(p.bytes_done);
+        if p.bits > 0.0 && p.bytes_done > 0 {
+            bar.set_message(format!("{:.3} bits/byte", p.bits / p.bytes_done as f64));
         }
     }
 

@@ -101,13 +101,7 @@ impl Default for Encoder {
 
 impl Encoder {
     pub fn new() -> Encoder {
-        Encoder {
-            low: 0,
-            range: u64::MAX,
-            cache: 0,
-            pending: 1,
-            out: Vec::new(),
-        }
+        Encoder { low: 0, range: u64::MAX, cache: 0, pending: 1, out: Vec::new() }
     }
 
     /// Codes the interval `[cum, cum + freq)` of `total`.
@@ -179,12 +173,7 @@ pub struct Decoder<'a> {
 
 impl<'a> Decoder<'a> {
     pub fn new(input: &'a [u8]) -> Result<Decoder<'a>> {
-        let mut d = Decoder {
-            code: 0,
-            range: u64::MAX,
-            input,
-            pos: 0,
-        };
+        let mut d = Decoder { code: 0, range: u64::MAX, input, pos: 0 };
         for _ in 0..STATE_BYTES {
             d.code = (d.code << 8) | d.next_byte()? as u64;
         }
@@ -248,10 +237,7 @@ impl<'a> Decoder<'a> {
     /// bytes, which the decoded symbols alone might not reveal.
     pub fn finish(self) -> Result<()> {
         if !self.at_end() {
-            bail!(
-                "corrupt data: {} trailing bytes after the coded payload",
-                self.input.len() - self.pos
-            );
+            bail!("corrupt data: {} trailing bytes after the coded payload", self.input.len() - self.pos);
         }
         if self.code != 0 {
             bail!("corrupt data: the coded payload does not end where the encoder's did");

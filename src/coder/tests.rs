@@ -62,10 +62,7 @@ fn overhead_peaked_16k_under_0_1_percent() {
     let (bits, ideal) = code_and_measure(&probs, 2_000_000, 2);
     let overhead = bits / ideal - 1.0;
     eprintln!("coder overhead vs ideal: {overhead:+.3e} ({bits:.0} bits, ideal {ideal:.0})");
-    assert!(
-        overhead < 1e-3,
-        "overhead {overhead} ({bits} bits vs ideal {ideal})"
-    );
+    assert!(overhead < 1e-3, "overhead {overhead} ({bits} bits vs ideal {ideal})");
 }
 
 #[test]
@@ -79,11 +76,7 @@ fn overhead_binary_peaked_under_0_1_percent() {
 #[test]
 fn every_symbol_stays_codable() {
     // A model that puts all its mass on one symbol, or outputs garbage.
-    for probs in [
-        vec![1.0f32, 0.0, 0.0, 0.0],
-        vec![f32::NAN, -1.0, f32::INFINITY, 0.0],
-        vec![1.0f32; 65536],
-    ] {
+    for probs in [vec![1.0f32, 0.0, 0.0, 0.0], vec![f32::NAN, -1.0, f32::INFINITY, 0.0], vec![1.0f32; 65536]] {
         let mut freqs = vec![0u32; probs.len()];
         let total = quantize(&probs, &mut freqs);
         assert!(total <= MAX_TOTAL);

@@ -1,8 +1,10 @@
-//! The `.nnz` container: a self-describing, versioned, checksummed header, then the
-//! payload.
+//! The `.nnz` container: a sequence of frames, each a self-describing, versioned,
+//! checksummed header followed by its payload.
 //!
 //! Everything the decoder needs is in the header (decompression takes no model flags).
-//! All integers are little-endian.
+//! Frames are independent: a long stream is cut into blocks, one frame each, so memory
+//! stays bounded, and concatenated `.nnz` files decode to the concatenation of their
+//! contents (as with gzip and zstd). All integers are little-endian.
 //!
 //! ```text
 //! offset  size  field
@@ -17,17 +19,18 @@
 //!      8     8  original length in bytes (u64)
 //!     16     8  xxh64 (seed 0) of the original bytes
 //!     24     8  number of coded symbols (u64; 0 when STORED)
-//!     32     1  preset name length N (0..=32), then N bytes of ASCII
-//!   33+N     2  model parameter length P (u16), then P bytes (model-specific)
+//!     32     8  payload length in bytes (u64)
+//!     40     1  preset name length N (0..=32), then N bytes of ASCII
+//!   41+N     2  model parameter length P (u16), then P bytes (model-specific)
 //!              if TOKENIZED:
 //!              4  tokenizer max vocabulary (u32)
 //!              4  tokenizer min frequency (u32)
 //!              4  dictionary length D (u32, at most MAX_DICTIONARY_BYTES), then D bytes
 //!      …     4  xxh32 (seed 0) of every header byte before this field
-//!      …     …  payload, to the end of the file
+//!      …     …  payload (payload length bytes); the next frame, if any, follows
 //! ```
 //!
-//! An empty input costs 39 bytes (STORED, no preset, no parameters).
+//! An empty input costs 47 bytes (one STORED frame, no preset, no parameters).
 
 use anyhow::{bail, ensure, Context, Result};
 use xxhash_rust::{xxh32::xxh32, xxh64::xxh64};
@@ -94,6 +97,7 @@ pub struct Header {
     pub original_len: u64,
     pub checksum: u64,
     pub symbols: u64,
+    pub payload_len: u64,
     pub preset: String,
     pub model_params: Vec<u8>,
     pub tokenizer: Option<TokenizerSection>,
@@ -123,11 +127,11 @@ impl Header {
         out.extend_from_slice(&self.original_len.to_le_bytes());
         out.extend_from_slice(&self.checksum.to_le_bytes());
         out.extend_from_slice(&self.symbols.to_le_bytes());
+        out.extend_from_slice(&self.payload_len.to_le_bytes());
         assert!(self.preset.len() <= MAX_PRESET_LEN && self.preset.is_ascii());
         out.push(self.preset.len() as u8);
         out.extend_from_slice(self.preset.as_bytes());
-        let params_len =
-            u16::try_from(self.model_params.len()).expect("model parameters fit in 64 KiB");
+        let params_len = u16::try_from(self.model_params.len()).expect("model parameters fit in 64 KiB");
         out.extend_from_slice(&params_len.to_le_bytes());
         out.extend_from_slice(&self.model_params);
         if let Some(t) = &self.tokenizer {
@@ -146,10 +150,7 @@ impl Header {
         if bytes.len() < MAGIC.len() || bytes[..MAGIC.len()] != MAGIC {
             bail!("not an nnz file (no nnz magic number at its start)");
         }
-        let mut r = Reader {
-            bytes,
-            pos: MAGIC.len(),
-        };
+        let mut r = Reader { bytes, pos: MAGIC.len() };
         let version = r.u8()?;
         if version != FORMAT_VERSION {
             bail!(
@@ -166,11 +167,9 @@ impl Header {
         let original_len = r.u64()?;
         let checksum = r.u64()?;
         let symbols = r.u64()?;
+        let payload_len = r.u64()?;
         let preset_len = r.u8()? as usize;
-        ensure!(
-            preset_len <= MAX_PRESET_LEN,
-            "corrupt header: preset name of {preset_len} bytes"
-        );
+        ensure!(preset_len <= MAX_PRESET_LEN, "corrupt header: preset name of {preset_len} bytes");
         let preset = std::str::from_utf8(r.take(preset_len)?)
             .ok()
             .filter(|s| s.is_ascii())
@@ -186,11 +185,7 @@ impl Header {
                 dict_len <= MAX_DICTIONARY_BYTES,
                 "corrupt header: dictionary of {dict_len} bytes (at most {MAX_DICTIONARY_BYTES})"
             );
-            Some(TokenizerSection {
-                max_vocab,
-                min_freq,
-                dictionary: r.take(dict_len as usize)?.to_vec(),
-            })
+            Some(TokenizerSection { max_vocab, min_freq, dictionary: r.take(dict_len as usize)?.to_vec() })
         } else {
             None
         };
@@ -201,15 +196,9 @@ impl Header {
         }
         let stored = flags & FLAG_STORED != 0;
         if stored {
-            ensure!(
-                model == ModelKind::None && symbols == 0,
-                "corrupt header: stored file names a model"
-            );
+            ensure!(model == ModelKind::None && symbols == 0, "corrupt header: stored file names a model");
         } else {
-            ensure!(
-                model != ModelKind::None,
-                "corrupt header: coded file names no model"
-            );
+            ensure!(model != ModelKind::None, "corrupt header: coded file names no model");
             if numerics != NUMERICS_VERSION {
                 bail!(
                     "unsupported numerics version {numerics}: this nnz computes version {NUMERICS_VERSION}; \
@@ -224,12 +213,68 @@ impl Header {
             original_len,
             checksum,
             symbols,
+            payload_len,
             preset,
             model_params,
             tokenizer,
         };
         Ok((header, r.pos))
     }
+}
+
+/// Reads exactly one frame header from `input`, checking each length field before
+/// reading what it announces, so a corrupt length cannot make us allocate much.
+/// Returns `None` at a clean end of input (no byte at all).
+pub fn read_header_bytes(input: &mut (impl std::io::Read + ?Sized)) -> Result<Option<Vec<u8>>> {
+    const FIXED: usize = 41; // up to and including the preset name length
+    let mut buf = vec![0u8; MAGIC.len()];
+    match read_full(input, &mut buf)? {
+        0 => return Ok(None),
+        n if n < MAGIC.len() || buf != MAGIC => bail!("not an nnz file (no nnz magic number at its start)"),
+        _ => {}
+    }
+    read_more(input, &mut buf, FIXED - MAGIC.len())?;
+    let preset_len = buf[FIXED - 1] as usize;
+    ensure!(preset_len <= MAX_PRESET_LEN, "corrupt header: preset name of {preset_len} bytes");
+    read_more(input, &mut buf, preset_len + 2)?;
+    let params_len = u16::from_le_bytes([buf[buf.len() - 2], buf[buf.len() - 1]]) as usize;
+    read_more(input, &mut buf, params_len)?;
+    if buf[5] & FLAG_TOKENIZED != 0 {
+        read_more(input, &mut buf, 12)?;
+        let n = buf.len();
+        let dict_len = u32::from_le_bytes(buf[n - 4..].try_into().expect("4 bytes"));
+        ensure!(
+            dict_len <= MAX_DICTIONARY_BYTES,
+            "corrupt header: dictionary of {dict_len} bytes (at most {MAX_DICTIONARY_BYTES})"
+        );
+        read_more(input, &mut buf, dict_len as usize)?;
+    }
+    read_more(input, &mut buf, 4)?;
+    Ok(Some(buf))
+}
+
+/// Reads until `buf` is full or the input ends; returns the bytes read.
+fn read_full(input: &mut (impl std::io::Read + ?Sized), buf: &mut [u8]) -> Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match input.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(n)
+}
+
+/// Appends exactly `n` more bytes to `buf`, or fails with "truncated".
+fn read_more(input: &mut (impl std::io::Read + ?Sized), buf: &mut Vec<u8>, n: usize) -> Result<()> {
+    let start = buf.len();
+    buf.resize(start + n, 0);
+    if read_full(input, &mut buf[start..])? < n {
+        bail!("truncated file: the header ends early");
+    }
+    Ok(())
 }
 
 /// Bounds-checked little-endian reads; running out of bytes means a truncated file.
@@ -254,19 +299,13 @@ impl<'a> Reader<'a> {
         Ok(self.take(1)?[0])
     }
     fn u16(&mut self) -> Result<u16> {
-        Ok(u16::from_le_bytes(
-            self.take(2)?.try_into().expect("2 bytes"),
-        ))
+        Ok(u16::from_le_bytes(self.take(2)?.try_into().expect("2 bytes")))
     }
     fn u32(&mut self) -> Result<u32> {
-        Ok(u32::from_le_bytes(
-            self.take(4)?.try_into().expect("4 bytes"),
-        ))
+        Ok(u32::from_le_bytes(self.take(4)?.try_into().expect("4 bytes")))
     }
     fn u64(&mut self) -> Result<u64> {
-        Ok(u64::from_le_bytes(
-            self.take(8)?.try_into().expect("8 bytes"),
-        ))
+        Ok(u64::from_le_bytes(self.take(8)?.try_into().expect("8 bytes")))
     }
 }
 
@@ -283,13 +322,10 @@ mod tests {
             original_len: (1 << 40) + 5,
             checksum: 0x0123_4567_89ab_cdef,
             symbols: 12345,
+            payload_len: 7,
             preset: "default".into(),
             model_params: vec![1, 2, 3],
-            tokenizer: Some(TokenizerSection {
-                max_vocab: 16384,
-                min_freq: 32,
-                dictionary: vec![9; 100],
-            }),
+            tokenizer: Some(TokenizerSection { max_vocab: 16384, min_freq: 32, dictionary: vec![9; 100] }),
         }
     }
 
@@ -305,7 +341,7 @@ mod tests {
     }
 
     #[test]
-    fn empty_stored_header_is_39_bytes() {
+    fn empty_stored_header_is_47_bytes() {
         let h = Header {
             stored: true,
             model: ModelKind::None,
@@ -313,13 +349,14 @@ mod tests {
             original_len: 0,
             checksum: checksum(b""),
             symbols: 0,
+            payload_len: 0,
             preset: String::new(),
             model_params: vec![],
             tokenizer: None,
         };
         let mut buf = vec![];
         h.write(&mut buf);
-        assert_eq!(buf.len(), 39);
+        assert_eq!(buf.len(), 47);
     }
 
     #[test]
@@ -356,10 +393,28 @@ mod tests {
         }
     }
 
+    #[test]
+    fn streaming_reader_takes_exactly_the_header() {
+        let mut buf = vec![];
+        sample().write(&mut buf);
+        let header_len = buf.len();
+        buf.extend_from_slice(b"payload");
+        let mut input = &buf[..];
+        let bytes = read_header_bytes(&mut input).unwrap().unwrap();
+        assert_eq!(bytes.len(), header_len);
+        assert_eq!(input, b"payload");
+        assert_eq!(Header::read(&bytes).unwrap().0, sample());
+        assert!(read_header_bytes(&mut &b""[..]).unwrap().is_none());
+        for n in 1..header_len {
+            assert!(read_header_bytes(&mut &buf[..n]).is_err(), "truncated at {n}");
+        }
+    }
+
     proptest! {
         #[test]
         fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..200)) {
             let _ = Header::read(&bytes);
+            let _ = read_header_bytes(&mut &bytes[..]);
             let mut v = MAGIC.to_vec();
             v.push(FORMAT_VERSION);
             v.extend_from_slice(&bytes);
@@ -372,7 +427,7 @@ mod tests {
                                        dict in prop::option::of(prop::collection::vec(any::<u8>(), 0..50))) {
             let h = Header {
                 stored: false, model: ModelKind::Lstm, numerics: NUMERICS_VERSION,
-                original_len: len, checksum: sum, symbols: syms, preset: "fast".into(), model_params: params,
+                original_len: len, checksum: sum, symbols: syms, payload_len: len ^ syms, preset: "fast".into(), model_params: params,
                 tokenizer: dict.map(|d| TokenizerSection { max_vocab: 300, min_freq: 2, dictionary: d }),
             };
             let mut buf = vec![];

@@ -25,4 +25,10 @@ pub trait Predictor {
     /// Gives the model the symbols coded at this step, one per stream (`B` of them).
     /// Streams that have already ended get the padding symbol 0. Training happens here.
     fn update(&mut self, symbols: &[u16]);
+
+    /// Where the model's time went, for `nnz compress --stats`: (part, seconds) pairs
+    /// such as forward, backward, optimizer. Empty when the model keeps no breakdown.
+    fn time_breakdown(&self) -> Vec<(&'static str, f64)> {
+        Vec::new()
+    }
 }

@@ -75,17 +75,8 @@ pub struct Order2 {
 
 impl Order2 {
     pub fn new(vocab: usize) -> Order2 {
-        assert!(
-            (1..=1 << 16).contains(&vocab),
-            "vocabulary of 1..=65536 symbols"
-        );
-        Order2 {
-            vocab,
-            order0: Context::default(),
-            order1: HashMap::new(),
-            order2: HashMap::new(),
-            history: [0; 2],
-        }
+        assert!((1..=1 << 16).contains(&vocab), "vocabulary of 1..=65536 symbols");
+        Order2 { vocab, order0: Context::default(), order1: HashMap::new(), order2: HashMap::new(), history: [0; 2] }
     }
 
     fn key2(&self) -> u32 {
@@ -156,18 +147,12 @@ mod tests {
         let data: Vec<u16> = (0..3000).map(|i| [5u16, 9, 200, 9][i % 4]).collect();
         let bits = cost_bits(&mut Order2::new(256), &data);
         // A pattern fully determined by the last two symbols costs almost nothing.
-        assert!(
-            bits / (data.len() as f64) < 0.05,
-            "{} bits/symbol",
-            bits / data.len() as f64
-        );
+        assert!(bits / (data.len() as f64) < 0.05, "{} bits/symbol", bits / data.len() as f64);
     }
 
     #[test]
     fn replay_is_bit_identical() {
-        let data: Vec<u16> = (0..2000u32)
-            .map(|i| (i.wrapping_mul(2654435761) >> 24) as u16)
-            .collect();
+        let data: Vec<u16> = (0..2000u32).map(|i| (i.wrapping_mul(2654435761) >> 24) as u16).collect();
         let (mut a, mut b) = (Order2::new(256), Order2::new(256));
         let (mut pa, mut pb) = (vec![0.0; 256], vec![0.0; 256]);
         for &s in &data {

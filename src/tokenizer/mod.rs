@@ -16,10 +16,7 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Options {
-            max_vocab: 16384,
-            min_freq: 32,
-        }
+        Options { max_vocab: 16384, min_freq: 32 }
     }
 }
 
@@ -55,10 +52,7 @@ impl Dictionary {
     pub fn decode(&self, symbols: &[u16], out: &mut Vec<u8>) -> Result<()> {
         for &s in symbols {
             if s as usize >= self.vocab {
-                bail!(
-                    "corrupt data: symbol {s} outside the dictionary of {}",
-                    self.vocab
-                );
+                bail!("corrupt data: symbol {s} outside the dictionary of {}", self.vocab);
             }
             out.push(s as u8);
         }

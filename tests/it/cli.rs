@@ -15,14 +15,9 @@ fn names_follow_zstd_and_input_is_kept() {
     assert!(run_in(dir.path(), &["compress", "a.txt"]).status.success());
     assert_eq!(listing(dir.path()), ["a.txt", "a.txt.nnz"]);
     std::fs::rename(dir.path().join("a.txt"), dir.path().join("orig.txt")).unwrap();
-    assert!(run_in(dir.path(), &["decompress", "a.txt.nnz"])
-        .status
-        .success());
+    assert!(run_in(dir.path(), &["decompress", "a.txt.nnz"]).status.success());
     assert_eq!(listing(dir.path()), ["a.txt", "a.txt.nnz", "orig.txt"]);
-    assert_eq!(
-        std::fs::read(dir.path().join("a.txt")).unwrap(),
-        b"some text some text some text"
-    );
+    assert_eq!(std::fs::read(dir.path().join("a.txt")).unwrap(), b"some text some text some text");
 }
 
 #[test]
@@ -31,18 +26,10 @@ fn never_overwrites_without_force() {
     std::fs::write(dir.path().join("a.txt.nnz"), b"precious").unwrap();
     let out = run_in(dir.path(), &["compress", "a.txt"]);
     assert_error(&out, "already exists");
-    assert_eq!(
-        std::fs::read(dir.path().join("a.txt.nnz")).unwrap(),
-        b"precious"
-    );
+    assert_eq!(std::fs::read(dir.path().join("a.txt.nnz")).unwrap(), b"precious");
     assert_eq!(listing(dir.path()), ["a.txt", "a.txt.nnz"]);
-    assert!(run_in(dir.path(), &["compress", "-f", "a.txt"])
-        .status
-        .success());
-    assert_ne!(
-        std::fs::read(dir.path().join("a.txt.nnz")).unwrap(),
-        b"precious"
-    );
+    assert!(run_in(dir.path(), &["compress", "-f", "a.txt"]).status.success());
+    assert_ne!(std::fs::read(dir.path().join("a.txt.nnz")).unwrap(), b"precious");
 }
 
 #[test]
@@ -60,34 +47,22 @@ fn stdout_flag_and_dash() {
 #[test]
 fn input_equal_to_output_is_refused() {
     let dir = dir_with("a", b"data");
-    assert_error(
-        &run_in(dir.path(), &["compress", "-f", "a", "a"]),
-        "both the input and the output",
-    );
+    assert_error(&run_in(dir.path(), &["compress", "-f", "a", "a"]), "both the input and the output");
     assert_eq!(std::fs::read(dir.path().join("a")).unwrap(), b"data");
 }
 
 #[test]
 fn missing_input_names_the_path() {
     let dir = tempfile::tempdir().unwrap();
-    assert_error(
-        &run_in(dir.path(), &["compress", "nope.txt"]),
-        "cannot read 'nope.txt'",
-    );
-    assert_error(
-        &run_in(dir.path(), &["decompress", "nope.nnz"]),
-        "cannot read 'nope.nnz'",
-    );
+    assert_error(&run_in(dir.path(), &["compress", "nope.txt"]), "cannot read 'nope.txt'");
+    assert_error(&run_in(dir.path(), &["decompress", "nope.nnz"]), "cannot read 'nope.nnz'");
     assert!(listing(dir.path()).is_empty());
 }
 
 #[test]
 fn decompress_needs_the_suffix_or_an_output_name() {
     let dir = dir_with("a.bin", b"x");
-    assert_error(
-        &run_in(dir.path(), &["decompress", "a.bin"]),
-        "does not end in .nnz",
-    );
+    assert_error(&run_in(dir.path(), &["decompress", "a.bin"]), "does not end in .nnz");
 }
 
 #[test]
@@ -98,14 +73,13 @@ fn info_describes_the_file() {
     let out = run_in(dir.path(), &["info", "t.txt.nnz"]);
     assert!(out.status.success());
     let s = String::from_utf8(out.stdout).unwrap();
-    let size = std::fs::metadata(dir.path().join("t.txt.nnz"))
-        .unwrap()
-        .len();
+    let size = std::fs::metadata(dir.path().join("t.txt.nnz")).unwrap().len();
     for needle in [
         "format version:    1".to_string(),
         "model:             order2".to_string(),
         format!("original size:     {}", text.len()),
         format!("compressed size:   {size}"),
+        "frames:            1".to_string(),
         "bits per byte:".to_string(),
         "checksum (xxh64):".to_string(),
     ] {
@@ -116,12 +90,7 @@ fn info_describes_the_file() {
 
 #[test]
 fn usage_errors_exit_2() {
-    for args in [
-        &["compress", "--bogus"][..],
-        &["frobnicate"],
-        &["compress", "--vocab", "100"],
-        &[],
-    ] {
+    for args in [&["compress", "--bogus"][..], &["frobnicate"], &["compress", "--vocab", "100"], &[]] {
         let out = nnz().args(args).output().unwrap();
         assert_eq!(out.status.code(), Some(2), "{args:?}");
     }
@@ -147,14 +116,72 @@ fn closed_pipe_ends_quietly() {
     let mut first = [0u8; 10];
     child.stdout.take().unwrap().read_exact(&mut first).unwrap(); // then the pipe closes
     let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.stderr.is_empty(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn blocks_become_frames_and_frames_concatenate() {
+    let text = b"Block after block, frame after frame. ".repeat(300); // 11.4 KB
+    let dir = dir_with("t.txt", &text);
+    assert!(run_in(dir.path(), &["compress", "--block-size", "4K", "t.txt"]).status.success());
+    let info = String::from_utf8(run_in(dir.path(), &["info", "t.txt.nnz"]).stdout).unwrap();
+    assert!(info.contains("frames:            3"), "{info}");
+    let packed = std::fs::read(dir.path().join("t.txt.nnz")).unwrap();
+    assert_eq!(run(&["decompress"], &packed).stdout, text);
+    // Two files back to back decode to both contents, like gzip and zstd.
+    let other = run(&["compress"], b"and one more").stdout;
+    let both = [packed.clone(), other].concat();
+    assert_eq!(run(&["decompress"], &both).stdout, [&text[..], b"and one more"].concat());
+}
+
+#[test]
+fn a_damaged_later_frame_is_located() {
+    let a = run(&["compress"], &b"first frame ".repeat(50)).stdout;
+    let b = run(&["compress"], &b"second frame ".repeat(50)).stdout;
+    let mut both = [a.clone(), b].concat();
+    let last = both.len() - 5;
+    both[last] ^= 0x40;
+    let out = run(&["decompress"], &both);
+    assert_error(&out, &format!("frame 2 (at byte {})", a.len()));
+}
+
+#[test]
+fn interrupt_leaves_no_output_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = nnz()
+        .current_dir(dir.path())
+        .args(["compress", "-q", "-", "out.nnz"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"some data, and the stream stays open").unwrap();
+    // Wait until nnz has opened its temporary output, then interrupt it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while listing(dir.path()).is_empty() {
+        assert!(std::time::Instant::now() < deadline, "no temporary file appeared");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130));
+    assert!(listing(dir.path()).is_empty(), "left behind: {:?}", listing(dir.path()));
+    drop(stdin);
+}
+
+#[test]
+fn stats_report_the_breakdown() {
+    let text = b"statistics for tuners, statistics for users. ".repeat(100);
+    let out = run(&["compress", "--stats"], &text);
+    assert!(out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    for needle in ["compressed bytes  ", "payload ", "dictionary ", "symbols ", "tokenizer ", "model ", "coder "] {
+        assert!(err.contains(needle), "missing '{needle}' in:\n{err}");
+    }
+    assert!(err.contains(&format!("original bytes    {}", text.len())), "{err}");
+    assert!(err.contains(&format!("compressed bytes  {} ", out.stdout.len())), "{err}");
 }

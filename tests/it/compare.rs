@@ -19,10 +19,8 @@ fn enwik4() -> PathBuf {
 
 /// Runs the comparison with `extra` arguments on `files`, writing into `out`.
 fn compare(out: &Path, extra: &[&str], files: &[&Path]) -> Vec<example::report::Row> {
-    let mut args: Vec<String> = ["compare", "--nnz-bin", env!("CARGO_BIN_EXE_nnz")]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let mut args: Vec<String> =
+        ["compare", "--nnz-bin", env!("CARGO_BIN_EXE_nnz")].iter().map(|s| s.to_string()).collect();
     args.extend(["--out".to_string(), out.display().to_string()]);
     args.extend(extra.iter().map(|s| s.to_string()));
     args.extend(files.iter().map(|f| f.display().to_string()));
@@ -45,16 +43,9 @@ fn field<'a>(rec: &'a csv::StringRecord, name: &str) -> &'a str {
 fn nnz_and_installed_peers_on_enwik4() {
     let dir = tempfile::tempdir().unwrap();
     let input = enwik4();
-    compare(
-        dir.path(),
-        &["--peers", FAST_PEERS, "--timeout", "120"],
-        &[&input],
-    );
+    compare(dir.path(), &["--peers", FAST_PEERS, "--timeout", "120"], &[&input]);
     let records = read_csv(&dir.path().join("results.csv"));
-    let nnz: Vec<_> = records
-        .iter()
-        .filter(|r| field(r, "kind") == "nnz")
-        .collect();
+    let nnz: Vec<_> = records.iter().filter(|r| field(r, "kind") == "nnz").collect();
     assert_eq!(nnz.len(), 1, "one default nnz configuration");
     let row = nnz[0];
     assert_eq!(field(row, "file"), "enwik4");
@@ -68,17 +59,9 @@ fn nnz_and_installed_peers_on_enwik4() {
     for rec in &records {
         // Every row is a known outcome with numbers where it has them.
         let status = field(rec, "status");
-        assert!(
-            ["ok", "mismatch", "timeout", "failed"].contains(&status),
-            "{status}"
-        );
+        assert!(["ok", "mismatch", "timeout", "failed"].contains(&status), "{status}");
         if status == "ok" {
-            for col in [
-                "compress_s",
-                "decompress_s",
-                "compress_kB_s",
-                "bits_per_byte",
-            ] {
+            for col in ["compress_s", "decompress_s", "compress_kB_s", "bits_per_byte"] {
                 let v: f64 = field(rec, col).parse().expect(col);
                 assert!(v >= 0.0 && v.is_finite(), "{col} = {v}");
             }
@@ -108,11 +91,7 @@ fn presets_are_arguments_and_missing_peers_are_skipped_with_a_note() {
         &[&input],
     );
     let tools: Vec<&str> = rows.iter().map(|r| r.tool.as_str()).collect();
-    assert_eq!(
-        tools,
-        ["nnz a", "nnz raw"],
-        "no peer is found on an empty path"
-    );
+    assert_eq!(tools, ["nnz a", "nnz raw"], "no peer is found on an empty path");
     let md = std::fs::read_to_string(dir.path().join("results.md")).unwrap();
     assert!(md.contains("Not found on the search path"), "{md}");
     assert!(md.contains("xz -9") && md.contains("paq8px"), "{md}");
@@ -153,11 +132,7 @@ fn a_wrong_round_trip_a_crash_and_a_hang_are_reported_not_fatal() {
     let dir = tempfile::tempdir().unwrap();
     let bin = tempfile::tempdir().unwrap();
     // xz: "compresses" by copying, "decompresses" to something else.
-    fake_peer(
-        bin.path(),
-        "xz",
-        r#"if [ "$1" = "-d" ]; then echo garbage; else cat "$3"; fi"#,
-    );
+    fake_peer(bin.path(), "xz", r#"if [ "$1" = "-d" ]; then echo garbage; else cat "$3"; fi"#);
     // bzip2: fails with a message.
     fake_peer(bin.path(), "bzip2", "echo 'bzip2: out of luck' >&2; exit 3");
     // zstd: hangs (in a child process, which the time-out must kill too).
@@ -166,14 +141,7 @@ fn a_wrong_round_trip_a_crash_and_a_hang_are_reported_not_fatal() {
     let start = std::time::Instant::now();
     let rows = compare(
         dir.path(),
-        &[
-            "--peers",
-            "xz,bzip2,zstd",
-            "--timeout",
-            "1",
-            "--search-path",
-            &bin.path().display().to_string(),
-        ],
+        &["--peers", "xz,bzip2,zstd", "--timeout", "1", "--search-path", &bin.path().display().to_string()],
         &[&input],
     );
     assert!(start.elapsed().as_secs() < 20, "the hang was not cut short");
@@ -187,10 +155,7 @@ fn a_wrong_round_trip_a_crash_and_a_hang_are_reported_not_fatal() {
     assert!(note.contains("first difference at byte 0"), "{note}");
     let (s, note) = status("bzip2 -9");
     assert_eq!(s, "failed");
-    assert!(
-        note.contains("exit 3") && note.contains("out of luck"),
-        "{note}"
-    );
+    assert!(note.contains("exit 3") && note.contains("out of luck"), "{note}");
     let (s, note) = status("zstd -19");
     assert_eq!(s, "timeout", "{note}");
     let records = read_csv(&dir.path().join("results.csv"));

@@ -14,11 +14,7 @@ fn assert_rejected(file: &[u8], needle: &str) {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("bad.nnz"), file).unwrap();
     assert_error(&run_in(dir.path(), &["decompress", "bad.nnz"]), needle);
-    assert_eq!(
-        listing(dir.path()),
-        ["bad.nnz"],
-        "nothing may be left behind"
-    );
+    assert_eq!(listing(dir.path()), ["bad.nnz"], "nothing may be left behind");
 }
 
 #[test]
@@ -59,17 +55,11 @@ fn every_bit_flip_and_truncation_is_an_error() {
     // Through the library: thousands of cases in milliseconds.
     let f = compressed_sample();
     for n in 0..f.len() {
-        assert!(
-            nnz::engine::decompress(&f[..n], &mut |_| {}).is_err(),
-            "truncated to {n} bytes"
-        );
+        assert!(nnz::engine::decompress(&f[..n], &mut |_| {}).is_err(), "truncated to {n} bytes");
     }
     for bit in 0..f.len() * 8 {
         let mut v = f.clone();
         v[bit / 8] ^= 1 << (bit % 8);
-        assert!(
-            nnz::engine::decompress(&v, &mut |_| {}).is_err(),
-            "bit {bit} flipped was accepted"
-        );
+        assert!(nnz::engine::decompress(&v, &mut |_| {}).is_err(), "bit {bit} flipped was accepted");
     }
 }

@@ -3,6 +3,7 @@
 mod cli;
 mod compare;
 mod corrupt;
+mod fuzz_regressions;
 mod roundtrip;
 
 use std::io::Write;
@@ -35,12 +36,7 @@ pub fn run(args: &[&str], stdin: &[u8]) -> Output {
 
 /// Runs `nnz args…` in `dir` with empty standard input.
 pub fn run_in(dir: &Path, args: &[&str]) -> Output {
-    nnz()
-        .current_dir(dir)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run nnz")
+    nnz().current_dir(dir).args(args).stdin(Stdio::null()).output().expect("run nnz")
 }
 
 /// The shared benchmark corpus (../shared/corpus beside the checkout), or `NNZ_CORPUS`.
@@ -48,19 +44,13 @@ pub fn corpus() -> PathBuf {
     let dir = std::env::var_os("NNZ_CORPUS")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus"));
-    assert!(
-        dir.is_dir(),
-        "corpus not found at {} (set NNZ_CORPUS)",
-        dir.display()
-    );
+    assert!(dir.is_dir(), "corpus not found at {} (set NNZ_CORPUS)", dir.display());
     dir
 }
 
 /// Deterministic pseudo-random bytes.
 pub fn random_bytes(n: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
+    let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
     (0..n)
         .map(|_| {
             x ^= x << 13;
@@ -73,10 +63,8 @@ pub fn random_bytes(n: usize, seed: u64) -> Vec<u8> {
 
 /// Files in `dir` (sorted), to check that nothing was left behind.
 pub fn listing(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
+    let mut names: Vec<String> =
+        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     names.sort();
     names
 }
