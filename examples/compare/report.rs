@@ -128,7 +128,8 @@ pub fn write_markdown(path: &Path, rows: &[Row], h: &Header) -> Result<()> {
         s,
         "- every round trip is checked byte for byte; speeds are original kB (1000 bytes) \
          per second of wall time; peak memory is the maximum resident set of the process \
-         and its children; each step is limited to {} s",
+         and its children (the kernel counts the spawning process's own few MB in it, so \
+         about 3 MB is the floor); each step is limited to {} s",
         h.timeout_s
     )?;
     writeln!(s)?;
