@@ -280,7 +280,12 @@ fn run_step(
         measure::End::TimedOut => Some((Status::Timeout, format!("{what}: killed after {} s", timeout.as_secs()))),
         end => {
             let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
-            let last = stderr.lines().rev().find(|l| !l.trim().is_empty());
+            // The line that says what went wrong: the first one mentioning an error
+            // (clap ends with a usage hint), else the last one.
+            let last = stderr
+                .lines()
+                .find(|l| l.to_ascii_lowercase().contains("error"))
+                .or_else(|| stderr.lines().rev().find(|l| !l.trim().is_empty()));
             let how = match end {
                 measure::End::Exited(c) => format!("exit {c}"),
                 measure::End::Signaled(s) => format!("signal {s}"),
