@@ -28,6 +28,8 @@
 
 use crate::coder::{self, Decoder, Encoder};
 use crate::format::{self, Header, ModelKind, TokenizerSection, NUMERICS_VERSION};
+use crate::model::lstm::{Lstm, LstmConfig};
+use crate::model::mix::Mix;
 use crate::model::order2::Order2;
 use crate::model::Predictor;
 use crate::tokenizer::{self, Dictionary};
@@ -72,44 +74,135 @@ fn frame_progress<'a>(
     }
 }
 
-/// Which predictor to use, with its configuration.
+/// Which predictor to use, as asked for. Some choices depend on the input (an LSTM
+/// preset adapts its number of streams to the frame's length), so a request is
+/// [resolved](ModelSpec::resolve) per frame into the [`Model`] the header records.
 #[derive(Clone, Debug, PartialEq)]
 pub enum ModelSpec {
     /// No model: every frame is stored as is (framing and checksums only).
     Store,
+    /// The order-2 context model.
     Order2,
+    /// The LSTM: a preset, with expert overrides.
+    Lstm(LstmRequest),
+}
+
+/// An LSTM preset and the fields to override in it.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct LstmRequest {
+    /// One of [`LstmConfig::PRESETS`].
+    pub preset: String,
+    pub layers: Option<usize>,
+    pub hidden: Option<usize>,
+    pub batch: Option<usize>,
+    pub seg_len: Option<usize>,
+    pub lr: Option<f32>,
+    /// Mix the network with the order-2 context model (the default: it is what makes
+    /// small and medium inputs compress well).
+    pub mix: bool,
+}
+
+impl LstmRequest {
+    pub fn preset(name: &str) -> LstmRequest {
+        LstmRequest { preset: name.to_string(), mix: true, ..LstmRequest::default() }
+    }
+
+    /// The configuration for a frame of `symbols` symbols.
+    fn resolve(&self, symbols: u64) -> Result<LstmConfig> {
+        let mut cfg = LstmConfig::preset_for_len(&self.preset, symbols)?;
+        cfg.layers = self.layers.unwrap_or(cfg.layers);
+        cfg.hidden = self.hidden.unwrap_or(cfg.hidden);
+        cfg.batch = self.batch.unwrap_or(cfg.batch);
+        cfg.seg_len = self.seg_len.unwrap_or(cfg.seg_len);
+        if let Some(lr) = self.lr {
+            cfg.lr = lr;
+            cfg.lr_min = cfg.lr_min.min(lr);
+        }
+        cfg.validate()?;
+        Ok(cfg)
+    }
 }
 
 impl ModelSpec {
+    /// Checks the request before any input is read (bad overrides fail early).
+    pub fn check(&self) -> Result<()> {
+        if let ModelSpec::Lstm(req) = self {
+            req.resolve(1 << 20)?;
+        }
+        Ok(())
+    }
+
+    /// The model for a frame of `symbols` symbols (`None` for [`ModelSpec::Store`]).
+    fn resolve(&self, symbols: u64) -> Result<Option<Model>> {
+        Ok(match self {
+            ModelSpec::Store => None,
+            ModelSpec::Order2 => Some(Model::Order2),
+            ModelSpec::Lstm(req) if req.mix => Some(Model::LstmMix(req.resolve(symbols)?, MIX_LR)),
+            ModelSpec::Lstm(req) => Some(Model::Lstm(req.resolve(symbols)?)),
+        })
+    }
+}
+
+/// Learning rate of the LSTM/order-2 mixing weights.
+const MIX_LR: f32 = 0.02;
+/// Version of the mixer's parameter layout.
+const MIX_VERSION: u8 = 1;
+
+/// A fully specified predictor: what a frame's header records.
+#[derive(Clone, Debug, PartialEq)]
+enum Model {
+    Order2,
+    Lstm(LstmConfig),
+    /// The LSTM mixed with the order-2 model; the mixer's learning rate.
+    LstmMix(LstmConfig, f32),
+}
+
+impl Model {
     fn kind(&self) -> ModelKind {
         match self {
-            ModelSpec::Store => ModelKind::None,
-            ModelSpec::Order2 => ModelKind::Order2,
+            Model::Order2 => ModelKind::Order2,
+            Model::Lstm(_) => ModelKind::Lstm,
+            Model::LstmMix(..) => ModelKind::LstmMix,
         }
     }
 
     /// The model's parameters as stored in the header.
     fn to_params(&self) -> Vec<u8> {
         match self {
-            ModelSpec::Store | ModelSpec::Order2 => Vec::new(),
+            Model::Order2 => Vec::new(),
+            Model::Lstm(cfg) => cfg.to_bytes(),
+            Model::LstmMix(cfg, lr) => {
+                let mut out = vec![MIX_VERSION];
+                out.extend_from_slice(&lr.to_bits().to_le_bytes());
+                out.extend_from_slice(&cfg.to_bytes());
+                out
+            }
         }
     }
 
-    /// The inverse of [`ModelSpec::kind`] and [`ModelSpec::to_params`].
-    fn from_header(kind: ModelKind, params: &[u8]) -> Result<ModelSpec> {
+    /// The inverse of [`Model::kind`] and [`Model::to_params`].
+    fn from_header(kind: ModelKind, params: &[u8]) -> Result<Model> {
         match kind {
             ModelKind::Order2 => {
                 ensure!(params.is_empty(), "corrupt header: order2 takes no parameters");
-                Ok(ModelSpec::Order2)
+                Ok(Model::Order2)
             }
-            other => bail!("this nnz cannot decode model '{}'", other.name()),
+            ModelKind::Lstm => Ok(Model::Lstm(LstmConfig::from_bytes(params).context("corrupt header")?)),
+            ModelKind::LstmMix => {
+                ensure!(params.len() > 5 && params[0] == MIX_VERSION, "corrupt header: bad mixer parameters");
+                let lr = f32::from_bits(u32::from_le_bytes(params[1..5].try_into().expect("4 bytes")));
+                ensure!(lr.is_finite() && (0.0..=1.0).contains(&lr), "corrupt header: mixer learning rate {lr}");
+                Ok(Model::LstmMix(LstmConfig::from_bytes(&params[5..]).context("corrupt header")?, lr))
+            }
+            ModelKind::None => bail!("corrupt header: a coded frame names no model"),
         }
     }
 
     fn build(&self, vocab: usize) -> Result<Box<dyn Predictor>> {
         Ok(match self {
-            ModelSpec::Store => bail!("internal error: the store model predicts nothing"),
-            ModelSpec::Order2 => Box::new(Order2::new(vocab)),
+            Model::Order2 => Box::new(Order2::new(vocab)),
+            Model::Lstm(cfg) => Box::new(Lstm::new(cfg, vocab)?),
+            Model::LstmMix(cfg, lr) => Box::new(Mix::new(Box::new(Lstm::new(cfg, vocab)?), *lr)),
         })
     }
 }
@@ -236,11 +329,12 @@ fn compress_frame(
                 TokenizerSection { max_vocab: topts.max_vocab, min_freq: topts.min_freq, dictionary: dict.to_bytes() };
             (dict, Some(section))
         }
-        None => (Dictionary::bytes_only(), None),
+        None => (Dictionary::identity(), None),
     };
     let symbols = dictionary.encode(data);
     let tokenizer_secs = tokenizer_start.elapsed().as_secs_f64();
-    let mut model = opts.model.build(dictionary.vocab_size())?;
+    let model_spec = opts.model.resolve(symbols.len() as u64)?.expect("store handled above");
+    let mut model = model_spec.build(dictionary.vocab_size())?;
     let mut frame_stats = Stats { tokenizer_secs, ..Stats::default() };
     let mut dir = Direction::Encode { symbols: &symbols, coder: Encoder::new() };
     run(model.as_mut(), symbols.len() as u64, &mut dir, progress, &mut frame_stats)?;
@@ -250,14 +344,14 @@ fn compress_frame(
 
     let header = Header {
         stored: false,
-        model: opts.model.kind(),
+        model: model_spec.kind(),
         numerics: NUMERICS_VERSION,
         original_len: data.len() as u64,
         checksum,
         symbols: symbols.len() as u64,
         payload_len: payload.len() as u64,
         preset: opts.preset.clone(),
-        model_params: opts.model.to_params(),
+        model_params: model_spec.to_params(),
         tokenizer,
     };
     let mut out = Vec::with_capacity(payload.len() + 64);
@@ -440,9 +534,9 @@ fn decode_payload(header: &Header, payload: &[u8], progress: &mut dyn FnMut(&Loo
     );
     let dictionary = match &header.tokenizer {
         Some(t) => Dictionary::from_bytes(&t.dictionary).context("corrupt dictionary")?,
-        None => Dictionary::bytes_only(),
+        None => Dictionary::identity(),
     };
-    let spec = ModelSpec::from_header(header.model, &header.model_params)?;
+    let spec = Model::from_header(header.model, &header.model_params)?;
     let mut model = spec.build(dictionary.vocab_size())?;
     let streams = vec![Vec::new(); model.batch()];
     // `payload` is exactly the frame's payload: the decoder must end at its last byte.

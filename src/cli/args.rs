@@ -1,6 +1,6 @@
 //! Command-line arguments (clap), resolved into engine options.
 
-use crate::engine::{CompressOptions, ModelSpec};
+use crate::engine::{CompressOptions, LstmRequest, ModelSpec};
 use crate::tokenizer;
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -73,8 +73,30 @@ pub struct CompressArgs {
     #[command(flatten)]
     pub common: CommonArgs,
     /// The predictor
-    #[arg(long, value_enum, default_value_t = ModelArg::Order2)]
+    #[arg(long, value_enum, default_value_t = ModelArg::Lstm)]
     pub model: ModelArg,
+    /// LSTM preset: tiny (tests), fast, default, large (NNCP v1's LSTM profile). The
+    /// number of streams adapts to the input's size
+    #[arg(short, long, default_value = "default", value_parser = ["tiny", "fast", "default", "large"])]
+    pub preset: String,
+    /// Expert: LSTM layers (overrides the preset)
+    #[arg(long, value_name = "N", help_heading = "Expert LSTM overrides")]
+    pub layers: Option<usize>,
+    /// Expert: LSTM cells per layer
+    #[arg(long, value_name = "N", help_heading = "Expert LSTM overrides")]
+    pub hidden: Option<usize>,
+    /// Expert: streams coded in lock step (the batch of every matrix product)
+    #[arg(long, value_name = "N", help_heading = "Expert LSTM overrides")]
+    pub batch: Option<usize>,
+    /// Expert: time steps per gradient step (truncated back-propagation length)
+    #[arg(long, value_name = "N", help_heading = "Expert LSTM overrides")]
+    pub seg_len: Option<usize>,
+    /// Expert: initial learning rate
+    #[arg(long, value_name = "RATE", help_heading = "Expert LSTM overrides")]
+    pub lr: Option<f32>,
+    /// Expert: the LSTM alone, not mixed with the order-2 context model
+    #[arg(long, help_heading = "Expert LSTM overrides")]
+    pub no_mix: bool,
     /// Largest dictionary, in symbols (raw bytes included)
     #[arg(long, value_name = "N", default_value_t = 16384,
           value_parser = clap::value_parser!(u32).range(256..=65536))]
@@ -94,6 +116,8 @@ pub struct CompressArgs {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum ModelArg {
+    /// LSTM trained online (NNCP v1): strong compression, slow
+    Lstm,
     /// Order-2 context model: fast, modest compression
     Order2,
     /// No model: store the input as is, with framing and checksums
@@ -106,9 +130,27 @@ impl CompressArgs {
         let tokenizer =
             (!self.no_tokenizer).then(|| tokenizer::Options { max_vocab: self.vocab, ..tokenizer::Options::default() });
         let (model, preset) = match self.model {
+            ModelArg::Lstm => {
+                let req = LstmRequest {
+                    preset: self.preset.clone(),
+                    layers: self.layers,
+                    hidden: self.hidden,
+                    batch: self.batch,
+                    seg_len: self.seg_len,
+                    lr: self.lr,
+                    mix: !self.no_mix,
+                };
+                let overridden = req != LstmRequest::preset(&self.preset);
+                let name = if overridden { format!("{}+custom", self.preset) } else { self.preset.clone() };
+                (ModelSpec::Lstm(req), name)
+            }
             ModelArg::Order2 => (ModelSpec::Order2, "order2".to_string()),
             ModelArg::Store => (ModelSpec::Store, "store".to_string()),
         };
+        model.check()?;
+        if let Some(t) = &tokenizer {
+            t.validate()?;
+        }
         Ok(CompressOptions { model, preset, tokenizer })
     }
 }

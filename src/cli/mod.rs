@@ -15,6 +15,8 @@ use std::time::Instant;
 /// Runs a parsed command line.
 pub fn execute(cli: Cli) -> Result<()> {
     io::remove_temp_files_on_interrupt();
+    // A bad NNZ_KERNEL is a clear error now, not a surprise in the middle of a file.
+    crate::kernels::select_from_env()?;
     match cli.command {
         Command::Compress(args) => compress(&args),
         Command::Decompress(args) => decompress(&args),

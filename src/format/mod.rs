@@ -14,7 +14,7 @@
 //!      5     1  flags: bit 0 TOKENIZED (a dictionary follows)
 //!                      bit 1 STORED    (the payload is the original bytes, as is)
 //!                      bits 2-7 reserved, must be 0
-//!      6     1  model kind (ModelKind: 0 none, 1 order2, 2 lstm)
+//!      6     1  model kind (ModelKind: 0 none, 1 order2, 2 lstm, 3 lstm+order2 mix)
 //!      7     1  numerics version (NUMERICS_VERSION): the kernels' arithmetic
 //!      8     8  original length in bytes (u64)
 //!     16     8  xxh64 (seed 0) of the original bytes
@@ -59,6 +59,8 @@ pub enum ModelKind {
     Order2 = 1,
     /// The LSTM (NNCP v1).
     Lstm = 2,
+    /// The LSTM mixed with the order-2 model.
+    LstmMix = 3,
 }
 
 impl ModelKind {
@@ -67,7 +69,8 @@ impl ModelKind {
             0 => ModelKind::None,
             1 => ModelKind::Order2,
             2 => ModelKind::Lstm,
-            _ => bail!("unsupported model kind {b} (this nnz knows 0..=2); the file may come from a newer nnz"),
+            3 => ModelKind::LstmMix,
+            _ => bail!("unsupported model kind {b} (this nnz knows 0..=3); the file may come from a newer nnz"),
         })
     }
 
@@ -76,6 +79,7 @@ impl ModelKind {
             ModelKind::None => "none (stored)",
             ModelKind::Order2 => "order2",
             ModelKind::Lstm => "lstm",
+            ModelKind::LstmMix => "lstm+order2",
         }
     }
 }

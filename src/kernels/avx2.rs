@@ -6,7 +6,7 @@
 //! All functions are `unsafe` because they require AVX2 and FMA; [`super`] only calls
 //! them after checking the CPU.
 
-use super::blocked::{self, gather_rows_portable, MicroKernel, View};
+use super::blocked::{self, gather_rows_portable, MicroKernel, Prefetch, View};
 use super::scalar::{
     self, EXP_MAX, EXP_MIN, EXP_POLY, LN2_HI, LN2_LO, LN_C1, LN_C2, LN_POLY, LOG2E, ROUND_MAGIC,
     SQRT_HALF, TWO_POW_23,
@@ -26,12 +26,23 @@ macro_rules! micro_kernel {
             const MC: usize = $mc;
 
             #[inline]
-            unsafe fn run(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, load_c: bool) {
-                kernel::<$mr, $nv, false>(kc, a, b, 0, std::ptr::null_mut(), c, ldc, load_c)
+            unsafe fn run(
+                rows: usize,
+                kc: usize,
+                a: *const f32,
+                b: *const f32,
+                c: *mut f32,
+                ldc: usize,
+                load_c: bool,
+                pf: Prefetch,
+            ) {
+                let bd = std::ptr::null_mut();
+                by_rows!(rows, $mr, R => kernel::<R, $nv, false, $mr>(kc, a, b, 0, bd, c, ldc, load_c, pf))
             }
 
             #[inline]
             unsafe fn run_pack(
+                rows: usize,
                 kc: usize,
                 a: *const f32,
                 bsrc: *const f32,
@@ -40,8 +51,9 @@ macro_rules! micro_kernel {
                 c: *mut f32,
                 ldc: usize,
                 load_c: bool,
+                pf: Prefetch,
             ) {
-                kernel::<$mr, $nv, true>(kc, a, bsrc, ldb, bdst, c, ldc, load_c)
+                by_rows!(rows, $mr, R => kernel::<R, $nv, true, $mr>(kc, a, bsrc, ldb, bdst, c, ldc, load_c, pf))
             }
 
             unsafe fn gather_rows(dst: &mut [f32], b: View, p0: usize, kc: usize, n: usize) {
@@ -57,14 +69,15 @@ micro_kernel!(
     K6x16, 6, 2, kc = 256, mc = 72
 );
 
-/// The micro-kernel: an `MR × (NV·8)` tile. With `PACK` it reads `B` from the
-/// unpacked source `b` (row stride `ldb`), stores each row of the panel to `bdst`, and
-/// prefetches the same row of the next panel, so that streaming `B` from memory
-/// overlaps the FMAs.
+/// The micro-kernel: an `MR × (NV·8)` tile, reading the packed A panel with row
+/// stride `AS` (the kernel type's full MR; `MR < AS` for short edge tiles). With `PACK`
+/// it reads `B` from the unpacked source `b` (row stride `ldb`), stores each row of the
+/// panel to `bdst` (unless null), so that streaming `B` from memory overlaps the FMAs.
+/// Either way it prefetches its share of the next panel's rows (see [`Prefetch`]).
 #[allow(clippy::too_many_arguments)]
 #[inline]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn kernel<const MR: usize, const NV: usize, const PACK: bool>(
+unsafe fn kernel<const MR: usize, const NV: usize, const PACK: bool, const AS: usize>(
     kc: usize,
     a: *const f32,
     b: *const f32,
@@ -73,6 +86,7 @@ unsafe fn kernel<const MR: usize, const NV: usize, const PACK: bool>(
     c: *mut f32,
     ldc: usize,
     load_c: bool,
+    pf: Prefetch,
 ) {
     let nr = NV * 8;
     let mut acc = [[_mm256_setzero_ps(); NV]; MR];
@@ -86,25 +100,37 @@ unsafe fn kernel<const MR: usize, const NV: usize, const PACK: bool>(
     let mut ap = a;
     let (mut bs, bstride) = if PACK { (b, ldb) } else { (b, nr) };
     let mut bd = bdst;
+    // A null `bdst`: this panel has no further tiles, so nothing needs the packed copy.
+    let store = !bdst.is_null();
+    let (mut pf_row, mut countdown) = (pf.next, pf.phase);
     for _ in 0..kc {
         let mut bv = [_mm256_setzero_ps(); NV];
         for (v, x) in bv.iter_mut().enumerate() {
             *x = _mm256_loadu_ps(bs.add(v * 8));
         }
         if PACK {
-            for (v, x) in bv.iter().enumerate() {
-                _mm256_storeu_ps(bd.add(v * 8), *x);
+            if store {
+                for (v, x) in bv.iter().enumerate() {
+                    _mm256_storeu_ps(bd.add(v * 8), *x);
+                }
             }
-            // The next panel's row: prefetching never faults, so the address may lie
-            // past the matrix (wrapping_add keeps the pointer arithmetic defined).
-            let next = bs.wrapping_add(nr) as *const i8;
-            let mut off = 0;
-            while off < nr * 4 {
-                _mm_prefetch::<_MM_HINT_T0>(next.wrapping_add(off));
-                off += 64;
+            bd = bd.wrapping_add(nr);
+        }
+        if !pf.next.is_null() {
+            if countdown == 0 {
+                // Prefetching never faults, so the row may lie past the matrix
+                // (wrapping_add keeps the pointer arithmetic defined).
+                let row = pf_row as *const i8;
+                let mut off = 0;
+                while off < nr * 4 {
+                    _mm_prefetch::<_MM_HINT_T0>(row.wrapping_add(off));
+                    off += 64;
+                }
+                _mm_prefetch::<_MM_HINT_T0>(row.wrapping_add(nr * 4 - 4));
+                countdown = pf.every;
             }
-            _mm_prefetch::<_MM_HINT_T0>(next.wrapping_add(nr * 4 - 4));
-            bd = bd.add(nr);
+            countdown -= 1;
+            pf_row = pf_row.wrapping_add(pf.ld);
         }
         for (r, row) in acc.iter_mut().enumerate() {
             let ar = _mm256_broadcast_ss(&*ap.add(r));
@@ -112,7 +138,7 @@ unsafe fn kernel<const MR: usize, const NV: usize, const PACK: bool>(
                 *x = _mm256_fmadd_ps(ar, bv[v], *x);
             }
         }
-        ap = ap.add(MR);
+        ap = ap.add(AS);
         bs = bs.add(bstride);
     }
     for (r, row) in acc.iter().enumerate() {

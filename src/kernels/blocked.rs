@@ -29,6 +29,20 @@ impl View<'_> {
     }
 }
 
+/// Which rows of the next B panel a micro-kernel call prefetches from the unpacked
+/// source: rows `p` with `p % every == phase`, starting at `next` (row stride `ld`
+/// floats). Spreading the prefetches over all the tiles that share a panel keeps a
+/// steady stream of requests to memory instead of a burst in the panel's first tile.
+#[derive(Clone, Copy)]
+pub(crate) struct Prefetch {
+    /// The next panel's first row, or null for none. Never dereferenced: prefetching
+    /// does not fault, so it may point anywhere.
+    pub next: *const f32,
+    pub ld: usize,
+    pub every: usize,
+    pub phase: usize,
+}
+
 /// An ISA-specific register-blocked micro-kernel.
 pub(crate) trait MicroKernel {
     /// Rows of `C` per tile.
@@ -41,24 +55,37 @@ pub(crate) trait MicroKernel {
     const MC: usize;
 
     /// `C[r][j] = fma-chain over p < kc of a[p*MR + r] * b[p*NR + j]`, starting from
-    /// `C[r][j]` (at `c + r*ldc + j`) when `load_c`, else from `+0.0`, for the full
-    /// `MR×NR` tile.
+    /// `C[r][j]` (at `c + r*ldc + j`) when `load_c`, else from `+0.0`, for the first
+    /// `rows` (1..=MR) rows and all `NR` columns of the tile. (A kernel compiled for
+    /// exactly `rows` rows, so short edge tiles and tiny batches cost what they use.)
     ///
     /// # Safety
-    /// The CPU supports the kernel's ISA; `a` holds `kc*MR`, `b` holds `kc*NR` floats;
-    /// `c` is valid for reads and writes of the full tile with row stride `ldc`.
-    unsafe fn run(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, load_c: bool);
+    /// The CPU supports the kernel's ISA; `1 <= rows <= MR`; `a` holds `kc*MR`, `b`
+    /// holds `kc*NR` floats; `c` is valid for reads and writes of `rows` rows of `NR`
+    /// floats with row stride `ldc`.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn run(
+        rows: usize,
+        kc: usize,
+        a: *const f32,
+        b: *const f32,
+        c: *mut f32,
+        ldc: usize,
+        load_c: bool,
+        pf: Prefetch,
+    );
 
     /// As [`MicroKernel::run`], but reads the `kc×NR` panel of `B` from the unpacked
     /// row-major source `bsrc` (row stride `ldb`) and also stores it, packed, at `bdst`
-    /// for the tiles that follow. Packing while computing lets the loads from memory
-    /// overlap the FMAs; the kernel also prefetches the next panel (`bsrc + NR`).
+    /// (unless null) for the tiles that follow. Packing while computing lets the loads
+    /// from memory overlap the FMAs.
     ///
     /// # Safety
     /// As for `run`; `bsrc` is valid for `kc` rows of `NR` floats at stride `ldb`, and
-    /// `bdst` for `kc*NR` writes.
+    /// `bdst` is null or valid for `kc*NR` writes.
     #[allow(clippy::too_many_arguments)]
     unsafe fn run_pack(
+        rows: usize,
         kc: usize,
         a: *const f32,
         bsrc: *const f32,
@@ -67,6 +94,7 @@ pub(crate) trait MicroKernel {
         c: *mut f32,
         ldc: usize,
         load_c: bool,
+        pf: Prefetch,
     );
 
     /// Copies rows `p0..p0+kc` of a transposed-stored `b` into `dst` row-major (`kc×n`).
@@ -265,25 +293,44 @@ pub(crate) unsafe fn gemm<K: MicroKernel>(
                                 let nrows = mr.min(mc - ir);
                                 let ap = apack.as_ptr().add(ir * kc);
                                 let ct = cp.add((ic + ir) * n + jr);
-                                let full = nrows == mr && ncols == nr;
+                                // Column edge: run on a scratch copy, all NR columns.
+                                let full = ncols == nr;
                                 let (cdst, ldc) = if full {
                                     (ct, n)
                                 } else {
                                     (tile.as_mut_ptr(), nr)
                                 };
                                 if !full && load_c {
-                                    // Edge tile: run the full tile on a scratch copy.
                                     for r in 0..nrows {
                                         for j in 0..ncols {
                                             tile[r * nr + j] = *ct.add(r * n + j);
                                         }
                                     }
                                 }
+                                // The next panel (or the next k block's first one) is
+                                // prefetched by this panel's tiles, a share each.
+                                let next = if jr + nr < n {
+                                    bk.data.as_ptr().wrapping_add(p0 * bk.rs + jr + nr)
+                                } else if b.cs == 1 && pc + kc < k {
+                                    bk.data.as_ptr().wrapping_add((p0 + kc) * bk.rs)
+                                } else {
+                                    std::ptr::null()
+                                };
+                                let pf = Prefetch {
+                                    next,
+                                    ld: bk.rs,
+                                    every: mc.div_ceil(mr),
+                                    phase: ir / mr,
+                                };
                                 if fused && ir == 0 {
                                     let src = bk.data.as_ptr().add(p0 * bk.rs + jr);
-                                    K::run_pack(kc, ap, src, bk.rs, bp, cdst, ldc, load_c);
+                                    // A single tile per panel needs no packed copy.
+                                    let dst = if mc > mr { bp } else { std::ptr::null_mut() };
+                                    K::run_pack(
+                                        nrows, kc, ap, src, bk.rs, dst, cdst, ldc, load_c, pf,
+                                    );
                                 } else {
-                                    K::run(kc, ap, bp, cdst, ldc, load_c);
+                                    K::run(nrows, kc, ap, bp, cdst, ldc, load_c, pf);
                                 }
                                 if !full {
                                     for r in 0..nrows {

@@ -7,7 +7,7 @@
 //! is a libm call, slow but still exact. This is what [`super::Isa::Scalar`] runs for
 //! matrix products, and the starting point for a NEON path.
 
-use super::blocked::{MicroKernel, View};
+use super::blocked::{MicroKernel, Prefetch, View};
 
 /// 4 rows × 16 columns: small enough for NEON's 32 registers (16 accumulators of 4).
 pub(crate) struct K4x16;
@@ -17,7 +17,7 @@ const NR: usize = 16;
 
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-unsafe fn kernel<const PACK: bool>(
+unsafe fn kernel<const R: usize, const PACK: bool>(
     kc: usize,
     a: *const f32,
     b: *const f32,
@@ -27,7 +27,7 @@ unsafe fn kernel<const PACK: bool>(
     ldc: usize,
     load_c: bool,
 ) {
-    let mut acc = [[0.0f32; NR]; MR];
+    let mut acc = [[0.0f32; NR]; R];
     if load_c {
         for (r, row) in acc.iter_mut().enumerate() {
             for (j, x) in row.iter_mut().enumerate() {
@@ -41,7 +41,7 @@ unsafe fn kernel<const PACK: bool>(
         for (j, x) in bv.iter_mut().enumerate() {
             *x = *src.add(j);
         }
-        if PACK {
+        if PACK && !bdst.is_null() {
             for (j, &x) in bv.iter().enumerate() {
                 *bdst.add(p * NR + j) = x;
             }
@@ -66,11 +66,22 @@ impl MicroKernel for K4x16 {
     const KC: usize = 256;
     const MC: usize = 64;
 
-    unsafe fn run(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, load_c: bool) {
-        kernel::<false>(kc, a, b, 0, std::ptr::null_mut(), c, ldc, load_c)
+    unsafe fn run(
+        rows: usize,
+        kc: usize,
+        a: *const f32,
+        b: *const f32,
+        c: *mut f32,
+        ldc: usize,
+        load_c: bool,
+        _pf: Prefetch,
+    ) {
+        let bd = std::ptr::null_mut();
+        by_rows!(rows, MR, R => kernel::<R, false>(kc, a, b, 0, bd, c, ldc, load_c))
     }
 
     unsafe fn run_pack(
+        rows: usize,
         kc: usize,
         a: *const f32,
         bsrc: *const f32,
@@ -79,8 +90,9 @@ impl MicroKernel for K4x16 {
         c: *mut f32,
         ldc: usize,
         load_c: bool,
+        _pf: Prefetch,
     ) {
-        kernel::<true>(kc, a, bsrc, ldb, bdst, c, ldc, load_c)
+        by_rows!(rows, MR, R => kernel::<R, true>(kc, a, bsrc, ldb, bdst, c, ldc, load_c))
     }
 }
 

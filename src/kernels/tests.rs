@@ -282,10 +282,12 @@ fn ln_matches_scalar() {
     // Negative, zero and special inputs from the activation set, plus positives across
     // every binade, subnormals included, and both sides of √½.
     let mut x = activation_inputs();
-    let mut bits = 1u32;
-    while bits < 0x7f80_0000 {
-        x.push(f32::from_bits(bits));
-        bits = bits * 3 / 2 + 7919;
+    for e in 0..255u32 {
+        for mant in [
+            0, 1, 0x2a_aaab, 0x35_04f3, 0x35_04f4, 0x40_0000, 0x55_5555, 0x7f_ffff,
+        ] {
+            x.push(f32::from_bits(e << 23 | mant));
+        }
     }
     for t in [std::f32::consts::FRAC_1_SQRT_2, 1.0, 0.5, 2.0] {
         let mut y = t;
@@ -599,4 +601,57 @@ fn golden_elementwise_is_identical_on_every_path() {
             isa.name()
         );
     }
+}
+
+/// `NNZ_KERNEL` end to end: this test re-runs itself as a child process with the
+/// variable set, and the child reports what [`select_from_env`] and [`active`] made of
+/// it. (A child process, because the variable is read once per process.)
+#[test]
+fn nnz_kernel_env_selects_or_errors() {
+    const CHILD: &str = "NNZ_KERNEL_TEST_CHILD";
+    const NAME: &str = "kernels::tests::nnz_kernel_env_selects_or_errors";
+    if std::env::var_os(CHILD).is_some() {
+        match select_from_env() {
+            Ok(isa) => println!("RESULT selected {} active {}", isa.name(), active().name()),
+            Err(e) => println!("RESULT error {e:#}"),
+        }
+        return;
+    }
+    let exe = std::env::current_exe().expect("test binary path");
+    let run = |value: Option<&str>| -> String {
+        let mut cmd = std::process::Command::new(&exe);
+        cmd.args([NAME, "--exact", "--nocapture", "--test-threads=1"])
+            .env(CHILD, "1");
+        match value {
+            Some(v) => cmd.env(ENV_VAR, v),
+            None => cmd.env_remove(ENV_VAR),
+        };
+        let out = cmd.output().expect("run the test binary");
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        // The harness may print "test <name> ... " on the same line first.
+        let line = stdout
+            .lines()
+            .find_map(|l| l.split_once("RESULT "))
+            .map(|(_, r)| r);
+        line.unwrap_or_default().to_string()
+    };
+    let best = Isa::best().name();
+    assert_eq!(run(None), format!("selected {best} active {best}"));
+    for isa in Isa::ALL {
+        let got = run(Some(isa.name()));
+        if isa.is_supported() {
+            assert_eq!(got, format!("selected {0} active {0}", isa.name()));
+        } else {
+            assert!(
+                got.starts_with("error") && got.contains("lacks"),
+                "{}: {got}",
+                isa.name()
+            );
+        }
+    }
+    let got = run(Some("avx1024"));
+    assert!(
+        got.starts_with("error") && got.contains("expected one of"),
+        "{got}"
+    );
 }

@@ -7,6 +7,10 @@
 //! Everything a model does must be a pure function of its configuration and the symbols
 //! it has been given, so that the decoder, replaying the same calls, gets the same bits.
 
+pub mod adam;
+pub mod init;
+pub mod lstm;
+pub mod mix;
 pub mod order2;
 
 /// A model of the next symbol, trained online on the symbols it is shown.

@@ -13,8 +13,9 @@
 //! context's total passes [`MAX_TOTAL`], which keeps the model adaptive. All arithmetic
 //! is plain IEEE f32 (add, mul, div) in a fixed order, so it is deterministic.
 //!
-//! It serves as the predictor until the neural models are used, and as the cheap model
-//! for tiny inputs. Batch size is 1.
+//! It is the fast predictor (`--model order2`), and the fast-adapting half of the LSTM
+//! mixture ([`super::mix`]). It codes `B` streams: the statistics are shared by all of
+//! them (updated in stream order at every step), each stream has its own history.
 
 use super::Predictor;
 use std::collections::HashMap;
@@ -69,18 +70,42 @@ pub struct Order2 {
     order0: Context,
     order1: HashMap<u16, Context>,
     order2: HashMap<u32, Context>,
-    /// The last two symbols, most recent first (0 before the start).
-    history: [u16; 2],
+    /// Per stream, the last two symbols, most recent first (0 before the start).
+    history: Vec<[u16; 2]>,
 }
 
+/// Number of distinct values [`Order2::confidence`] returns.
+pub const CONFIDENCE_LEVELS: usize = 8;
+
 impl Order2 {
+    /// A model of one stream.
     pub fn new(vocab: usize) -> Order2 {
-        assert!((1..=1 << 16).contains(&vocab), "vocabulary of 1..=65536 symbols");
-        Order2 { vocab, order0: Context::default(), order1: HashMap::new(), order2: HashMap::new(), history: [0; 2] }
+        Order2::with_batch(vocab, 1)
     }
 
-    fn key2(&self) -> u32 {
-        (self.history[1] as u32) << 16 | self.history[0] as u32
+    /// A model of `batch` streams sharing their statistics.
+    pub fn with_batch(vocab: usize, batch: usize) -> Order2 {
+        assert!((1..=1 << 16).contains(&vocab), "vocabulary of 1..=65536 symbols");
+        assert!(batch >= 1);
+        Order2 {
+            vocab,
+            order0: Context::default(),
+            order1: HashMap::new(),
+            order2: HashMap::new(),
+            history: vec![[0; 2]; batch],
+        }
+    }
+
+    fn key2(history: [u16; 2]) -> u32 {
+        (history[1] as u32) << 16 | history[0] as u32
+    }
+
+    /// How much the order-2 context of `stream` has seen, in `0..CONFIDENCE_LEVELS`:
+    /// 0 for a new context, then one level per doubling of its count. A mixer uses it
+    /// to choose how far to trust this model.
+    pub fn confidence(&self, stream: usize) -> usize {
+        let total = self.order2.get(&Self::key2(self.history[stream])).map_or(0, |c| c.total);
+        ((u32::BITS - total.leading_zeros()) as usize).min(CONFIDENCE_LEVELS - 1)
     }
 }
 
@@ -90,28 +115,29 @@ impl Predictor for Order2 {
     }
 
     fn batch(&self) -> usize {
-        1
+        self.history.len()
     }
 
     fn predict(&mut self, probs: &mut [f32]) {
-        let probs = &mut probs[..self.vocab];
-        probs.fill(1.0 / self.vocab as f32);
-        self.order0.blend_into(probs);
-        if let Some(c) = self.order1.get(&self.history[0]) {
-            c.blend_into(probs);
-        }
-        if let Some(c) = self.order2.get(&self.key2()) {
-            c.blend_into(probs);
+        for (row, history) in probs.chunks_exact_mut(self.vocab).zip(&self.history) {
+            row.fill(1.0 / self.vocab as f32);
+            self.order0.blend_into(row);
+            if let Some(c) = self.order1.get(&history[0]) {
+                c.blend_into(row);
+            }
+            if let Some(c) = self.order2.get(&Self::key2(*history)) {
+                c.blend_into(row);
+            }
         }
     }
 
     fn update(&mut self, symbols: &[u16]) {
-        let s = symbols[0];
-        self.order0.add(s);
-        self.order1.entry(self.history[0]).or_default().add(s);
-        let k2 = self.key2();
-        self.order2.entry(k2).or_default().add(s);
-        self.history = [s, self.history[0]];
+        for (history, &s) in self.history.iter_mut().zip(symbols) {
+            self.order0.add(s);
+            self.order1.entry(history[0]).or_default().add(s);
+            self.order2.entry(Self::key2(*history)).or_default().add(s);
+            *history = [s, history[0]];
+        }
     }
 }
 
@@ -148,6 +174,20 @@ mod tests {
         let bits = cost_bits(&mut Order2::new(256), &data);
         // A pattern fully determined by the last two symbols costs almost nothing.
         assert!(bits / (data.len() as f64) < 0.05, "{} bits/symbol", bits / data.len() as f64);
+    }
+
+    #[test]
+    fn streams_share_statistics_but_not_history() {
+        let mut m = Order2::with_batch(16, 2);
+        let mut probs = vec![0.0; 32];
+        for _ in 0..50 {
+            m.update(&[3, 7]);
+        }
+        m.predict(&mut probs);
+        assert!(probs[3] > 0.9 && probs[16 + 7] > 0.9, "each stream follows its own history");
+        assert_eq!(m.confidence(0), m.confidence(1));
+        assert!(m.confidence(0) >= 5);
+        assert_eq!(Order2::new(16).confidence(0), 0);
     }
 
     #[test]

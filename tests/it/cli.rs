@@ -76,7 +76,7 @@ fn info_describes_the_file() {
     let size = std::fs::metadata(dir.path().join("t.txt.nnz")).unwrap().len();
     for needle in [
         "format version:    1".to_string(),
-        "model:             order2".to_string(),
+        "model:             lstm+order2, preset default".to_string(),
         format!("original size:     {}", text.len()),
         format!("compressed size:   {size}"),
         "frames:            1".to_string(),
@@ -102,7 +102,7 @@ fn usage_errors_exit_2() {
 #[test]
 fn closed_pipe_ends_quietly() {
     let data = random_bytes(1 << 20, 1);
-    let packed = run(&["compress", "-q"], &data).stdout;
+    let packed = run(&["compress", "-q", "--model", "store"], &data).stdout;
     let mut child = nnz()
         .args(["decompress", "-q"])
         .stdin(Stdio::piped())
@@ -124,7 +124,7 @@ fn closed_pipe_ends_quietly() {
 fn blocks_become_frames_and_frames_concatenate() {
     let text = b"Block after block, frame after frame. ".repeat(300); // 11.4 KB
     let dir = dir_with("t.txt", &text);
-    assert!(run_in(dir.path(), &["compress", "--block-size", "4K", "t.txt"]).status.success());
+    assert!(run_in(dir.path(), &["compress", "-p", "tiny", "--block-size", "4K", "t.txt"]).status.success());
     let info = String::from_utf8(run_in(dir.path(), &["info", "t.txt.nnz"]).stdout).unwrap();
     assert!(info.contains("frames:            3"), "{info}");
     let packed = std::fs::read(dir.path().join("t.txt.nnz")).unwrap();
@@ -176,7 +176,7 @@ fn interrupt_leaves_no_output_file() {
 #[test]
 fn stats_report_the_breakdown() {
     let text = b"statistics for tuners, statistics for users. ".repeat(100);
-    let out = run(&["compress", "--stats"], &text);
+    let out = run(&["compress", "-p", "tiny", "--stats"], &text);
     assert!(out.status.success());
     let err = String::from_utf8(out.stderr).unwrap();
     for needle in ["compressed bytes  ", "payload ", "dictionary ", "symbols ", "tokenizer ", "model ", "coder "] {
@@ -184,4 +184,12 @@ fn stats_report_the_breakdown() {
     }
     assert!(err.contains(&format!("original bytes    {}", text.len())), "{err}");
     assert!(err.contains(&format!("compressed bytes  {} ", out.stdout.len())), "{err}");
+}
+
+#[test]
+fn unknown_or_unavailable_kernel_path_is_an_error() {
+    let out = nnz().args(["compress", "-c", "-"]).env("NNZ_KERNEL", "sse9").stdin(Stdio::null()).output().unwrap();
+    assert_error(&out, "NNZ_KERNEL");
+    let out = nnz().args(["compress", "-c", "-"]).env("NNZ_KERNEL", "scalar").stdin(Stdio::null()).output().unwrap();
+    assert!(out.status.success());
 }

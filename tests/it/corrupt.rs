@@ -4,7 +4,7 @@ use super::*;
 
 fn compressed_sample() -> Vec<u8> {
     let text = b"the rain in spain stays mainly in the plain. ".repeat(30);
-    let out = run(&["compress", "-q"], &text);
+    let out = run(&["compress", "-q", "-p", "tiny"], &text);
     assert!(out.status.success());
     out.stdout
 }

@@ -3,6 +3,7 @@
 mod cli;
 mod compare;
 mod corrupt;
+mod determinism;
 mod fuzz_regressions;
 mod roundtrip;
 

@@ -3,7 +3,7 @@
 use super::*;
 
 fn pipe_roundtrip(data: &[u8], extra: &[&str]) -> Vec<u8> {
-    let mut args = vec!["compress", "-q"];
+    let mut args = vec!["compress", "-q", "-p", "tiny"];
     args.extend_from_slice(extra);
     let packed = run(&args, data);
     assert!(packed.status.success(), "{}", String::from_utf8_lossy(&packed.stderr));
@@ -17,7 +17,7 @@ fn file_roundtrip(data: &[u8]) {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("in.bin");
     std::fs::write(&input, data).unwrap();
-    assert!(run_in(dir.path(), &["compress", "-q", "in.bin"]).status.success());
+    assert!(run_in(dir.path(), &["compress", "-q", "-p", "tiny", "in.bin"]).status.success());
     assert_eq!(std::fs::read(&input).unwrap(), data, "input untouched");
     assert!(run_in(dir.path(), &["decompress", "-q", "in.bin.nnz", "out.bin"]).status.success());
     assert_eq!(std::fs::read(dir.path().join("out.bin")).unwrap(), data);
