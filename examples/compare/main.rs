@@ -40,7 +40,7 @@ use tools::{Tool, DECODED, INPUT};
 #[command(name = "compare", about = "Compare nnz with the compressors installed here: size, speed, memory, round trip")]
 pub struct Args {
     /// An nnz configuration as NAME=ARGS, ARGS going to `nnz compress` (split at
-    /// whitespace); repeatable. Default: the list in tools.rs (order2=--model order2)
+    /// whitespace); repeatable. Default: the list in tools.rs (presets fast and default, order2)
     #[arg(long = "nnz-args", value_name = "NAME=ARGS", allow_hyphen_values = true)]
     nnz_args: Vec<String>,
     /// nnz presets to measure, comma-separated: NAME stands for NAME=--preset NAME

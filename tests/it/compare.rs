@@ -43,10 +43,16 @@ fn field<'a>(rec: &'a csv::StringRecord, name: &str) -> &'a str {
 fn nnz_and_installed_peers_on_enwik4() {
     let dir = tempfile::tempdir().unwrap();
     let input = enwik4();
-    compare(dir.path(), &["--peers", FAST_PEERS, "--timeout", "120"], &[&input]);
+    compare(
+        dir.path(),
+        &["--nnz-args", "order2=--model order2", "--presets", "tiny", "--peers", FAST_PEERS, "--timeout", "120"],
+        &[&input],
+    );
     let records = read_csv(&dir.path().join("results.csv"));
     let nnz: Vec<_> = records.iter().filter(|r| field(r, "kind") == "nnz").collect();
-    assert_eq!(nnz.len(), 1, "one default nnz configuration");
+    assert_eq!(nnz.len(), 2, "the two nnz configurations asked for");
+    let tiny = nnz.iter().find(|r| field(r, "tool") == "nnz tiny").expect("a row for --presets tiny");
+    assert_eq!(field(tiny, "status"), "ok", "note: {}", field(tiny, "note"));
     let row = nnz[0];
     assert_eq!(field(row, "file"), "enwik4");
     assert_eq!(field(row, "tool"), "nnz order2");
@@ -141,7 +147,16 @@ fn a_wrong_round_trip_a_crash_and_a_hang_are_reported_not_fatal() {
     let start = std::time::Instant::now();
     let rows = compare(
         dir.path(),
-        &["--peers", "xz,bzip2,zstd", "--timeout", "1", "--search-path", &bin.path().display().to_string()],
+        &[
+            "--nnz-args",
+            "order2=--model order2",
+            "--peers",
+            "xz,bzip2,zstd",
+            "--timeout",
+            "1",
+            "--search-path",
+            &bin.path().display().to_string(),
+        ],
         &[&input],
     );
     assert!(start.elapsed().as_secs() < 20, "the hang was not cut short");
@@ -168,7 +183,7 @@ fn an_empty_file_round_trips_and_plots() {
     let empty = dir.path().join("empty");
     std::fs::write(&empty, b"").unwrap();
     let out = dir.path().join("out");
-    let rows = compare(&out, &["--peers", "none"], &[&empty]);
+    let rows = compare(&out, &["--nnz-args", "order2=--model order2", "--peers", "none"], &[&empty]);
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].status.as_str(), "ok", "{}", rows[0].note);
     assert_eq!(rows[0].bits_per_byte(), Some(0.0));
