@@ -1,6 +1,7 @@
 //! Integration tests: they run the built `nnz` binary as a user would.
 
 mod cli;
+mod compare;
 mod corrupt;
 mod determinism;
 mod fuzz_regressions;
