@@ -140,10 +140,7 @@ enum Op {
 fn main() -> anyhow::Result<()> {
     let quick = std::env::args().any(|a| a == "quick");
     let paths = Isa::supported();
-    println!(
-        "paths this CPU runs: {:?}",
-        paths.iter().map(|i| i.name()).collect::<Vec<_>>()
-    );
+    println!("paths this CPU runs: {:?}", paths.iter().map(|i| i.name()).collect::<Vec<_>>());
     if let Some(g) = fma_peak_gflops() {
         println!(
             "measured AVX-512 FMA peak (register-only probe): {g:.1} GFLOP/s = {:.1}% of the stated {PEAK_AVX512}",
@@ -180,33 +177,12 @@ fn main() -> anyhow::Result<()> {
             ("issue out   B=32 H=352 V=16384", Op::Nn, 32, 352, 16384),
             ("issue fwd   B=64 K=1024 4H=4096", Op::Nn, 64, 1024, 4096),
             ("issue dX    B=32 4H=4096 K=1500", Op::Nn, 32, 4096, 1500),
-            (
-                "issue dW    tn K=1500 k=2048 4H=4096",
-                Op::Tn,
-                1500,
-                2048,
-                4096,
-            ),
-            (
-                "large dWout tn lh=1408 k=640 V=16384",
-                Op::Tn,
-                1408,
-                640,
-                16384,
-            ),
-            (
-                "large dX    nt (W as is) 4H=1408 K=736",
-                Op::Nt,
-                32,
-                1408,
-                736,
-            ),
+            ("issue dW    tn K=1500 k=2048 4H=4096", Op::Tn, 1500, 2048, 4096),
+            ("large dWout tn lh=1408 k=640 V=16384", Op::Tn, 1408, 640, 16384),
+            ("large dX    nt (W as is) 4H=1408 K=736", Op::Nt, 32, 1408, 736),
         ]);
     }
-    println!(
-        "{:<36} {:>8} {:>10} {:>9} {:>7}",
-        "shape (m×k×n)", "path", "ms/call", "GFLOP/s", "%peak"
-    );
+    println!("{:<36} {:>8} {:>10} {:>9} {:>7}", "shape (m×k×n)", "path", "ms/call", "GFLOP/s", "%peak");
     for &(label, op, m, k, n) in &shapes {
         let a = data(m * k, 1);
         let b = data(k * n, 2);
@@ -240,10 +216,7 @@ fn main() -> anyhow::Result<()> {
     // Element-wise kernels: G elements per second.
     let x: Vec<f32> = data(16384, 4).iter().map(|v| v * 20.0).collect();
     let mut y = vec![0.0f32; x.len()];
-    println!(
-        "{:<36} {:>8} {:>10}",
-        "element-wise (16384)", "path", "Gelem/s"
-    );
+    println!("{:<36} {:>8} {:>10}", "element-wise (16384)", "path", "Gelem/s");
     for &isa in &paths {
         kernels::force(isa)?;
         let mut row = x.clone();
@@ -263,12 +236,7 @@ fn main() -> anyhow::Result<()> {
                 },
                 0.1,
             );
-            println!(
-                "{:<36} {:>8} {:>10.2}",
-                name,
-                isa.name(),
-                x.len() as f64 / secs / 1e9
-            );
+            println!("{:<36} {:>8} {:>10.2}", name, isa.name(), x.len() as f64 / secs / 1e9);
         }
     }
     // Memory bandwidth for reference: sum over a matrix the size of the large output
@@ -291,11 +259,6 @@ fn main() -> anyhow::Result<()> {
     let src = data(r * c, 5);
     let mut dst = vec![0.0f32; r * c];
     let secs = time(|| kernels::transpose(&mut dst, black_box(&src), r, c), 0.2);
-    println!(
-        "{:<36} {:>8} {:>10.2}",
-        format!("transpose {r}×{c}"),
-        "any",
-        (r * c) as f64 / secs / 1e9
-    );
+    println!("{:<36} {:>8} {:>10.2}", format!("transpose {r}×{c}"), "any", (r * c) as f64 / secs / 1e9);
     Ok(())
 }

@@ -15,20 +15,13 @@ use nnz::tokenizer::{Dictionary, Options};
 
 fn order0_bits(counts: &[u64]) -> f64 {
     let n: u64 = counts.iter().sum();
-    counts
-        .iter()
-        .filter(|&&c| c > 0)
-        .map(|&c| c as f64 * (n as f64 / c as f64).log2())
-        .sum()
+    counts.iter().filter(|&&c| c > 0).map(|&c| c as f64 * (n as f64 / c as f64).log2()).sum()
 }
 
 fn main() -> anyhow::Result<()> {
     match run() {
         // A closed pipe (`| head`) is not an error worth reporting.
-        Err(e)
-            if e.downcast_ref::<std::io::Error>().map(|e| e.kind())
-                == Some(std::io::ErrorKind::BrokenPipe) =>
-        {
+        Err(e) if e.downcast_ref::<std::io::Error>().map(|e| e.kind()) == Some(std::io::ErrorKind::BrokenPipe) => {
             Ok(())
         }
         r => r,
@@ -100,11 +93,7 @@ fn run() -> anyhow::Result<()> {
             }
         }
         if show {
-            let mut top: Vec<(u64, u16)> = hist
-                .iter()
-                .enumerate()
-                .map(|(s, &c)| (c, s as u16))
-                .collect();
+            let mut top: Vec<(u64, u16)> = hist.iter().enumerate().map(|(s, &c)| (c, s as u16)).collect();
             top.sort_unstable_by(|a, b| b.cmp(a));
             let show_sym = |s: u16| -> String {
                 dict.expansion(s)
@@ -118,11 +107,7 @@ fn run() -> anyhow::Result<()> {
                     })
                     .collect()
             };
-            let line: Vec<String> = top
-                .iter()
-                .take(60)
-                .map(|&(c, s)| format!("{}:{c}", show_sym(s)))
-                .collect();
+            let line: Vec<String> = top.iter().take(60).map(|&(c, s)| format!("{}:{c}", show_sym(s))).collect();
             writeln!(out, "  top: {}", line.join(" "))?;
             let longest: Vec<String> = (256..dict.vocab_size() as u16)
                 .rev()

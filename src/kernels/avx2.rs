@@ -8,8 +8,7 @@
 
 use super::blocked::{self, gather_rows_portable, MicroKernel, Prefetch, View};
 use super::scalar::{
-    self, EXP_MAX, EXP_MIN, EXP_POLY, LN2_HI, LN2_LO, LN_C1, LN_C2, LN_POLY, LOG2E, ROUND_MAGIC,
-    SQRT_HALF, TWO_POW_23,
+    self, EXP_MAX, EXP_MIN, EXP_POLY, LN2_HI, LN2_LO, LN_C1, LN_C2, LN_POLY, LOG2E, ROUND_MAGIC, SQRT_HALF, TWO_POW_23,
 };
 use std::arch::x86_64::*;
 
@@ -156,10 +155,7 @@ unsafe fn gather_rows(dst: &mut [f32], b: View, p0: usize, kc: usize, n: usize) 
         return gather_rows_portable(dst, b, p0, kc, n);
     }
     assert!(dst.len() >= kc * n && b.data.len() >= (n - 1) * b.cs + p0 + kc);
-    let idx = _mm256_mullo_epi32(
-        _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
-        _mm256_set1_epi32(b.cs as i32),
-    );
+    let idx = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(b.cs as i32));
     let full = n - n % 8;
     let dp = dst.as_mut_ptr();
     for j0 in (0..full).step_by(8) {
@@ -178,15 +174,7 @@ unsafe fn gather_rows(dst: &mut [f32], b: View, p0: usize, kc: usize, n: usize) 
 
 /// # Safety
 /// AVX2 and FMA are available; shapes are checked by the caller.
-pub(crate) unsafe fn gemm(
-    c: &mut [f32],
-    a: View,
-    b: View,
-    m: usize,
-    k: usize,
-    n: usize,
-    accumulate: bool,
-) {
+pub(crate) unsafe fn gemm(c: &mut [f32], a: View, b: View, m: usize, k: usize, n: usize, accumulate: bool) {
     blocked::gemm::<K6x16>(c, a, b, m, k, n, accumulate)
 }
 
@@ -203,10 +191,7 @@ unsafe fn exp8(x: __m256) -> __m256 {
     // min(x, MAX) returns MAX for NaN lanes; they are replaced by x at the end.
     let xc = _mm256_min_ps(x, _mm256_set1_ps(EXP_MAX));
     let magic = _mm256_set1_ps(ROUND_MAGIC);
-    let n = _mm256_sub_ps(
-        _mm256_add_ps(_mm256_mul_ps(xc, _mm256_set1_ps(LOG2E)), magic),
-        magic,
-    );
+    let n = _mm256_sub_ps(_mm256_add_ps(_mm256_mul_ps(xc, _mm256_set1_ps(LOG2E)), magic), magic);
     let r = _mm256_fmadd_ps(n, _mm256_set1_ps(-LN2_HI), xc);
     let r = _mm256_fmadd_ps(n, _mm256_set1_ps(-LN2_LO), r);
     let mut p = _mm256_set1_ps(EXP_POLY[6]);
@@ -234,10 +219,7 @@ unsafe fn sigmoid8(x: __m256) -> __m256 {
 unsafe fn tanh8(x: __m256) -> __m256 {
     let one = _mm256_set1_ps(1.0);
     let e = exp8(_mm256_mul_ps(_mm256_set1_ps(-2.0), x));
-    _mm256_sub_ps(
-        _mm256_div_ps(_mm256_set1_ps(2.0), _mm256_add_ps(one, e)),
-        one,
-    )
+    _mm256_sub_ps(_mm256_div_ps(_mm256_set1_ps(2.0), _mm256_add_ps(one, e)), one)
 }
 
 /// Applies a lane-wise function to a slice; the tail goes through a zero-padded
@@ -323,11 +305,7 @@ unsafe fn max(x: &[f32]) -> f32 {
     }
     let mut lanes = [0.0f32; 8];
     _mm256_storeu_ps(lanes.as_mut_ptr(), acc);
-    lanes
-        .iter()
-        .chain(&x[i..])
-        .copied()
-        .fold(f32::NEG_INFINITY, f32::max)
+    lanes.iter().chain(&x[i..]).copied().fold(f32::NEG_INFINITY, f32::max)
 }
 
 #[target_feature(enable = "avx2,fma")]
@@ -380,27 +358,16 @@ pub(crate) unsafe fn softmax(x: &mut [f32]) {
 unsafe fn ln8(x: __m256) -> __m256 {
     let tiny = _mm256_cmp_ps::<_CMP_LT_OQ>(x, _mm256_set1_ps(f32::MIN_POSITIVE));
     let xs = _mm256_blendv_ps(x, _mm256_mul_ps(x, _mm256_set1_ps(TWO_POW_23)), tiny);
-    let bias = _mm256_blendv_epi8(
-        _mm256_set1_epi32(126),
-        _mm256_set1_epi32(126 + 23),
-        _mm256_castps_si256(tiny),
-    );
+    let bias = _mm256_blendv_epi8(_mm256_set1_epi32(126), _mm256_set1_epi32(126 + 23), _mm256_castps_si256(tiny));
     let bits = _mm256_castps_si256(xs);
     let e = _mm256_sub_epi32(_mm256_srli_epi32::<23>(bits), bias);
-    let mbits = _mm256_or_si256(
-        _mm256_and_si256(bits, _mm256_set1_epi32(0x007f_ffff)),
-        _mm256_set1_epi32(0x3f00_0000),
-    );
+    let mbits = _mm256_or_si256(_mm256_and_si256(bits, _mm256_set1_epi32(0x007f_ffff)), _mm256_set1_epi32(0x3f00_0000));
     let m = _mm256_castsi256_ps(mbits);
     let one = _mm256_set1_ps(1.0);
     let lt = _mm256_cmp_ps::<_CMP_LT_OQ>(m, _mm256_set1_ps(SQRT_HALF));
     // lt lanes are all ones, i.e. -1: adding it decrements e.
     let e = _mm256_add_epi32(e, _mm256_castps_si256(lt));
-    let f = _mm256_blendv_ps(
-        _mm256_sub_ps(m, one),
-        _mm256_sub_ps(_mm256_add_ps(m, m), one),
-        lt,
-    );
+    let f = _mm256_blendv_ps(_mm256_sub_ps(m, one), _mm256_sub_ps(_mm256_add_ps(m, m), one), lt);
     let z = _mm256_mul_ps(f, f);
     let mut p = _mm256_set1_ps(LN_POLY[0]);
     for &c in &LN_POLY[1..] {
@@ -415,11 +382,7 @@ unsafe fn ln8(x: __m256) -> __m256 {
     let inf = _mm256_set1_ps(f32::INFINITY);
     let r = _mm256_blendv_ps(r, inf, _mm256_cmp_ps::<_CMP_EQ_OQ>(x, inf));
     let zero = _mm256_setzero_ps();
-    let r = _mm256_blendv_ps(
-        r,
-        _mm256_set1_ps(f32::NEG_INFINITY),
-        _mm256_cmp_ps::<_CMP_EQ_OQ>(x, zero),
-    );
+    let r = _mm256_blendv_ps(r, _mm256_set1_ps(f32::NEG_INFINITY), _mm256_cmp_ps::<_CMP_EQ_OQ>(x, zero));
     let bad = _mm256_cmp_ps::<_CMP_NGE_UQ>(x, zero); // x < 0 or NaN
     _mm256_blendv_ps(r, _mm256_set1_ps(f32::NAN), bad)
 }
@@ -436,10 +399,7 @@ pub(crate) unsafe fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
     let av = _mm256_set1_ps(a);
     let mut i = 0;
     while i + 8 <= n {
-        _mm256_storeu_ps(
-            yp.add(i),
-            _mm256_fmadd_ps(av, _mm256_loadu_ps(xp.add(i)), _mm256_loadu_ps(yp.add(i))),
-        );
+        _mm256_storeu_ps(yp.add(i), _mm256_fmadd_ps(av, _mm256_loadu_ps(xp.add(i)), _mm256_loadu_ps(yp.add(i))));
         i += 8;
     }
     for j in i..n {
@@ -467,10 +427,7 @@ pub(crate) unsafe fn log_softmax(x: &mut [f32]) {
         buf[..t].copy_from_slice(&x[i..n]);
         let bp = buf.as_mut_ptr();
         for h in 0..2 {
-            _mm256_storeu_ps(
-                bp.add(8 * h),
-                exp8(_mm256_sub_ps(_mm256_loadu_ps(bp.add(8 * h)), m)),
-            );
+            _mm256_storeu_ps(bp.add(8 * h), exp8(_mm256_sub_ps(_mm256_loadu_ps(bp.add(8 * h)), m)));
         }
         // Lanes past the end must add +0.0, not exp(0 - max).
         buf[t..].fill(0.0);
@@ -482,10 +439,7 @@ pub(crate) unsafe fn log_softmax(x: &mut [f32]) {
     let xp = x.as_mut_ptr();
     let mut i = 0;
     while i + 8 <= n {
-        _mm256_storeu_ps(
-            xp.add(i),
-            _mm256_sub_ps(_mm256_sub_ps(_mm256_loadu_ps(xp.add(i)), m), l),
-        );
+        _mm256_storeu_ps(xp.add(i), _mm256_sub_ps(_mm256_sub_ps(_mm256_loadu_ps(xp.add(i)), m), l));
         i += 8;
     }
     for v in &mut x[i..] {

@@ -7,8 +7,7 @@
 
 use super::blocked::{self, gather_rows_portable, MicroKernel, Prefetch, View};
 use super::scalar::{
-    self, EXP_MAX, EXP_MIN, EXP_POLY, LN2_HI, LN2_LO, LN_C1, LN_C2, LN_POLY, LOG2E, ROUND_MAGIC,
-    SQRT_HALF, TWO_POW_23,
+    self, EXP_MAX, EXP_MIN, EXP_POLY, LN2_HI, LN2_LO, LN_C1, LN_C2, LN_POLY, LOG2E, ROUND_MAGIC, SQRT_HALF, TWO_POW_23,
 };
 use std::arch::x86_64::*;
 
@@ -177,25 +176,14 @@ unsafe fn gather_rows(dst: &mut [f32], b: View, p0: usize, kc: usize, n: usize) 
 
 /// # Safety
 /// AVX-512F is available; shapes are checked by the caller.
-pub(crate) unsafe fn gemm(
-    c: &mut [f32],
-    a: View,
-    b: View,
-    m: usize,
-    k: usize,
-    n: usize,
-    accumulate: bool,
-) {
+pub(crate) unsafe fn gemm(c: &mut [f32], a: View, b: View, m: usize, k: usize, n: usize, accumulate: bool) {
     blocked::gemm::<K8x48>(c, a, b, m, k, n, accumulate)
 }
 
 #[inline]
 #[target_feature(enable = "avx512f")]
 unsafe fn neg(x: __m512) -> __m512 {
-    _mm512_castsi512_ps(_mm512_xor_si512(
-        _mm512_castps_si512(x),
-        _mm512_set1_epi32(i32::MIN),
-    ))
+    _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(x), _mm512_set1_epi32(i32::MIN)))
 }
 
 /// Lane-wise [`super::scalar::exp1`].
@@ -205,10 +193,7 @@ unsafe fn exp16(x: __m512) -> __m512 {
     // min(x, MAX) returns MAX for NaN lanes; they are replaced by x at the end.
     let xc = _mm512_min_ps(x, _mm512_set1_ps(EXP_MAX));
     let magic = _mm512_set1_ps(ROUND_MAGIC);
-    let n = _mm512_sub_ps(
-        _mm512_add_ps(_mm512_mul_ps(xc, _mm512_set1_ps(LOG2E)), magic),
-        magic,
-    );
+    let n = _mm512_sub_ps(_mm512_add_ps(_mm512_mul_ps(xc, _mm512_set1_ps(LOG2E)), magic), magic);
     let r = _mm512_fmadd_ps(n, _mm512_set1_ps(-LN2_HI), xc);
     let r = _mm512_fmadd_ps(n, _mm512_set1_ps(-LN2_LO), r);
     let mut p = _mm512_set1_ps(EXP_POLY[6]);
@@ -236,10 +221,7 @@ unsafe fn sigmoid16(x: __m512) -> __m512 {
 unsafe fn tanh16(x: __m512) -> __m512 {
     let one = _mm512_set1_ps(1.0);
     let e = exp16(_mm512_mul_ps(_mm512_set1_ps(-2.0), x));
-    _mm512_sub_ps(
-        _mm512_div_ps(_mm512_set1_ps(2.0), _mm512_add_ps(one, e)),
-        one,
-    )
+    _mm512_sub_ps(_mm512_div_ps(_mm512_set1_ps(2.0), _mm512_add_ps(one, e)), one)
 }
 
 /// Mask of the first `len` lanes (`len < 16`).
@@ -376,19 +358,12 @@ unsafe fn ln16(x: __m512) -> __m512 {
     let bias = _mm512_mask_blend_epi32(tiny, _mm512_set1_epi32(126), _mm512_set1_epi32(126 + 23));
     let bits = _mm512_castps_si512(xs);
     let e = _mm512_sub_epi32(_mm512_srli_epi32::<23>(bits), bias);
-    let mbits = _mm512_or_si512(
-        _mm512_and_si512(bits, _mm512_set1_epi32(0x007f_ffff)),
-        _mm512_set1_epi32(0x3f00_0000),
-    );
+    let mbits = _mm512_or_si512(_mm512_and_si512(bits, _mm512_set1_epi32(0x007f_ffff)), _mm512_set1_epi32(0x3f00_0000));
     let m = _mm512_castsi512_ps(mbits);
     let one = _mm512_set1_ps(1.0);
     let lt = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(m, _mm512_set1_ps(SQRT_HALF));
     let e = _mm512_mask_sub_epi32(e, lt, e, _mm512_set1_epi32(1));
-    let f = _mm512_mask_blend_ps(
-        lt,
-        _mm512_sub_ps(m, one),
-        _mm512_sub_ps(_mm512_add_ps(m, m), one),
-    );
+    let f = _mm512_mask_blend_ps(lt, _mm512_sub_ps(m, one), _mm512_sub_ps(_mm512_add_ps(m, m), one));
     let z = _mm512_mul_ps(f, f);
     let mut p = _mm512_set1_ps(LN_POLY[0]);
     for &c in &LN_POLY[1..] {
@@ -403,11 +378,7 @@ unsafe fn ln16(x: __m512) -> __m512 {
     let inf = _mm512_set1_ps(f32::INFINITY);
     let r = _mm512_mask_blend_ps(_mm512_cmp_ps_mask::<_CMP_EQ_OQ>(x, inf), r, inf);
     let zero = _mm512_setzero_ps();
-    let r = _mm512_mask_blend_ps(
-        _mm512_cmp_ps_mask::<_CMP_EQ_OQ>(x, zero),
-        r,
-        _mm512_set1_ps(f32::NEG_INFINITY),
-    );
+    let r = _mm512_mask_blend_ps(_mm512_cmp_ps_mask::<_CMP_EQ_OQ>(x, zero), r, _mm512_set1_ps(f32::NEG_INFINITY));
     let bad = _mm512_cmp_ps_mask::<_CMP_NGE_UQ>(x, zero); // x < 0 or NaN
     _mm512_mask_blend_ps(bad, r, _mm512_set1_ps(f32::NAN))
 }
@@ -424,19 +395,12 @@ pub(crate) unsafe fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
     let av = _mm512_set1_ps(a);
     let mut i = 0;
     while i + 16 <= n {
-        _mm512_storeu_ps(
-            yp.add(i),
-            _mm512_fmadd_ps(av, _mm512_loadu_ps(xp.add(i)), _mm512_loadu_ps(yp.add(i))),
-        );
+        _mm512_storeu_ps(yp.add(i), _mm512_fmadd_ps(av, _mm512_loadu_ps(xp.add(i)), _mm512_loadu_ps(yp.add(i))));
         i += 16;
     }
     if i < n {
         let mask = tail_mask(n - i);
-        let r = _mm512_fmadd_ps(
-            av,
-            _mm512_maskz_loadu_ps(mask, xp.add(i)),
-            _mm512_maskz_loadu_ps(mask, yp.add(i)),
-        );
+        let r = _mm512_fmadd_ps(av, _mm512_maskz_loadu_ps(mask, xp.add(i)), _mm512_maskz_loadu_ps(mask, yp.add(i)));
         _mm512_mask_storeu_ps(yp.add(i), mask, r);
     }
 }

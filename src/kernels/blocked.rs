@@ -268,14 +268,7 @@ pub(crate) unsafe fn gemm<K: MicroKernel>(
                         (b, pc)
                     } else {
                         K::gather_rows(brows, b, pc, kc, n);
-                        (
-                            View {
-                                data: &brows[..kc * n],
-                                rs: n,
-                                cs: 1,
-                            },
-                            0,
-                        )
+                        (View { data: &brows[..kc * n], rs: n, cs: 1 }, 0)
                     };
                     for ic in (0..m).step_by(mcb) {
                         let mc = mcb.min(m - ic);
@@ -295,11 +288,7 @@ pub(crate) unsafe fn gemm<K: MicroKernel>(
                                 let ct = cp.add((ic + ir) * n + jr);
                                 // Column edge: run on a scratch copy, all NR columns.
                                 let full = ncols == nr;
-                                let (cdst, ldc) = if full {
-                                    (ct, n)
-                                } else {
-                                    (tile.as_mut_ptr(), nr)
-                                };
+                                let (cdst, ldc) = if full { (ct, n) } else { (tile.as_mut_ptr(), nr) };
                                 if !full && load_c {
                                     for r in 0..nrows {
                                         for j in 0..ncols {
@@ -316,19 +305,12 @@ pub(crate) unsafe fn gemm<K: MicroKernel>(
                                 } else {
                                     std::ptr::null()
                                 };
-                                let pf = Prefetch {
-                                    next,
-                                    ld: bk.rs,
-                                    every: mc.div_ceil(mr),
-                                    phase: ir / mr,
-                                };
+                                let pf = Prefetch { next, ld: bk.rs, every: mc.div_ceil(mr), phase: ir / mr };
                                 if fused && ir == 0 {
                                     let src = bk.data.as_ptr().add(p0 * bk.rs + jr);
                                     // A single tile per panel needs no packed copy.
                                     let dst = if mc > mr { bp } else { std::ptr::null_mut() };
-                                    K::run_pack(
-                                        nrows, kc, ap, src, bk.rs, dst, cdst, ldc, load_c, pf,
-                                    );
+                                    K::run_pack(nrows, kc, ap, src, bk.rs, dst, cdst, ldc, load_c, pf);
                                 } else {
                                     K::run(nrows, kc, ap, bp, cdst, ldc, load_c, pf);
                                 }

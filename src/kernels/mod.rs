@@ -205,20 +205,12 @@ impl Isa {
 
     /// The fastest path this CPU runs.
     pub fn best() -> Isa {
-        *Isa::ALL
-            .iter()
-            .rev()
-            .find(|isa| isa.is_supported())
-            .unwrap_or(&Isa::Scalar)
+        *Isa::ALL.iter().rev().find(|isa| isa.is_supported()).unwrap_or(&Isa::Scalar)
     }
 
     /// The paths this CPU runs, slowest first.
     pub fn supported() -> Vec<Isa> {
-        Isa::ALL
-            .iter()
-            .copied()
-            .filter(|isa| isa.is_supported())
-            .collect()
+        Isa::ALL.iter().copied().filter(|isa| isa.is_supported()).collect()
     }
 
     fn check(self) -> Result<Isa> {
@@ -242,10 +234,7 @@ impl Isa {
 }
 
 fn names(isas: &[Isa]) -> String {
-    isas.iter()
-        .map(|isa| isa.name())
-        .collect::<Vec<_>>()
-        .join(", ")
+    isas.iter().map(|isa| isa.name()).collect::<Vec<_>>().join(", ")
 }
 
 /// The active path; 0 = not chosen yet.
@@ -264,9 +253,7 @@ pub fn from_env() -> Result<Isa> {
 /// The path a `NNZ_KERNEL` value selects (`None`: unset).
 fn from_setting(value: Option<&str>) -> Result<Isa> {
     match value {
-        Some(v) if !v.is_empty() => Isa::parse(v)?
-            .check()
-            .map_err(|e| e.context(format!("{ENV_VAR}={v}"))),
+        Some(v) if !v.is_empty() => Isa::parse(v)?.check().map_err(|e| e.context(format!("{ENV_VAR}={v}"))),
         _ => Ok(Isa::best()),
     }
 }
@@ -314,15 +301,7 @@ fn check_gemm(what: &str, c: usize, a: usize, b: usize, (m, k, n): (usize, usize
 ///
 /// Each `C[i][j]` is the FMA chain `acc = fma(A[i][p], B[p][j], acc)` for `p = 0..k`,
 /// starting from `C[i][j]` when `accumulate`, else from `0.0`.
-pub fn gemm_nn(
-    c: &mut [f32],
-    a: &[f32],
-    b: &[f32],
-    m: usize,
-    k: usize,
-    n: usize,
-    accumulate: bool,
-) {
+pub fn gemm_nn(c: &mut [f32], a: &[f32], b: &[f32], m: usize, k: usize, n: usize, accumulate: bool) {
     gemm_nn_on(active(), c, a, b, m, k, n, accumulate)
 }
 
@@ -330,15 +309,7 @@ pub fn gemm_nn(
 ///
 /// Used for weight gradients (`dW = Xᵀ · dY`): each `C[i][j]` is the FMA chain
 /// `acc = fma(A[p][i], B[p][j], acc)` for `p = 0..k`, starting as in [`gemm_nn`].
-pub fn gemm_tn(
-    c: &mut [f32],
-    a: &[f32],
-    b: &[f32],
-    m: usize,
-    k: usize,
-    n: usize,
-    accumulate: bool,
-) {
+pub fn gemm_tn(c: &mut [f32], a: &[f32], b: &[f32], m: usize, k: usize, n: usize, accumulate: bool) {
     gemm_tn_on(active(), c, a, b, m, k, n, accumulate)
 }
 
@@ -348,30 +319,13 @@ pub fn gemm_tn(
 /// `acc = fma(A[i][p], B[j][p], acc)` for `p = 0..k`, starting as in [`gemm_nn`]. The
 /// same bits as `gemm_nn` with an explicitly transposed `B`; somewhat slower than that
 /// (packing `B` gathers with a stride), so keep a transposed copy where it is reused.
-pub fn gemm_nt(
-    c: &mut [f32],
-    a: &[f32],
-    b: &[f32],
-    m: usize,
-    k: usize,
-    n: usize,
-    accumulate: bool,
-) {
+pub fn gemm_nt(c: &mut [f32], a: &[f32], b: &[f32], m: usize, k: usize, n: usize, accumulate: bool) {
     gemm_nt_on(active(), c, a, b, m, k, n, accumulate)
 }
 
 /// Runs the blocked driver with `isa`'s micro-kernel.
 #[allow(clippy::too_many_arguments)]
-fn gemm_views(
-    isa: Isa,
-    c: &mut [f32],
-    a: View,
-    b: View,
-    m: usize,
-    k: usize,
-    n: usize,
-    accumulate: bool,
-) {
+fn gemm_views(isa: Isa, c: &mut [f32], a: View, b: View, m: usize, k: usize, n: usize, accumulate: bool) {
     match isa {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: an `Isa` other than Scalar only becomes active after `check`.
@@ -384,86 +338,32 @@ fn gemm_views(
 }
 
 #[allow(clippy::too_many_arguments)]
-fn gemm_nn_on(
-    isa: Isa,
-    c: &mut [f32],
-    a: &[f32],
-    b: &[f32],
-    m: usize,
-    k: usize,
-    n: usize,
-    accumulate: bool,
-) {
+fn gemm_nn_on(isa: Isa, c: &mut [f32], a: &[f32], b: &[f32], m: usize, k: usize, n: usize, accumulate: bool) {
     check_gemm("gemm_nn", c.len(), a.len(), b.len(), (m, k, n));
-    let a = View {
-        data: a,
-        rs: k,
-        cs: 1,
-    };
-    let b = View {
-        data: b,
-        rs: n,
-        cs: 1,
-    };
+    let a = View { data: a, rs: k, cs: 1 };
+    let b = View { data: b, rs: n, cs: 1 };
     gemm_views(isa, c, a, b, m, k, n, accumulate)
 }
 
 #[allow(clippy::too_many_arguments)]
-fn gemm_tn_on(
-    isa: Isa,
-    c: &mut [f32],
-    a: &[f32],
-    b: &[f32],
-    m: usize,
-    k: usize,
-    n: usize,
-    accumulate: bool,
-) {
+fn gemm_tn_on(isa: Isa, c: &mut [f32], a: &[f32], b: &[f32], m: usize, k: usize, n: usize, accumulate: bool) {
     check_gemm("gemm_tn", c.len(), a.len(), b.len(), (m, k, n));
-    let a = View {
-        data: a,
-        rs: 1,
-        cs: m,
-    };
-    let b = View {
-        data: b,
-        rs: n,
-        cs: 1,
-    };
+    let a = View { data: a, rs: 1, cs: m };
+    let b = View { data: b, rs: n, cs: 1 };
     gemm_views(isa, c, a, b, m, k, n, accumulate)
 }
 
 #[allow(clippy::too_many_arguments)]
-fn gemm_nt_on(
-    isa: Isa,
-    c: &mut [f32],
-    a: &[f32],
-    b: &[f32],
-    m: usize,
-    k: usize,
-    n: usize,
-    accumulate: bool,
-) {
+fn gemm_nt_on(isa: Isa, c: &mut [f32], a: &[f32], b: &[f32], m: usize, k: usize, n: usize, accumulate: bool) {
     check_gemm("gemm_nt", c.len(), a.len(), b.len(), (m, k, n));
-    let a = View {
-        data: a,
-        rs: k,
-        cs: 1,
-    };
-    let b = View {
-        data: b,
-        rs: 1,
-        cs: k,
-    };
+    let a = View { data: a, rs: k, cs: 1 };
+    let b = View { data: b, rs: 1, cs: k };
     gemm_views(isa, c, a, b, m, k, n, accumulate)
 }
 
 /// `dst (cols×rows) = srcᵀ`, with `src` stored as (rows×cols). Exact (a copy).
 pub fn transpose(dst: &mut [f32], src: &[f32], rows: usize, cols: usize) {
-    assert!(
-        src.len() >= rows * cols && dst.len() >= rows * cols,
-        "transpose: slices too short"
-    );
+    assert!(src.len() >= rows * cols && dst.len() >= rows * cols, "transpose: slices too short");
     blocked::transpose(dst, src, rows, cols)
 }
 

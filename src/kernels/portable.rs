@@ -97,15 +97,7 @@ impl MicroKernel for K4x16 {
 }
 
 /// Shapes are checked by the caller.
-pub(crate) fn gemm(
-    c: &mut [f32],
-    a: View,
-    b: View,
-    m: usize,
-    k: usize,
-    n: usize,
-    accumulate: bool,
-) {
+pub(crate) fn gemm(c: &mut [f32], a: View, b: View, m: usize, k: usize, n: usize, accumulate: bool) {
     // SAFETY: the portable kernel needs no CPU feature.
     unsafe { super::blocked::gemm::<K4x16>(c, a, b, m, k, n, accumulate) }
 }

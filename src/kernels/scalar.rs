@@ -6,15 +6,7 @@
 /// Lanes of the virtual vector that fixes the order of every reduction.
 pub const LANES: usize = 16;
 
-pub fn gemm_nn(
-    c: &mut [f32],
-    a: &[f32],
-    b: &[f32],
-    m: usize,
-    k: usize,
-    n: usize,
-    accumulate: bool,
-) {
+pub fn gemm_nn(c: &mut [f32], a: &[f32], b: &[f32], m: usize, k: usize, n: usize, accumulate: bool) {
     assert!(a.len() >= m * k && b.len() >= k * n && c.len() >= m * n);
     for i in 0..m {
         for j in 0..n {
@@ -27,15 +19,7 @@ pub fn gemm_nn(
     }
 }
 
-pub fn gemm_tn(
-    c: &mut [f32],
-    a: &[f32],
-    b: &[f32],
-    m: usize,
-    k: usize,
-    n: usize,
-    accumulate: bool,
-) {
+pub fn gemm_tn(c: &mut [f32], a: &[f32], b: &[f32], m: usize, k: usize, n: usize, accumulate: bool) {
     assert!(a.len() >= k * m && b.len() >= k * n && c.len() >= m * n);
     for i in 0..m {
         for j in 0..n {
@@ -48,15 +32,7 @@ pub fn gemm_tn(
     }
 }
 
-pub fn gemm_nt(
-    c: &mut [f32],
-    a: &[f32],
-    b: &[f32],
-    m: usize,
-    k: usize,
-    n: usize,
-    accumulate: bool,
-) {
+pub fn gemm_nt(c: &mut [f32], a: &[f32], b: &[f32], m: usize, k: usize, n: usize, accumulate: bool) {
     assert!(a.len() >= m * k && b.len() >= n * k && c.len() >= m * n);
     for i in 0..m {
         for j in 0..n {
@@ -112,15 +88,7 @@ pub(crate) const LN2_LO: f32 = 1.428_606_8e-6; // ln 2 - LN2_HI
 pub(crate) const ROUND_MAGIC: f32 = 12_582_912.0; // 1.5 · 2^23: x + M - M rounds x to an integer
 pub(crate) const EXP_MIN: f32 = -87.0;
 pub(crate) const EXP_MAX: f32 = 88.0;
-pub(crate) const EXP_POLY: [f32; 7] = [
-    1.0,
-    1.0,
-    0.5,
-    1.0 / 6.0,
-    1.0 / 24.0,
-    1.0 / 120.0,
-    1.0 / 720.0,
-];
+pub(crate) const EXP_POLY: [f32; 7] = [1.0, 1.0, 0.5, 1.0 / 6.0, 1.0 / 24.0, 1.0 / 120.0, 1.0 / 720.0];
 
 #[inline]
 pub fn exp1(x: f32) -> f32 {
@@ -188,11 +156,7 @@ pub fn ln1(x: f32) -> f32 {
     if x == f32::INFINITY {
         return x;
     }
-    let (x, bias) = if x < f32::MIN_POSITIVE {
-        (x * TWO_POW_23, 126 + 23)
-    } else {
-        (x, 126)
-    };
+    let (x, bias) = if x < f32::MIN_POSITIVE { (x * TWO_POW_23, 126 + 23) } else { (x, 126) };
     let bits = x.to_bits();
     // x = 2^e · m with m in [0.5, 1).
     let mut e = (bits >> 23) as i32 - bias;
@@ -294,10 +258,7 @@ mod tests {
     fn tanh_and_sigmoid_are_accurate() {
         let mut x = -20.0f32;
         while x < 20.0 {
-            assert!(
-                (tanh1(x) as f64 - (x as f64).tanh()).abs() < 3e-7,
-                "tanh({x})"
-            );
+            assert!((tanh1(x) as f64 - (x as f64).tanh()).abs() < 3e-7, "tanh({x})");
             let s = 1.0 / (1.0 + (-(x as f64)).exp());
             assert!((sigmoid1(x) as f64 - s).abs() < 2e-7, "sigmoid({x})");
             x += 0.001;

@@ -15,10 +15,7 @@ fn fast_paths() -> Vec<Isa> {
         if isa.is_supported() {
             out.push(isa);
         } else {
-            eprintln!(
-                "note: skipping kernel path {}: this CPU cannot run it",
-                isa.name()
-            );
+            eprintln!("note: skipping kernel path {}: this CPU cannot run it", isa.name());
         }
     }
     out
@@ -72,12 +69,7 @@ const DIMS: [usize; 12] = [0, 1, 2, 5, 7, 8, 9, 16, 17, 31, 48, 49];
 type GemmOn = fn(Isa, &mut [f32], &[f32], &[f32], usize, usize, usize, bool);
 type GemmRef = fn(&mut [f32], &[f32], &[f32], usize, usize, usize, bool);
 
-fn check_gemm_variant(
-    name: &str,
-    fast: GemmOn,
-    reference: GemmRef,
-    shapes: &[(usize, usize, usize)],
-) {
+fn check_gemm_variant(name: &str, fast: GemmOn, reference: GemmRef, shapes: &[(usize, usize, usize)]) {
     let mut g = Gen(0x9e37_79b9_7f4a_7c15);
     for isa in fast_paths() {
         for &(m, k, n) in shapes {
@@ -89,11 +81,7 @@ fn check_gemm_variant(
                 reference(&mut want, &a, &b, m, k, n, accumulate);
                 let mut got = c0.clone();
                 fast(isa, &mut got, &a, &b, m, k, n, accumulate);
-                assert_same(
-                    &got,
-                    &want,
-                    &format!("{name} {} m={m} k={k} n={n} acc={accumulate}", isa.name()),
-                );
+                assert_same(&got, &want, &format!("{name} {} m={m} k={k} n={n} acc={accumulate}", isa.name()));
             }
         }
     }
@@ -109,15 +97,7 @@ fn small_shapes() -> Vec<(usize, usize, usize)> {
         }
     }
     // Past the block sizes: k > KC (256), m > MC (72/128), n over many panels.
-    v.extend([
-        (3, 300, 40),
-        (9, 520, 17),
-        (70, 20, 530),
-        (80, 257, 97),
-        (33, 600, 1000),
-        (1, 1, 1100),
-        (150, 260, 50),
-    ]);
+    v.extend([(3, 300, 40), (9, 520, 17), (70, 20, 530), (80, 257, 97), (33, 600, 1000), (1, 1, 1100), (150, 260, 50)]);
     v
 }
 
@@ -198,11 +178,7 @@ fn gemm_special_values_match_scalar() {
                 scalar::gemm_nn(&mut want, &a, &b, m, k, n, accumulate);
                 let mut got = c0.clone();
                 gemm_nn_on(isa, &mut got, &a, &b, m, k, n, accumulate);
-                assert_same(
-                    &got,
-                    &want,
-                    &format!("gemm_nn specials {} {m}x{k}x{n}", isa.name()),
-                );
+                assert_same(&got, &want, &format!("gemm_nn specials {} {m}x{k}x{n}", isa.name()));
             }
         }
         // Signed zero: -0·x chains must start from +0.0, as in the reference.
@@ -252,11 +228,7 @@ fn check_map(name: &str, fast: MapOn, reference: fn(&mut [f32], &[f32])) {
                 reference(&mut want, xs);
                 let mut got = vec![1.0; len];
                 fast(isa, &mut got, xs);
-                assert_same(
-                    &got,
-                    &want,
-                    &format!("{name} {} len={len} start={start}", isa.name()),
-                );
+                assert_same(&got, &want, &format!("{name} {} len={len} start={start}", isa.name()));
             }
         }
     }
@@ -283,9 +255,7 @@ fn ln_matches_scalar() {
     // every binade, subnormals included, and both sides of √½.
     let mut x = activation_inputs();
     for e in 0..255u32 {
-        for mant in [
-            0, 1, 0x2a_aaab, 0x35_04f3, 0x35_04f4, 0x40_0000, 0x55_5555, 0x7f_ffff,
-        ] {
+        for mant in [0, 1, 0x2a_aaab, 0x35_04f3, 0x35_04f4, 0x40_0000, 0x55_5555, 0x7f_ffff] {
             x.push(f32::from_bits(e << 23 | mant));
         }
     }
@@ -332,11 +302,7 @@ fn sum_and_softmax_match_scalar() {
     for isa in fast_paths() {
         for len in (0..70).chain([255, 256, 257, 1000, 16384, 16385]) {
             let x: Vec<f32> = (0..len).map(|_| g.f32() * 10.0).collect();
-            assert!(
-                same(sum_on(isa, &x), scalar::sum(&x)),
-                "sum {} len={len}",
-                isa.name()
-            );
+            assert!(same(sum_on(isa, &x), scalar::sum(&x)), "sum {} len={len}", isa.name());
             let mut want = x.clone();
             scalar::softmax(&mut want);
             let mut got = x.clone();
@@ -346,11 +312,7 @@ fn sum_and_softmax_match_scalar() {
             scalar::log_softmax(&mut want);
             let mut got = x.clone();
             log_softmax_on(isa, &mut got);
-            assert_same(
-                &got,
-                &want,
-                &format!("log_softmax {} len={len}", isa.name()),
-            );
+            assert_same(&got, &want, &format!("log_softmax {} len={len}", isa.name()));
         }
         // Special rows: -inf entries, all equal, a NaN, +inf, huge spread.
         let rows: Vec<Vec<f32>> = vec![
@@ -363,11 +325,7 @@ fn sum_and_softmax_match_scalar() {
             vec![-0.0, 0.0, -0.0],
         ];
         for row in rows {
-            assert!(
-                same(sum_on(isa, &row), scalar::sum(&row)),
-                "sum {} {row:?}",
-                isa.name()
-            );
+            assert!(same(sum_on(isa, &row), scalar::sum(&row)), "sum {} {row:?}", isa.name());
             let mut want = row.clone();
             scalar::softmax(&mut want);
             let mut got = row.clone();
@@ -414,10 +372,7 @@ fn env_setting_is_checked() {
     }
     for bad in ["AVX2", "sse2", "avx512 ", "neon"] {
         let e = format!("{:#}", from_setting(Some(bad)).unwrap_err());
-        assert!(
-            e.contains("NNZ_KERNEL") && e.contains("expected one of"),
-            "{e}"
-        );
+        assert!(e.contains("NNZ_KERNEL") && e.contains("expected one of"), "{e}");
     }
 }
 
@@ -453,8 +408,7 @@ fn tiny_model_hash(isa: Isa) -> (u64, f64) {
     let t_len = text.len() / B;
     let sym = |s: usize, t: usize| text[s * t_len + t] as usize;
     let mut g = Gen(2024);
-    let scaled =
-        |g: &mut Gen, n: usize, s: f32| -> Vec<f32> { g.vec(n).iter().map(|v| v * s).collect() };
+    let scaled = |g: &mut Gen, n: usize, s: f32| -> Vec<f32> { g.vec(n).iter().map(|v| v * s).collect() };
     let emb = scaled(&mut g, V * E, 0.5);
     let w = scaled(&mut g, X * 4 * H, 0.2);
     let mut bias = vec![0.0f32; 4 * H];
@@ -527,23 +481,12 @@ const GOLDEN_TINY_MODEL: u64 = 0x22c6_2796_00e6_d49f;
 fn golden_tiny_model_is_identical_on_every_path() {
     for isa in Isa::ALL {
         if !isa.is_supported() {
-            eprintln!(
-                "note: skipping kernel path {}: this CPU cannot run it",
-                isa.name()
-            );
+            eprintln!("note: skipping kernel path {}: this CPU cannot run it", isa.name());
             continue;
         }
         let (hash, loss) = tiny_model_hash(isa);
-        eprintln!(
-            "golden tiny model on {}: hash {hash:#018x}, {loss:.3} bits",
-            isa.name()
-        );
-        assert_eq!(
-            hash,
-            GOLDEN_TINY_MODEL,
-            "path {} computed different bits",
-            isa.name()
-        );
+        eprintln!("golden tiny model on {}: hash {hash:#018x}, {loss:.3} bits", isa.name());
+        assert_eq!(hash, GOLDEN_TINY_MODEL, "path {} computed different bits", isa.name());
     }
 }
 
@@ -586,20 +529,12 @@ const GOLDEN_ELEMENTWISE: u64 = 0x7f43_2380_571d_9fe1;
 fn golden_elementwise_is_identical_on_every_path() {
     for isa in Isa::ALL {
         if !isa.is_supported() {
-            eprintln!(
-                "note: skipping kernel path {}: this CPU cannot run it",
-                isa.name()
-            );
+            eprintln!("note: skipping kernel path {}: this CPU cannot run it", isa.name());
             continue;
         }
         let hash = elementwise_hash(isa);
         eprintln!("golden element-wise on {}: hash {hash:#018x}", isa.name());
-        assert_eq!(
-            hash,
-            GOLDEN_ELEMENTWISE,
-            "path {} computed different bits",
-            isa.name()
-        );
+        assert_eq!(hash, GOLDEN_ELEMENTWISE, "path {} computed different bits", isa.name());
     }
 }
 
@@ -620,8 +555,7 @@ fn nnz_kernel_env_selects_or_errors() {
     let exe = std::env::current_exe().expect("test binary path");
     let run = |value: Option<&str>| -> String {
         let mut cmd = std::process::Command::new(&exe);
-        cmd.args([NAME, "--exact", "--nocapture", "--test-threads=1"])
-            .env(CHILD, "1");
+        cmd.args([NAME, "--exact", "--nocapture", "--test-threads=1"]).env(CHILD, "1");
         match value {
             Some(v) => cmd.env(ENV_VAR, v),
             None => cmd.env_remove(ENV_VAR),
@@ -629,10 +563,7 @@ fn nnz_kernel_env_selects_or_errors() {
         let out = cmd.output().expect("run the test binary");
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
         // The harness may print "test <name> ... " on the same line first.
-        let line = stdout
-            .lines()
-            .find_map(|l| l.split_once("RESULT "))
-            .map(|(_, r)| r);
+        let line = stdout.lines().find_map(|l| l.split_once("RESULT ")).map(|(_, r)| r);
         line.unwrap_or_default().to_string()
     };
     let best = Isa::best().name();
@@ -642,16 +573,9 @@ fn nnz_kernel_env_selects_or_errors() {
         if isa.is_supported() {
             assert_eq!(got, format!("selected {0} active {0}", isa.name()));
         } else {
-            assert!(
-                got.starts_with("error") && got.contains("lacks"),
-                "{}: {got}",
-                isa.name()
-            );
+            assert!(got.starts_with("error") && got.contains("lacks"), "{}: {got}", isa.name());
         }
     }
     let got = run(Some("avx1024"));
-    assert!(
-        got.starts_with("error") && got.contains("expected one of"),
-        "{got}"
-    );
+    assert!(got.starts_with("error") && got.contains("expected one of"), "{got}");
 }

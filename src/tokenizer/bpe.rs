@@ -120,8 +120,7 @@ pub fn saving(lg: &Log2, n: u64, a: u16, b: u16, ca: u64, cb: u64, c: u64) -> i6
         let c = c.min(ca / 2);
         (lg.f(n) + lg.f(ca - 2 * c) + lg.f(c)) as i64 - (lg.f(n - c) + lg.f(ca)) as i64
     } else {
-        (lg.f(n) + lg.f(ca - c) + lg.f(cb - c) + lg.f(c)) as i64
-            - (lg.f(n - c) + lg.f(ca) + lg.f(cb)) as i64
+        (lg.f(n) + lg.f(ca - c) + lg.f(cb - c) + lg.f(c)) as i64 - (lg.f(n - c) + lg.f(ca) + lg.f(cb)) as i64
     }
 }
 
@@ -303,10 +302,7 @@ pub fn train(
         }
         t.end_round();
     }
-    Trained {
-        merges,
-        counts: t.counts,
-    }
+    Trained { merges, counts: t.counts }
 }
 
 impl Trainer<'_> {
@@ -331,11 +327,7 @@ impl Trainer<'_> {
             if c >= self.min_freq {
                 let key = pair_key((i / base_vocab) as u16, (i % base_vocab) as u16);
                 let id = self.pairs.len() as u32;
-                self.pairs.push(PairRec {
-                    key,
-                    count: c,
-                    pos: Vec::with_capacity(c as usize),
-                });
+                self.pairs.push(PairRec { key, count: c, pos: Vec::with_capacity(c as usize) });
                 self.map.insert(key, id);
                 self.heap.push((c as u64) << 32 | key as u64);
                 slot[i] = id;
@@ -421,8 +413,7 @@ impl Trainer<'_> {
         for &(_, key) in &cands {
             if !chosen.contains(&split_key(key)) {
                 if let Some(&id) = self.map.get(&key) {
-                    self.heap
-                        .push((self.pairs[id as usize].count as u64) << 32 | key as u64);
+                    self.heap.push((self.pairs[id as usize].count as u64) << 32 | key as u64);
                 }
             }
         }
@@ -449,11 +440,7 @@ impl Trainer<'_> {
                         id
                     }
                     None => {
-                        self.pairs.push(PairRec {
-                            key,
-                            count: 0,
-                            pos: Vec::new(),
-                        });
+                        self.pairs.push(PairRec { key, count: 0, pos: Vec::new() });
                         (self.pairs.len() - 1) as u32
                     }
                 };
@@ -475,10 +462,7 @@ impl Trainer<'_> {
         };
         let mut positions = std::mem::take(&mut self.pairs[id as usize].pos);
         self.remove_pair(key, id);
-        let (la, lb) = (
-            self.tlen[a as usize] as usize,
-            self.tlen[b as usize] as usize,
-        );
+        let (la, lb) = (self.tlen[a as usize] as usize, self.tlen[b as usize] as usize);
         let n = self.sym.len();
         // Drop the stale entries first, in a loop without data-dependent branches so that
         // the cache misses of many entries overlap: these random reads are most of the
@@ -487,11 +471,7 @@ impl Trainer<'_> {
         for i in 0..positions.len() {
             let p = positions[i] as usize;
             let q = (p + la).min(n - 1);
-            let ok = self.start.get(p)
-                & (self.sym[p] == a)
-                & (p + la < n)
-                & !self.seg.get(q)
-                & (self.sym[q] == b);
+            let ok = self.start.get(p) & (self.sym[p] == a) & (p + la < n) & !self.seg.get(q) & (self.sym[q] == b);
             positions[w] = p as u32;
             w += ok as usize;
         }
@@ -590,10 +570,7 @@ pub fn train_reference(
     let mut merges: Vec<(u16, u16)> = Vec::new();
     let max_merges = (2 * max_vocab).min(65536).saturating_sub(base_vocab);
     loop {
-        let live = counts[base_vocab..]
-            .iter()
-            .filter(|&&c| c >= min_freq)
-            .count();
+        let live = counts[base_vocab..].iter().filter(|&&c| c >= min_freq).count();
         if merges.len() >= max_merges || base_vocab + live >= max_vocab {
             break;
         }
@@ -629,8 +606,7 @@ pub fn train_reference(
             merges.push((a, b));
             tlen.push(tlen[a as usize] + tlen[b as usize]);
             counts.push(0);
-            let (mut out, mut out_seg) =
-                (Vec::with_capacity(seq.len()), Vec::with_capacity(seq.len()));
+            let (mut out, mut out_seg) = (Vec::with_capacity(seq.len()), Vec::with_capacity(seq.len()));
             let mut i = 0;
             while i < seq.len() {
                 if i + 1 < seq.len() && seq[i] == a && seq[i + 1] == b && seg[i] == seg[i + 1] {
@@ -716,10 +692,6 @@ mod tests {
         let base: Vec<u16> = data.iter().map(|&b| b as u16).collect();
         let lg = Log2::new();
         let t = train(&lg, base, &[0], 256, 16384, 2, MAX_SCAN);
-        assert!(
-            t.merges.is_empty(),
-            "{} merges on random bytes",
-            t.merges.len()
-        );
+        assert!(t.merges.is_empty(), "{} merges on random bytes", t.merges.len());
     }
 }

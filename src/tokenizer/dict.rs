@@ -53,13 +53,7 @@ struct RcEncoder {
 
 impl RcEncoder {
     fn new() -> Self {
-        RcEncoder {
-            low: 0,
-            range: u32::MAX,
-            cache: 0,
-            cache_size: 1,
-            out: Vec::new(),
-        }
+        RcEncoder { low: 0, range: u32::MAX, cache: 0, cache_size: 1, out: Vec::new() }
     }
 
     fn bit(&mut self, p: &mut u16, bit: bool) {
@@ -114,13 +108,7 @@ struct RcDecoder<'a> {
 
 impl<'a> RcDecoder<'a> {
     fn new(bytes: &'a [u8]) -> Self {
-        let mut d = RcDecoder {
-            bytes,
-            pos: 0,
-            range: u32::MAX,
-            code: 0,
-            overrun: false,
-        };
+        let mut d = RcDecoder { bytes, pos: 0, range: u32::MAX, code: 0, overrun: false };
         for _ in 0..4 {
             d.code = d.code << 8 | d.next_byte() as u32;
         }
@@ -194,11 +182,7 @@ struct PartModel {
 impl PartModel {
     fn new() -> Self {
         let half = PROB_ONE / 2;
-        PartModel {
-            is_merged: half,
-            base_tree: vec![half; 1 << BASE_BITS],
-            merged_tree: vec![half; 1 << MERGED_BITS],
-        }
+        PartModel { is_merged: half, base_tree: vec![half; 1 << BASE_BITS], merged_tree: vec![half; 1 << MERGED_BITS] }
     }
 
     /// Codes the value `v` (< 2^bits) MSB first through the tree `probs`.
@@ -223,12 +207,7 @@ impl PartModel {
             }
             return Ok(v as u16);
         }
-        let v = Self::tree(
-            c,
-            &mut self.merged_tree,
-            MERGED_BITS,
-            x.wrapping_sub(base) as u32,
-        ) as usize;
+        let v = Self::tree(c, &mut self.merged_tree, MERGED_BITS, x.wrapping_sub(base) as u32) as usize;
         if v >= k {
             bail!("corrupt dictionary: merge {k} refers to a symbol not yet defined");
         }
@@ -265,11 +244,8 @@ pub fn write(parts: &Parts, base: usize) -> Vec<u8> {
     }
     if !parts.merges.is_empty() {
         let mut enc = RcEncoder::new();
-        let mut copy = Parts {
-            transform: parts.transform,
-            merges: parts.merges.clone(),
-            emitted: parts.emitted.clone(),
-        };
+        let mut copy =
+            Parts { transform: parts.transform, merges: parts.merges.clone(), emitted: parts.emitted.clone() };
         code_merges(&mut enc, base, &mut copy).expect("encoding valid merges cannot fail");
         out.extend(enc.finish());
     }
@@ -280,33 +256,21 @@ pub fn write(parts: &Parts, base: usize) -> Vec<u8> {
 /// the merges mean).
 pub fn read(bytes: &[u8]) -> Result<Parts> {
     if bytes.len() < 3 {
-        bail!(
-            "corrupt dictionary: {} bytes, expected at least 3",
-            bytes.len()
-        );
+        bail!("corrupt dictionary: {} bytes, expected at least 3", bytes.len());
     }
     if bytes[0] != VERSION {
-        bail!(
-            "corrupt dictionary: version {}, expected {VERSION}",
-            bytes[0]
-        );
+        bail!("corrupt dictionary: version {}, expected {VERSION}", bytes[0]);
     }
     let flags = bytes[1];
     if flags & !FLAG_TRANSFORM != 0 {
         bail!("corrupt dictionary: reserved flag bits set ({flags:#04x})");
     }
     let transform = flags & FLAG_TRANSFORM != 0;
-    let base = if transform {
-        super::transform::BASE_WITH_TRANSFORM
-    } else {
-        256
-    };
+    let base = if transform { super::transform::BASE_WITH_TRANSFORM } else { 256 };
     let mut m = 0usize;
     let mut pos = 2;
     for shift in (0..21).step_by(7) {
-        let Some(&b) = bytes.get(pos) else {
-            bail!("corrupt dictionary: truncated merge count")
-        };
+        let Some(&b) = bytes.get(pos) else { bail!("corrupt dictionary: truncated merge count") };
         pos += 1;
         m |= ((b & 0x7f) as usize) << shift;
         if b & 0x80 == 0 {
@@ -320,33 +284,20 @@ pub fn read(bytes: &[u8]) -> Result<Parts> {
         }
     }
     if base + m > 65536 {
-        bail!(
-            "corrupt dictionary: {m} merges, at most {} fit 16-bit symbols",
-            65536 - base
-        );
+        bail!("corrupt dictionary: {m} merges, at most {} fit 16-bit symbols", 65536 - base);
     }
     let rest = &bytes[pos..];
-    let mut parts = Parts {
-        transform,
-        merges: vec![(0, 0); m],
-        emitted: vec![false; m],
-    };
+    let mut parts = Parts { transform, merges: vec![(0, 0); m], emitted: vec![false; m] };
     if m == 0 {
         if !rest.is_empty() {
-            bail!(
-                "corrupt dictionary: {} unexpected trailing bytes",
-                rest.len()
-            );
+            bail!("corrupt dictionary: {} unexpected trailing bytes", rest.len());
         }
         return Ok(parts);
     }
     // Each merge takes at least a few bits: a count far above the data is garbage (and
     // would make us allocate for nothing).
     if m > 64 * rest.len() + 64 {
-        bail!(
-            "corrupt dictionary: {m} merges cannot fit in {} bytes",
-            rest.len()
-        );
+        bail!("corrupt dictionary: {m} merges cannot fit in {} bytes", rest.len());
     }
     let mut dec = RcDecoder::new(rest);
     code_merges(&mut dec, base, &mut parts)?;
@@ -354,10 +305,7 @@ pub fn read(bytes: &[u8]) -> Result<Parts> {
         bail!("corrupt dictionary: truncated merge list");
     }
     if dec.pos != rest.len() {
-        bail!(
-            "corrupt dictionary: {} unexpected trailing bytes",
-            rest.len() - dec.pos
-        );
+        bail!("corrupt dictionary: {} unexpected trailing bytes", rest.len() - dec.pos);
     }
     Ok(parts)
 }

@@ -87,10 +87,7 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Options {
-            max_vocab: 16384,
-            min_freq: 32,
-        }
+        Options { max_vocab: 16384, min_freq: 32 }
     }
 }
 
@@ -101,10 +98,7 @@ impl Options {
             bail!("--vocab {} is outside 256..=65536", self.max_vocab);
         }
         if self.min_freq < 2 {
-            bail!(
-                "minimum frequency {} is below 2 (a symbol seen once cannot pay)",
-                self.min_freq
-            );
+            bail!("minimum frequency {} is below 2 (a symbol seen once cannot pay)", self.min_freq);
         }
         Ok(())
     }
@@ -169,12 +163,8 @@ struct Built {
 impl Dictionary {
     /// The identity dictionary: 256 symbols, one per byte.
     pub fn identity() -> Dictionary {
-        Self::from_parts(dict::Parts {
-            transform: false,
-            merges: Vec::new(),
-            emitted: Vec::new(),
-        })
-        .expect("the identity dictionary is valid")
+        Self::from_parts(dict::Parts { transform: false, merges: Vec::new(), emitted: Vec::new() })
+            .expect("the identity dictionary is valid")
     }
 
     /// Builds the dictionary for `data`.
@@ -226,10 +216,7 @@ impl Dictionary {
     /// The merges in order: merge `k` makes internal symbol `base + k` (base = 259 with
     /// the transform, 256 without) and is emitted or only an intermediate step.
     pub fn merges(&self) -> impl Iterator<Item = ((u16, u16), bool)> + '_ {
-        self.merges
-            .iter()
-            .copied()
-            .zip(self.emitted.iter().copied())
+        self.merges.iter().copied().zip(self.emitted.iter().copied())
     }
 
     fn base(&self) -> usize {
@@ -288,10 +275,7 @@ impl Dictionary {
 
     /// An incremental decoder: a word group may span two calls of [`Decoder::push`].
     pub fn decoder(&self) -> Decoder<'_> {
-        Decoder {
-            dict: self,
-            inv: transform::Inverse::default(),
-        }
+        Decoder { dict: self, inv: transform::Inverse::default() }
     }
 
     /// The base symbols (bytes, or escapes 256..259) that output symbol `s` stands for.
@@ -305,11 +289,8 @@ impl Dictionary {
 
     /// The dictionary's compact serialization (format in [`dict`]).
     pub fn to_bytes(&self) -> Vec<u8> {
-        let parts = dict::Parts {
-            transform: self.transform,
-            merges: self.merges.clone(),
-            emitted: self.emitted.clone(),
-        };
+        let parts =
+            dict::Parts { transform: self.transform, merges: self.merges.clone(), emitted: self.emitted.clone() };
         dict::write(&parts, self.base())
     }
 
@@ -444,15 +425,7 @@ fn build_on(
             stream.extend(data[s..e].iter().map(|&b| b as u16));
         }
     }
-    let trained = bpe::train(
-        lg,
-        stream,
-        &seg_starts,
-        base,
-        max_vocab,
-        min_freq,
-        bpe::MAX_SCAN,
-    );
+    let trained = bpe::train(lg, stream, &seg_starts, base, max_vocab, min_freq, bpe::MAX_SCAN);
     let mut counts = trained.counts;
     // Prune rare symbols; raise the threshold until the output alphabet fits (it does
     // once every merged symbol is pruned, as base <= max_vocab).
@@ -466,12 +439,8 @@ fn build_on(
         }
         threshold += threshold / 8 + 1;
     };
-    let dict = Dictionary::from_parts(dict::Parts {
-        transform,
-        merges: trained.merges,
-        emitted,
-    })
-    .expect("training makes valid dictionaries");
+    let dict = Dictionary::from_parts(dict::Parts { transform, merges: trained.merges, emitted })
+        .expect("training makes valid dictionaries");
     let cost = lg.order0_cost(&counts) + ((dict.to_bytes().len() as u64 * 8) << FRAC_BITS);
     Built { dict, cost }
 }

@@ -26,18 +26,16 @@ fn roundtrip_transform(data: &[u8]) {
 /// Pseudo-English text from a seeded generator: words, capitals, punctuation, newlines.
 fn text(len: usize, seed: u64) -> Vec<u8> {
     const WORDS: &[&str] = &[
-        "the", "of", "and", "to", "a", "in", "that", "was", "he", "his", "it", "with", "is", "for",
-        "as", "had", "you", "not", "be", "her", "on", "at", "by", "which", "have", "or", "from",
-        "this", "him", "but", "all", "she", "they", "were", "my", "are", "me", "one", "their",
-        "so", "an", "said", "them", "we", "who", "would", "been", "will", "no", "when", "there",
-        "if", "more", "out", "up", "into", "do", "any", "your", "what", "has", "man", "could",
-        "other", "than", "our", "some", "very", "time", "upon", "about", "may", "its", "only",
-        "now", "like", "little", "then", "can", "should", "made", "did", "us", "such", "great",
-        "before", "must", "two", "these", "see", "know", "over", "much", "down", "after", "first",
-        "mr", "good", "men", "own", "never", "most", "old", "shall", "day", "where", "those",
-        "came", "come", "himself", "way", "work", "life", "without", "go", "make", "well",
-        "through", "being", "long", "say", "might", "how", "am", "too", "even", "def", "under",
-        "new", "same", "last", "back", "café", "naïve", "über",
+        "the", "of", "and", "to", "a", "in", "that", "was", "he", "his", "it", "with", "is", "for", "as", "had", "you",
+        "not", "be", "her", "on", "at", "by", "which", "have", "or", "from", "this", "him", "but", "all", "she",
+        "they", "were", "my", "are", "me", "one", "their", "so", "an", "said", "them", "we", "who", "would", "been",
+        "will", "no", "when", "there", "if", "more", "out", "up", "into", "do", "any", "your", "what", "has", "man",
+        "could", "other", "than", "our", "some", "very", "time", "upon", "about", "may", "its", "only", "now", "like",
+        "little", "then", "can", "should", "made", "did", "us", "such", "great", "before", "must", "two", "these",
+        "see", "know", "over", "much", "down", "after", "first", "mr", "good", "men", "own", "never", "most", "old",
+        "shall", "day", "where", "those", "came", "come", "himself", "way", "work", "life", "without", "go", "make",
+        "well", "through", "being", "long", "say", "might", "how", "am", "too", "even", "def", "under", "new", "same",
+        "last", "back", "café", "naïve", "über",
     ];
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     let mut out = Vec::with_capacity(len + 16);
@@ -77,22 +75,10 @@ fn transform_cases() {
     assert_eq!(fwd(b"Hello"), [&[NOSPACE, CAP][..], &s(" hello")].concat());
     assert_eq!(fwd(b" HELLO"), [&[ALLCAPS][..], &s(" hello")].concat());
     assert_eq!(fwd(b" I"), [&[CAP][..], &s(" i")].concat());
-    assert_eq!(
-        fwd(b" McDonald"),
-        [&[CAP][..], &s(" mc"), &[NOSPACE, CAP], &s(" donald")].concat()
-    );
-    assert_eq!(
-        fwd(b" iPhone"),
-        [&s(" i")[..], &[NOSPACE, CAP], &s(" phone")].concat()
-    );
-    assert_eq!(
-        fwd(b" HTTPServer"),
-        [&[ALLCAPS][..], &s(" https"), &[NOSPACE], &s(" erver")].concat()
-    );
-    assert_eq!(
-        fwd(b" \xc3\x89COLE"),
-        [&s(" ")[..], &[0xc3, 0x89, NOSPACE, ALLCAPS], &s(" cole")].concat()
-    );
+    assert_eq!(fwd(b" McDonald"), [&[CAP][..], &s(" mc"), &[NOSPACE, CAP], &s(" donald")].concat());
+    assert_eq!(fwd(b" iPhone"), [&s(" i")[..], &[NOSPACE, CAP], &s(" phone")].concat());
+    assert_eq!(fwd(b" HTTPServer"), [&[ALLCAPS][..], &s(" https"), &[NOSPACE], &s(" erver")].concat());
+    assert_eq!(fwd(b" \xc3\x89COLE"), [&s(" ")[..], &[0xc3, 0x89, NOSPACE, ALLCAPS], &s(" cole")].concat());
     assert_eq!(fwd(b"a b"), [&[NOSPACE][..], &s(" a b")].concat());
     assert_eq!(fwd(b"(x"), [&s("(")[..], &[NOSPACE], &s(" x")].concat());
     assert_eq!(fwd(b"1 "), s("1 "));
@@ -189,48 +175,17 @@ fn check_roundtrip(dict: &Dictionary, data: &[u8]) {
 #[test]
 fn options_validate() {
     assert!(Options::default().validate().is_ok());
-    assert!(Options {
-        max_vocab: 255,
-        min_freq: 32
-    }
-    .validate()
-    .is_err());
-    assert!(Options {
-        max_vocab: 65537,
-        min_freq: 32
-    }
-    .validate()
-    .is_err());
-    assert!(Options {
-        max_vocab: 65536,
-        min_freq: 1
-    }
-    .validate()
-    .is_err());
+    assert!(Options { max_vocab: 255, min_freq: 32 }.validate().is_err());
+    assert!(Options { max_vocab: 65537, min_freq: 32 }.validate().is_err());
+    assert!(Options { max_vocab: 65536, min_freq: 1 }.validate().is_err());
     // build clamps out-of-range options instead of failing.
     let t = text(20_000, 30);
-    let d = Dictionary::build(
-        &t,
-        &Options {
-            max_vocab: 100_000,
-            min_freq: 0,
-        },
-    );
+    let d = Dictionary::build(&t, &Options { max_vocab: 100_000, min_freq: 0 });
     assert!(d.vocab_size() <= 65536);
     // Tiny alphabets: no room for the escapes below 260 symbols.
     for max_vocab in [0, 255, 256, 257, 258, 259, 260, 261, 300] {
-        let d = Dictionary::build(
-            &t,
-            &Options {
-                max_vocab,
-                min_freq: 4,
-            },
-        );
-        assert!(
-            d.vocab_size() <= (max_vocab as usize).max(256),
-            "{max_vocab}: {}",
-            d.vocab_size()
-        );
+        let d = Dictionary::build(&t, &Options { max_vocab, min_freq: 4 });
+        assert!(d.vocab_size() <= (max_vocab as usize).max(256), "{max_vocab}: {}", d.vocab_size());
         check_roundtrip(&d, &t);
     }
 }
@@ -251,26 +206,11 @@ fn small_inputs() {
 #[test]
 fn text_is_tokenized() {
     let data = text(200_000, 2);
-    let dict = Dictionary::build(
-        &data,
-        &Options {
-            max_vocab: 2048,
-            min_freq: 16,
-        },
-    );
+    let dict = Dictionary::build(&data, &Options { max_vocab: 2048, min_freq: 16 });
     assert!(dict.uses_transform());
-    assert!(
-        dict.vocab_size() > 300 && dict.vocab_size() <= 2048,
-        "{}",
-        dict.vocab_size()
-    );
+    assert!(dict.vocab_size() > 300 && dict.vocab_size() <= 2048, "{}", dict.vocab_size());
     let sym = dict.encode(&data);
-    assert!(
-        sym.len() * 3 < data.len(),
-        "{} symbols for {} bytes",
-        sym.len(),
-        data.len()
-    );
+    assert!(sym.len() * 3 < data.len(), "{} symbols for {} bytes", sym.len(), data.len());
     check_roundtrip(&dict, &data);
     // Text the dictionary was not built on, and bytes it has never seen.
     check_roundtrip(&dict, &text(50_000, 3));
@@ -285,10 +225,7 @@ fn random_bytes_give_the_identity() {
     rng.fill_bytes(&mut data);
     let dict = Dictionary::build(&data, &Options::default());
     assert_eq!(dict, Dictionary::identity());
-    assert_eq!(
-        dict.encode(&data),
-        data.iter().map(|&b| b as u16).collect::<Vec<_>>()
-    );
+    assert_eq!(dict.encode(&data), data.iter().map(|&b| b as u16).collect::<Vec<_>>());
 }
 
 #[test]
@@ -310,19 +247,14 @@ fn binary_runs_are_merged_without_transform() {
 #[test]
 fn same_dictionary_every_time() {
     let data = text(150_000, 4);
-    let opts = Options {
-        max_vocab: 1024,
-        min_freq: 8,
-    };
+    let opts = Options { max_vocab: 1024, min_freq: 8 };
     let d1 = Dictionary::build(&data, &opts);
     let d2 = Dictionary::build(&data, &opts);
     assert_eq!(d1, d2);
     assert_eq!(d1.to_bytes(), d2.to_bytes());
     assert_eq!(d1.encode(&data), d2.encode(&data));
     // Building runs on one thread; spawning a thread gives the same result.
-    let d3 = std::thread::spawn(move || Dictionary::build(&data, &opts))
-        .join()
-        .unwrap();
+    let d3 = std::thread::spawn(move || Dictionary::build(&data, &opts)).join().unwrap();
     assert_eq!(d1.to_bytes(), d3.to_bytes());
 }
 
@@ -331,13 +263,7 @@ fn same_dictionary_every_time() {
 #[test]
 fn golden_dictionary_digest() {
     let data = text(100_000, 6);
-    let dict = Dictionary::build(
-        &data,
-        &Options {
-            max_vocab: 1024,
-            min_freq: 8,
-        },
-    );
+    let dict = Dictionary::build(&data, &Options { max_vocab: 1024, min_freq: 8 });
     let bytes = dict.to_bytes();
     let digest = xxhash_rust::xxh64::xxh64(&bytes, 0);
     // Produced by this test itself on first run (see the commit that added it).
@@ -368,11 +294,7 @@ fn training_counts_match_the_encoding() {
         assert!(trained.merges.len() > 200);
         assert!(chunks.len() >= 3);
         let n = trained.merges.len();
-        let parts = dict::Parts {
-            transform,
-            merges: trained.merges,
-            emitted: vec![true; n],
-        };
+        let parts = dict::Parts { transform, merges: trained.merges, emitted: vec![true; n] };
         let dict = Dictionary::from_parts(parts).unwrap();
         let mut hist = vec![0u64; dict.vocab_size()];
         for s in dict.encode(&data) {
@@ -385,22 +307,13 @@ fn training_counts_match_the_encoding() {
 #[test]
 fn serialization_round_trip_and_rejects() {
     let data = text(100_000, 10);
-    let dict = Dictionary::build(
-        &data,
-        &Options {
-            max_vocab: 800,
-            min_freq: 8,
-        },
-    );
+    let dict = Dictionary::build(&data, &Options { max_vocab: 800, min_freq: 8 });
     let bytes = dict.to_bytes();
     assert!(bytes.len() > 10);
     assert_eq!(Dictionary::from_bytes(&bytes).unwrap(), dict);
     // Truncated, trailing bytes, wrong version, reserved flags.
     for cut in 0..bytes.len() {
-        assert!(
-            Dictionary::from_bytes(&bytes[..cut]).is_err(),
-            "accepted a cut at {cut}"
-        );
+        assert!(Dictionary::from_bytes(&bytes[..cut]).is_err(), "accepted a cut at {cut}");
     }
     let mut long = bytes.clone();
     long.push(0);
@@ -432,14 +345,8 @@ fn serialization_round_trip_and_rejects() {
 #[test]
 fn overlong_tokens_rejected() {
     // 0+0 -> 256, 256+256 -> 257, ...: doubling chains past MAX_TOKEN_LEN.
-    let merges: Vec<(u16, u16)> = (0..10)
-        .map(|k| if k == 0 { (0, 0) } else { (255 + k, 255 + k) })
-        .collect();
-    let parts = dict::Parts {
-        transform: false,
-        merges,
-        emitted: vec![true; 10],
-    };
+    let merges: Vec<(u16, u16)> = (0..10).map(|k| if k == 0 { (0, 0) } else { (255 + k, 255 + k) }).collect();
+    let parts = dict::Parts { transform: false, merges, emitted: vec![true; 10] };
     let bytes = dict::write(&parts, 256);
     let e = Dictionary::from_bytes(&bytes).unwrap_err().to_string();
     assert!(e.contains("token of"), "{e}");
@@ -448,13 +355,7 @@ fn overlong_tokens_rejected() {
 #[test]
 fn decoder_in_pieces() {
     let data = text(60_000, 15);
-    let dict = Dictionary::build(
-        &data,
-        &Options {
-            max_vocab: 900,
-            min_freq: 8,
-        },
-    );
+    let dict = Dictionary::build(&data, &Options { max_vocab: 900, min_freq: 8 });
     assert!(dict.uses_transform());
     let sym = dict.encode(&data);
     // Cut the stream everywhere, including inside escape sequences.
@@ -468,9 +369,7 @@ fn decoder_in_pieces() {
         assert_eq!(out, data);
     }
     // A whole-stream decode of a cut stream fails at the cut escape.
-    let cut = (0..sym.len())
-        .find(|&i| dict.expansion(sym[i]) == Some(&[NOSPACE][..]))
-        .unwrap();
+    let cut = (0..sym.len()).find(|&i| dict.expansion(sym[i]) == Some(&[NOSPACE][..])).unwrap();
     let mut out = Vec::new();
     assert!(dict.decode(&sym[..cut + 1], &mut out).is_err());
 }
@@ -478,13 +377,7 @@ fn decoder_in_pieces() {
 #[test]
 fn decode_rejects_bad_symbols() {
     let data = text(50_000, 11);
-    let dict = Dictionary::build(
-        &data,
-        &Options {
-            max_vocab: 600,
-            min_freq: 8,
-        },
-    );
+    let dict = Dictionary::build(&data, &Options { max_vocab: 600, min_freq: 8 });
     assert!(dict.uses_transform());
     let v = dict.vocab_size() as u16;
     let mut out = Vec::new();
@@ -497,13 +390,7 @@ fn decode_rejects_bad_symbols() {
 #[test]
 fn fast_merge_matches_reference_on_text() {
     let data = text(60_000, 12);
-    let dict = Dictionary::build(
-        &data,
-        &Options {
-            max_vocab: 1500,
-            min_freq: 4,
-        },
-    );
+    let dict = Dictionary::build(&data, &Options { max_vocab: 1500, min_freq: 4 });
     let base = dict.base();
     let mut syms = Vec::new();
     forward(&data[..20_000], &mut syms);
@@ -606,44 +493,18 @@ fn fast_trainer_matches_reference() {
     let half = cased.len() / 2;
     inputs.push((cased, vec![0, half], BASE_WITH_TRANSFORM));
     inputs.push((t.iter().map(|&b| b as u16).collect(), vec![0], 256));
-    let runs: Vec<u16> = b"aaaaaaabaaaabbbbbbbbbabababaaaaaaaaaaaaaab"
-        .repeat(40)
-        .iter()
-        .map(|&b| b as u16)
-        .collect();
+    let runs: Vec<u16> = b"aaaaaaabaaaabbbbbbbbbabababaaaaaaaaaaaaaab".repeat(40).iter().map(|&b| b as u16).collect();
     inputs.push((runs, vec![0, 100, 101, 700], 256));
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(22);
-    let bin: Vec<u16> = (0..8000)
-        .map(|i| {
-            if i % 7 < 3 {
-                0
-            } else {
-                (rng.next_u32() % 6) as u16
-            }
-        })
-        .collect();
+    let bin: Vec<u16> = (0..8000).map(|i| if i % 7 < 3 { 0 } else { (rng.next_u32() % 6) as u16 }).collect();
     inputs.push((bin, vec![0], 256));
     for (i, (stream, segs, base)) in inputs.into_iter().enumerate() {
         for (max_vocab, min_freq) in [(base + 40, 2), (base + 600, 3), (4000, 8)] {
-            let fast = bpe::train(
-                &lg,
-                stream.clone(),
-                &segs,
-                base,
-                max_vocab,
-                min_freq,
-                usize::MAX,
-            );
+            let fast = bpe::train(&lg, stream.clone(), &segs, base, max_vocab, min_freq, usize::MAX);
             let slow = bpe::train_reference(&lg, stream.clone(), &segs, base, max_vocab, min_freq);
             assert!(!slow.merges.is_empty(), "input {i}: no merges");
-            assert_eq!(
-                fast.merges, slow.merges,
-                "input {i}, vocab {max_vocab}, min_freq {min_freq}"
-            );
-            assert_eq!(
-                fast.counts, slow.counts,
-                "input {i}, vocab {max_vocab}, min_freq {min_freq}"
-            );
+            assert_eq!(fast.merges, slow.merges, "input {i}, vocab {max_vocab}, min_freq {min_freq}");
+            assert_eq!(fast.counts, slow.counts, "input {i}, vocab {max_vocab}, min_freq {min_freq}");
         }
     }
 }

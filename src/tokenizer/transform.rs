@@ -64,8 +64,7 @@ fn is_lower(b: u8) -> bool {
 
 /// The sub-word starting at `start` (a word byte): its end and its case escape.
 fn subword(data: &[u8], start: usize) -> (usize, Option<u16>) {
-    let run =
-        |from: usize, f: fn(u8) -> bool| from + data[from..].iter().take_while(|&&b| f(b)).count();
+    let run = |from: usize, f: fn(u8) -> bool| from + data[from..].iter().take_while(|&&b| f(b)).count();
     let b0 = data[start];
     if !b0.is_ascii_uppercase() {
         (run(start + 1, is_lower), None)
@@ -98,11 +97,7 @@ pub fn forward(data: &[u8], out: &mut Vec<u16>) {
             out.push(c);
         }
         out.push(b' ' as u16);
-        out.extend(
-            data[start..end]
-                .iter()
-                .map(|b| b.to_ascii_lowercase() as u16),
-        );
+        out.extend(data[start..end].iter().map(|b| b.to_ascii_lowercase() as u16));
         i = end;
     }
 }
@@ -131,12 +126,7 @@ pub struct Inverse {
 
 impl Default for Inverse {
     fn default() -> Self {
-        Inverse {
-            expect: Expect::Any,
-            nospace: false,
-            case: 0,
-            allcaps_run: false,
-        }
+        Inverse { expect: Expect::Any, nospace: false, case: 0, allcaps_run: false }
     }
 }
 
@@ -191,9 +181,7 @@ impl Inverse {
                     match self.case {
                         CAP => {
                             if !b.is_ascii_lowercase() {
-                                bail!(
-                                    "corrupt data: CAP escape before byte {b}, not a small letter"
-                                );
+                                bail!("corrupt data: CAP escape before byte {b}, not a small letter");
                             }
                             out.push(b.to_ascii_uppercase());
                         }
