@@ -317,10 +317,9 @@ fn compress_frame(
     stats: &mut Stats,
 ) -> Result<Vec<u8>> {
     let checksum = format::checksum(data);
-    let stored = stored_file(data, checksum);
     if data.is_empty() || opts.model == ModelSpec::Store {
         stats.stored_frames += 1;
-        return Ok(stored);
+        return Ok(stored_file(data, checksum));
     }
     let tokenizer_start = Instant::now();
     let (dictionary, tokenizer) = match &opts.tokenizer {
@@ -359,9 +358,9 @@ fn compress_frame(
     header.write(&mut out);
     out.extend_from_slice(&payload);
     // Never expand by more than the stored header: incompressible data is kept as is.
-    if out.len() >= stored.len() {
+    if out.len() >= stored_header(data.len() as u64, checksum).len() + data.len() {
         stats.stored_frames += 1;
-        return Ok(stored);
+        return Ok(stored_file(data, checksum));
     }
     stats.symbols += symbols.len() as u64;
     stats.dictionary_bytes += header.tokenizer.as_ref().map_or(0, |t| t.dictionary.len() as u64);
@@ -373,22 +372,29 @@ fn compress_frame(
     Ok(out)
 }
 
-/// A file holding `data` as is.
-fn stored_file(data: &[u8], checksum: u64) -> Vec<u8> {
+/// The header of a stored frame of `len` bytes.
+fn stored_header(len: u64, checksum: u64) -> Vec<u8> {
     let header = Header {
         stored: true,
         model: ModelKind::None,
         numerics: NUMERICS_VERSION,
-        original_len: data.len() as u64,
+        original_len: len,
         checksum,
         symbols: 0,
-        payload_len: data.len() as u64,
+        payload_len: len,
         preset: String::new(),
         model_params: Vec::new(),
         tokenizer: None,
     };
-    let mut out = Vec::with_capacity(data.len() + 64);
+    let mut out = Vec::with_capacity(64);
     header.write(&mut out);
+    out
+}
+
+/// A frame holding `data` as is.
+fn stored_file(data: &[u8], checksum: u64) -> Vec<u8> {
+    let mut out = stored_header(data.len() as u64, checksum);
+    out.reserve_exact(data.len());
     out.extend_from_slice(data);
     out
 }
