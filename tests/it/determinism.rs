@@ -67,3 +67,36 @@ fn golden_file_is_reproduced_bit_for_bit() {
          src/format/mod.rs and regenerate the golden file (see this test's doc comment)"
     );
 }
+
+/// The thread count can never change the bits: nnz computes the model on one thread, and
+/// the usual thread-count variables must not change that.
+#[test]
+fn thread_count_does_not_change_the_bits() {
+    let text = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("data/fields.c")).unwrap();
+    let mut files = Vec::new();
+    for threads in ["1", "2", "16"] {
+        let out = nnz()
+            .args(["compress", "-q", "-p", "tiny", "-c", "data/fields.c"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env("RAYON_NUM_THREADS", threads)
+            .env("CANDLE_NUM_THREADS", threads)
+            .env("OMP_NUM_THREADS", threads)
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let back = nnz()
+            .args(["decompress", "-q", "-c", "-"])
+            .env("RAYON_NUM_THREADS", if threads == "1" { "2" } else { "1" })
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .and_then(|mut child| {
+                child.stdin.take().unwrap().write_all(&out.stdout)?;
+                child.wait_with_output()
+            })
+            .unwrap();
+        assert_eq!(back.stdout, text, "decoded with another thread count");
+        files.push(out.stdout);
+    }
+    assert!(files.windows(2).all(|w| w[0] == w[1]), "the thread count changed the compressed bits");
+}
