@@ -560,12 +560,6 @@ fn decode_payload(header: &Header, payload: &[u8], progress: &mut dyn FnMut(&Loo
     Ok(out)
 }
 
-/// The header of a `.nnz` file's first frame and the size of its payload, for `nnz info`.
-pub fn read_header(file: &[u8]) -> Result<(Header, usize)> {
-    let (header, len) = Header::read(file)?;
-    Ok((header, file.len() - len))
-}
-
 /// The headers of every frame of a `.nnz` file, without decoding anything.
 pub fn list_frames(file: &[u8]) -> Result<Vec<Header>> {
     let mut frames = Vec::new();

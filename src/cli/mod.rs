@@ -117,8 +117,8 @@ fn bits_per_byte(compressed: u64, original: u64) -> f64 {
 fn info(path: &Path) -> Result<()> {
     let cannot = || format!("cannot read '{}'", path.display());
     let file = std::fs::read(path).with_context(cannot)?;
-    let (h, _) = engine::read_header(&file).with_context(cannot)?;
     let frames = engine::list_frames(&file).with_context(cannot)?;
+    let h = &frames[0]; // list_frames returns at least one frame or an error
     let original: u64 = frames.iter().map(|f| f.original_len).sum();
     let symbols: u64 = frames.iter().map(|f| f.symbols).sum();
     println!("file:              {}", path.display());
