@@ -124,7 +124,7 @@ impl Encoder {
     /// Moves the top byte of `low` out, resolving carries (LZMA's scheme).
     fn shift_low(&mut self) {
         let top = (self.low >> TOP_SHIFT) as u64; // up to 9 bits: a carry and a byte
-        if top < 0xFF || top > 0xFF {
+        if top != 0xFF {
             let carry = (top >> 8) as u8;
             self.out.push(self.cache.wrapping_add(carry));
             for _ in 1..self.pending {

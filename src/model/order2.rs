@@ -41,7 +41,7 @@ impl Context {
         if self.total > MAX_TOTAL {
             self.total = 0;
             for (_, c) in self.counts.iter_mut() {
-                *c = (*c + 1) / 2;
+                *c = c.div_ceil(2);
                 self.total += *c;
             }
         }
