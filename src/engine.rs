@@ -471,6 +471,11 @@ pub fn compress_stream(
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<Stats> {
     ensure!(block_size > 0, "the block size must be at least 1 byte");
+    ensure!(
+        block_size as u64 <= format::MAX_FRAME_LEN,
+        "the block size must be at most {} GiB",
+        format::MAX_FRAME_LEN >> 30
+    );
     let mut totals = Stats::default();
     let mut bits = 0.0;
     loop {
@@ -541,7 +546,15 @@ fn decode_payload(header: &Header, payload: &[u8], progress: &mut dyn FnMut(&Loo
     );
     let dictionary = match &header.tokenizer {
         Some(t) => Dictionary::from_bytes(&t.dictionary).context("corrupt dictionary")?,
-        None => Dictionary::identity(),
+        None => {
+            ensure!(
+                header.symbols == header.original_len,
+                "corrupt header: {} symbols for {} bytes coded one byte per symbol",
+                header.symbols,
+                header.original_len
+            );
+            Dictionary::identity()
+        }
     };
     let spec = Model::from_header(header.model, &header.model_params)?;
     let mut model = spec.build(dictionary.vocab_size())?;

@@ -208,14 +208,26 @@ pub fn parse_size(s: &str) -> Result<usize, String> {
     let n: usize = digits.parse().map_err(|_| format!("'{s}' is not a size"))?;
     match n.checked_mul(mult) {
         Some(0) => Err("the size must be at least 1 byte".into()),
-        Some(v) => Ok(v),
-        None => Err(format!("'{s}' is too large")),
+        Some(v) if v as u64 <= crate::format::MAX_FRAME_LEN => Ok(v),
+        _ => Err(format!("'{s}' is too large (at most {} GiB)", crate::format::MAX_FRAME_LEN >> 30)),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sizes_parse_with_suffixes_and_bounds() {
+        assert_eq!(parse_size("4K"), Ok(4096));
+        assert_eq!(parse_size("1g"), Ok(1 << 30));
+        assert_eq!(parse_size("16G"), Ok(1 << 34));
+        assert_eq!(parse_size("123"), Ok(123));
+        assert!(parse_size("17G").unwrap_err().contains("too large (at most 16 GiB)"));
+        assert!(parse_size("0").unwrap_err().contains("at least 1 byte"));
+        assert!(parse_size("3T").unwrap_err().contains("unknown size suffix"));
+        assert!(parse_size("1.5").unwrap_err().contains("not a size"));
+    }
 
     #[test]
     fn output_names_follow_zstd() {

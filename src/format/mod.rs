@@ -49,6 +49,10 @@ const FLAGS_KNOWN: u8 = FLAG_TOKENIZED | FLAG_STORED;
 pub const MAX_PRESET_LEN: usize = 32;
 /// A dictionary of 65,536 entries of average length 256 bytes fits with room to spare.
 pub const MAX_DICTIONARY_BYTES: u32 = 1 << 24;
+/// The longest frame nnz writes or reads (16 GiB). A frame is coded in memory (its bytes
+/// plus two bytes per symbol), so no real block comes near this; a header that claims
+/// more is rejected before anything is decoded.
+pub const MAX_FRAME_LEN: u64 = 1 << 34;
 
 /// Which predictor coded the payload.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -169,6 +173,10 @@ impl Header {
         let model = ModelKind::from_byte(r.u8()?)?;
         let numerics = r.u8()?;
         let original_len = r.u64()?;
+        ensure!(
+            original_len <= MAX_FRAME_LEN,
+            "corrupt header: a frame of {original_len} bytes (frames hold at most {MAX_FRAME_LEN})"
+        );
         let checksum = r.u64()?;
         let symbols = r.u64()?;
         let payload_len = r.u64()?;
@@ -203,6 +211,11 @@ impl Header {
             ensure!(model == ModelKind::None && symbols == 0, "corrupt header: stored file names a model");
         } else {
             ensure!(model != ModelKind::None, "corrupt header: coded file names no model");
+            // The encoder stores a frame whose coded form would not be smaller.
+            ensure!(
+                payload_len < original_len,
+                "corrupt header: {payload_len} coded bytes for {original_len} original bytes"
+            );
             if numerics != NUMERICS_VERSION {
                 bail!(
                     "unsupported numerics version {numerics}: this nnz computes version {NUMERICS_VERSION}; \
@@ -323,7 +336,7 @@ mod tests {
             stored: false,
             model: ModelKind::Order2,
             numerics: NUMERICS_VERSION,
-            original_len: (1 << 40) + 5,
+            original_len: (1 << 33) + 5,
             checksum: 0x0123_4567_89ab_cdef,
             symbols: 12345,
             payload_len: 7,
@@ -381,6 +394,31 @@ mod tests {
         assert!(err(&buf[..buf.len() - 1]).contains("truncated"));
     }
 
+    /// A header with a valid checksum that claims an impossible size is rejected by
+    /// its fields, before any payload is read or anything allocated.
+    #[test]
+    fn impossible_sizes_are_rejected_at_once() {
+        let err = |h: Header| {
+            let mut buf = vec![];
+            h.write(&mut buf);
+            Header::read(&buf).unwrap_err().to_string()
+        };
+        let msg = err(Header { original_len: 1 << 60, ..sample() });
+        assert!(msg.contains("a frame of 1152921504606846976 bytes"), "{msg}");
+        let msg = err(Header { payload_len: 1 << 40, ..sample() });
+        assert!(msg.contains("coded bytes for"), "{msg}");
+        // A dictionary length of 1 GiB: both readers stop at the length field.
+        let mut buf = vec![];
+        let empty_dict = TokenizerSection { max_vocab: 65536, min_freq: 1, dictionary: vec![] };
+        Header { tokenizer: Some(empty_dict), ..sample() }.write(&mut buf);
+        let n = buf.len();
+        buf[n - 8..n - 4].copy_from_slice(&(1u32 << 30).to_le_bytes());
+        let msg = Header::read(&buf).unwrap_err().to_string();
+        assert!(msg.contains("dictionary of 1073741824 bytes"), "{msg}");
+        let msg = read_header_bytes(&mut &buf[..]).unwrap_err().to_string();
+        assert!(msg.contains("dictionary of 1073741824 bytes"), "{msg}");
+    }
+
     #[test]
     fn every_truncation_and_bit_flip_is_rejected() {
         let mut buf = vec![];
@@ -426,12 +464,13 @@ mod tests {
         }
 
         #[test]
-        fn arbitrary_headers_roundtrip(len in any::<u64>(), sum in any::<u64>(), syms in any::<u64>(),
+        fn arbitrary_headers_roundtrip(len in 1..=MAX_FRAME_LEN, sum in any::<u64>(), syms in any::<u64>(),
+                                       coded in any::<u64>(),
                                        params in prop::collection::vec(any::<u8>(), 0..50),
                                        dict in prop::option::of(prop::collection::vec(any::<u8>(), 0..50))) {
             let h = Header {
                 stored: false, model: ModelKind::Lstm, numerics: NUMERICS_VERSION,
-                original_len: len, checksum: sum, symbols: syms, payload_len: len ^ syms, preset: "fast".into(), model_params: params,
+                original_len: len, checksum: sum, symbols: syms, payload_len: coded % len, preset: "fast".into(), model_params: params,
                 tokenizer: dict.map(|d| TokenizerSection { max_vocab: 300, min_freq: 2, dictionary: d }),
             };
             let mut buf = vec![];
