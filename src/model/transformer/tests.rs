@@ -179,7 +179,7 @@ fn backward_matches_finite_differences() {
     let analytic = m.grads.clone();
     let eps = 5e-3f32;
     let mut worst = 0.0f64;
-    for i in 0..m.params.len() {
+    for (i, &ga) in analytic.iter().enumerate() {
         let w = m.params[i];
         m.params[i] = w + eps;
         let lp = segment_loss(&mut m);
@@ -188,7 +188,7 @@ fn backward_matches_finite_differences() {
         m.params[i] = w;
         let h = ((w + eps) as f64) - ((w - eps) as f64);
         let numeric = (lp - lm) / h;
-        let a = analytic[i] as f64;
+        let a = ga as f64;
         let err = (numeric - a).abs() / (numeric.abs().max(a.abs()) + 1e-3);
         worst = worst.max(err);
         assert!(err < 2e-2, "param {i}: analytic {a:.6e}, numeric {numeric:.6e}, relative error {err:.3e}");
