@@ -103,7 +103,11 @@ fn main() -> Result<()> {
         }
         model.update(&syms);
         if t + 1 == next_report * stream_len / 4 {
-            println!("  {:3}%: {:.4} bpb so far", next_report * 25, bits * n as f64 / ((t + 1) * b).min(n) as f64 / nbytes as f64);
+            println!(
+                "  {:3}%: {:.4} bpb so far",
+                next_report * 25,
+                bits * n as f64 / ((t + 1) * b).min(n) as f64 / nbytes as f64
+            );
             next_report += 1;
         }
     }

@@ -145,9 +145,11 @@ struct LayerAct {
     a1: Vec<f32>,
     /// `q | k | v`, `R × 3d`.
     qkv: Vec<f32>,
-    /// Key and value cache, `B × H × 2T × d/H`: positions `0..T` are the memory,
-    /// `T..2T` the current segment.
-    kc: Vec<f32>,
+    /// Key cache, transposed per stream and head: `B × H × d/H × 2T`, so that one
+    /// query's scores are a sum of rows scaled by the query's elements (vectorized along
+    /// the keys). Positions `0..T` are the memory, `T..2T` the current segment.
+    kt: Vec<f32>,
+    /// Value cache, `B × H × 2T × d/H`, positions as in `kt`.
     vc: Vec<f32>,
     /// Attention probabilities, `R × H × 2T` (0 outside the attended range).
     p: Vec<f32>,
@@ -351,7 +353,7 @@ impl Transformer {
                 r1: vec![0.0; r],
                 a1: vec![0.0; r * d],
                 qkv: vec![0.0; r * 3 * d],
-                kc: vec![0.0; b * h * n * dh],
+                kt: vec![0.0; b * h * dh * n],
                 vc: vec![0.0; b * h * n * dh],
                 p: vec![0.0; r * h * n],
                 ao: vec![0.0; r * d],
@@ -475,8 +477,11 @@ impl Transformer {
             for (row, qr) in (r0..r1).zip(qkv.chunks_exact(3 * d)) {
                 let (t, s) = (row / b, row % b);
                 for hh in 0..h {
-                    let dst = ((s * h + hh) * n + t_len + t) * dh;
-                    a.kc[dst..dst + dh].copy_from_slice(&qr[d + hh * dh..d + (hh + 1) * dh]);
+                    let base = (s * h + hh) * n * dh;
+                    for (c, &kv) in qr[d + hh * dh..d + (hh + 1) * dh].iter().enumerate() {
+                        a.kt[base + c * n + t_len + t] = kv;
+                    }
+                    let dst = base + (t_len + t) * dh;
                     a.vc[dst..dst + dh].copy_from_slice(&qr[2 * d + hh * dh..2 * d + (hh + 1) * dh]);
                 }
             }
@@ -491,19 +496,36 @@ impl Transformer {
                 let hi = i + 1;
                 for hh in 0..h {
                     let q = &qr[hh * dh..(hh + 1) * dh];
-                    let base = (s * h + hh) * n;
+                    let base = (s * h + hh) * n * dh;
                     let prow = &mut a.p[(row * h + hh) * n..(row * h + hh + 1) * n];
                     prow[..lo].fill(0.0);
                     prow[hi..].fill(0.0);
                     let pv = &mut prow[lo..hi];
-                    kernels::gemm_nt(pv, q, &a.kc[(base + lo) * dh..(base + hi) * dh], 1, dh, hi - lo, false);
+                    // Scores q·k_j for the attended keys: rows of kt scaled by q's
+                    // elements, summed in the order c = 0, 1, … (a mul and an add each,
+                    // IEEE-rounded; vectorized along the keys, the same bits at any width).
+                    // One-row kernel calls would spend more in their set-up than in
+                    // arithmetic at these sizes.
+                    pv.fill(0.0);
+                    for (c, &qc) in q.iter().enumerate() {
+                        let krow = &a.kt[base + c * n + lo..base + c * n + hi];
+                        for (sv, &kv) in pv.iter_mut().zip(krow) {
+                            *sv += qc * kv;
+                        }
+                    }
                     let bias = &rel[hh * n..(hh + 1) * n];
                     for (j, sv) in (lo..hi).zip(pv.iter_mut()) {
                         *sv = *sv * scale + bias[i - j];
                     }
                     kernels::softmax(pv);
+                    // o = Σ_j p_j v_j in the order j = lo, lo+1, … (vectorized along o).
                     let o = &mut a.ao[row * d + hh * dh..row * d + (hh + 1) * dh];
-                    kernels::gemm_nn(o, pv, &a.vc[(base + lo) * dh..(base + hi) * dh], 1, hi - lo, dh, false);
+                    o.fill(0.0);
+                    for (&pj, vrow) in pv.iter().zip(a.vc[base + lo * dh..base + hi * dh].chunks_exact(dh)) {
+                        for (ov, &vv) in o.iter_mut().zip(vrow) {
+                            *ov += pj * vv;
+                        }
+                    }
                 }
             }
             attn += att_start.elapsed();
@@ -652,7 +674,7 @@ impl Transformer {
                         sp[t * n..(t + 1) * n].copy_from_slice(&a.p[(row * h + hh) * n..(row * h + hh + 1) * n]);
                     }
                     let base = (s * h + hh) * n * dh;
-                    let kmat = &a.kc[base..base + n * dh];
+                    let kt = &a.kt[base..base + n * dh];
                     let vmat = &a.vc[base..base + n * dh];
                     // dP = dO · Vᵀ; dS = P ⊙ (dP − Σ P ⊙ dP), zero wherever P is.
                     kernels::gemm_nt(sdp, sdo, vmat, t_len, dh, n, false);
@@ -676,7 +698,7 @@ impl Transformer {
                     }
                     // dV = Pᵀ · dO; dQ = dS · K; dK = dSᵀ · Q (dS scaled above).
                     kernels::gemm_tn(sdv, sp, sdo, n, t_len, dh, false);
-                    kernels::gemm_nn(sdq, sdp, kmat, t_len, n, dh, false);
+                    kernels::gemm_nt(sdq, sdp, kt, t_len, n, dh, false);
                     kernels::gemm_tn(sdk, sdp, sq_, n, t_len, dh, false);
                     // Scatter to dqkv; the memory's rows (0..T) of dK and dV are dropped.
                     for t in 0..t_len {
@@ -717,13 +739,13 @@ impl Transformer {
 
     /// The segment's keys and values become the memory of the next segment.
     fn shift_memory(&mut self) {
-        let (t_len, dh, n) = (self.cfg.seg_len, self.dh, self.n);
-        let heads = self.cfg.batch * self.cfg.heads;
+        let t_len = self.cfg.seg_len;
+        let (kchunk, vchunk) = (self.n, self.n * self.dh);
         for a in self.acts.iter_mut() {
-            for c in [&mut a.kc, &mut a.vc] {
-                for sh in 0..heads {
-                    let base = sh * n * dh;
-                    c.copy_within(base + t_len * dh..base + n * dh, base);
+            // Each chunk is [memory | segment], two halves of the same length.
+            for (c, chunk) in [(&mut a.kt, kchunk), (&mut a.vc, vchunk)] {
+                for base in (0..c.len()).step_by(chunk) {
+                    c.copy_within(base + chunk / 2..base + chunk, base);
                 }
             }
         }
@@ -743,15 +765,15 @@ impl Transformer {
     fn retrain(&mut self) {
         let start = Instant::now();
         let (b, k, t_len, d) = (self.cfg.batch, self.cfg.group, self.cfg.seg_len, self.cfg.d_model);
-        let (n, dh, len) = (self.n, self.dh, self.cfg.retrain_len);
-        let heads = b * self.cfg.heads;
-        let mem = t_len * dh;
-        // Save the coding pass's memory.
+        let len = self.cfg.retrain_len;
+        let (kchunk, vchunk) = (self.n, self.n * self.dh);
+        // Save the coding pass's memory: the first half of each chunk of the caches.
         let mut off = 0;
         for a in &self.acts {
-            for c in [&a.kc, &a.vc] {
-                for sh in 0..heads {
-                    self.saved_mem[off..off + mem].copy_from_slice(&c[sh * n * dh..sh * n * dh + mem]);
+            for (c, chunk) in [(&a.kt, kchunk), (&a.vc, vchunk)] {
+                for base in (0..c.len()).step_by(chunk) {
+                    let mem = chunk / 2;
+                    self.saved_mem[off..off + mem].copy_from_slice(&c[base..base + mem]);
                     off += mem;
                 }
             }
@@ -778,9 +800,10 @@ impl Transformer {
         // Restore the coding pass's memory.
         let mut off = 0;
         for a in self.acts.iter_mut() {
-            for c in [&mut a.kc, &mut a.vc] {
-                for sh in 0..heads {
-                    c[sh * n * dh..sh * n * dh + mem].copy_from_slice(&self.saved_mem[off..off + mem]);
+            for (c, chunk) in [(&mut a.kt, kchunk), (&mut a.vc, vchunk)] {
+                for base in (0..c.len()).step_by(chunk) {
+                    let mem = chunk / 2;
+                    c[base..base + mem].copy_from_slice(&self.saved_mem[off..off + mem]);
                     off += mem;
                 }
             }
