@@ -60,9 +60,51 @@
 //!
 //! Per step (B rows) the forward pass costs `B·(L·(4d² + 2dF) + dV)` multiply-adds in
 //! the projections and `B·L·2·n·d` in attention (`n` ≤ 2T keys); the backward pass about
-//! twice that. Attention runs per stream, head and row as 1-row products (it cannot be
-//! batched across rows during coding), which the kernels run at a fraction of their
-//! peak; [`Transformer::timings`] has the breakdown (`nnz compress --stats` prints it).
+//! twice that. The projections and the feed-forward layers go through the kernels'
+//! matrix products (B rows per coding step, `T·B` rows in the backward pass). Attention
+//! runs per stream, head and row (coding cannot batch it across rows): one query against
+//! at most `2T` keys, as plain mul/add loops vectorized along the keys (scores, against
+//! a transposed key cache) and along the head's width (weighted values) — one-row kernel
+//! calls spent more time in their set-up than in arithmetic (forward attention 18% of
+//! the time with them, 8% without). [`Transformer::timings`] has the breakdown
+//! (`nnz compress --stats` prints it).
+//!
+//! # Measured
+//!
+//! 2 vCPUs sharing one Zen 5 core with three other engineers' builds (so wall time is
+//! about twice the CPU time), AVX-512 kernels, `nnz compress` (tokenizer, mixed with
+//! order-2, header and dictionary included):
+//!
+//! ```text
+//! file                 model                   bytes     bpb     CPU s   kB/s per CPU s
+//! calgary/book1        transformer default    223,010   2.3207    23.8    32.4
+//! calgary/book1        transformer fast       224,263   2.3337    10.2    75.4
+//! calgary/book1        lstm fast (nnz default)           2.297             ~57 (README)
+//! calgary/book1        lstm default                      2.300             ~6 (README)
+//! calgary/book1        nncp 2024-06-05 default 268,054  2.789    190.5     4.0 (1.7 wall)
+//! dickens, first 2 MB  transformer default    499,014   1.9961    53.7    37.2
+//! dickens, first 2 MB  transformer fast       501,712   2.0068    28.0    71.5
+//! dickens, first 2 MB  lstm fast              495,369   1.9815    23.4    85.6
+//! ```
+//!
+//! The default's time on book1 (`examples/transformer_bench.rs`): forward layers 19%,
+//! attention 7%, output 5%; backward output 11%, layers (attention included) 47%; Adam
+//! 8%; order-2 and mixing 3%: about 100 GFLOP/s counted as 3× the forward pass's
+//! multiply-adds. The kernels run these products at 160–230 GFLOP/s (`gemm_nt` with
+//! `T·B = 128` rows at 160, so a transposed copy of the weights for `gemm_nn` would not
+//! pay: the transposition costs 40% of the product). Alone (not mixed) the default
+//! gives 2.4548 bpb on book1 (the LSTM default alone: 2.3880): the mixture with order-2
+//! is worth 0.18 bpb here; the Transformer learns more slowly than the LSTM on inputs
+//! of this size, which is where the LSTM's lead comes from.
+//!
+//! What did not help (book1 unless said, ideal bpb of the network mixed with order-2,
+//! against an earlier 3 × 192 with 6 heads and F 384 at 2.2758): a wider model (d 256:
+//! 2.2754; on dickens' first 2 MB, against the default, 1.9907 vs 1.9954 at 1.5× the
+//! time), a fourth layer (2.2787), longer segments (seg_len 32: 2.2851; 8: 2.2799),
+//! grouping two tokens per position (2.2935), fewer streams (batch 4: 2.2778),
+//! retraining (every 4096 steps over the last 2048: book1 2.2823 vs 2.2807, dickens
+//! 2 MB 1.9949 vs 1.9954, at 1.45× the time). A wider feed-forward layer and 16-wide
+//! heads did help (2.2758 → 2.2707): they are in the default.
 //!
 //! # Determinism
 //!
