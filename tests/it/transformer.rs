@@ -82,3 +82,29 @@ fn info_names_the_transformer() {
     let s = String::from_utf8_lossy(&info.stdout);
     assert!(s.contains("transformer+order2"), "{s}");
 }
+
+/// The thread-count variables change nothing: the model runs on one thread.
+#[test]
+fn thread_count_does_not_change_the_transformer_bits() {
+    let text = enwik4();
+    let mut files = Vec::new();
+    for threads in ["1", "2", "16"] {
+        let mut child = nnz()
+            .args(["compress", "-q", "--model", "transformer", "-p", "tiny", "-c", "-"])
+            .env("RAYON_NUM_THREADS", threads)
+            .env("CANDLE_NUM_THREADS", threads)
+            .env("OMP_NUM_THREADS", threads)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut input = child.stdin.take().unwrap();
+        let data = text.clone();
+        let writer = std::thread::spawn(move || input.write_all(&data));
+        let out = child.wait_with_output().unwrap();
+        writer.join().unwrap().unwrap();
+        assert!(out.status.success());
+        files.push(out.stdout);
+    }
+    assert!(files.windows(2).all(|w| w[0] == w[1]), "the thread count changed the compressed bits");
+}

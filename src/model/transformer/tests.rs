@@ -272,3 +272,17 @@ fn golden_tiny_probabilities_on_every_kernel_path() {
         assert_eq!(hash, GOLDEN_TINY, "path {name} computed different bits");
     }
 }
+
+/// The byte model's preset (group 4, vocabulary 256) builds, predicts and trains, and
+/// its four embedding slots see the last four bytes.
+#[test]
+fn bytes_preset_runs_with_group_four() {
+    let cfg = TransformerConfig { batch: 2, seg_len: 4, ..TransformerConfig::preset("bytes").unwrap() };
+    assert_eq!(cfg.group, 4);
+    let mut m = Transformer::new(&cfg, 256).unwrap();
+    feed(&mut m, b"abcdefghijklmnop".iter().map(|&x| x as u16).collect::<Vec<_>>().as_slice());
+    // 8 steps of 2 streams (step t codes bytes 2t and 2t+1): stream 0 saw a c e g i k m o;
+    // its group holds the last four, newest first.
+    assert_eq!(&m.hist[..4], &[b'o' as u16, b'm' as u16, b'k' as u16, b'i' as u16]);
+    assert_eq!(m.gradient_steps(), 2);
+}
