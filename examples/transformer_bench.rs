@@ -9,7 +9,7 @@
 //! ```
 //!
 //! Keys: any numeric field of `TransformerConfig` (layers, d_model, heads, d_ff, group,
-//! batch, seg_len, retrain_every, retrain_len, lr, lr_min, lr_decay, retrain_lr, beta1,
+//! batch, seg_len, mem_segs, retrain_every, retrain_len, lr, lr_min, lr_decay, retrain_lr, beta1,
 //! beta2, adam_eps, grad_clip, norm_eps, seed), plus `limit=N` (first N bytes only),
 //! `tok=N` (tokenizer vocabulary, default 16384; `tok=0` codes bytes) and `mix=0|1`
 //! (default 1: mixed with the order-2 model as `nnz compress` does). The ideal code
@@ -69,6 +69,7 @@ fn main() -> Result<()> {
             "group" => cfg.group = u()?,
             "batch" => cfg.batch = u()?,
             "seg_len" => cfg.seg_len = u()?,
+            "mem_segs" => cfg.mem_segs = u()?,
             "retrain_every" => cfg.retrain_every = u()?,
             "retrain_len" => cfg.retrain_len = u()?,
             "lr" => cfg.lr = f()?,

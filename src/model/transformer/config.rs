@@ -1,7 +1,7 @@
 //! [`TransformerConfig`]: every hyperparameter of the Transformer predictor, its presets,
 //! and its fixed byte layout in the container header.
 //!
-//! The header layout (version 1, 81 bytes, all little-endian; floats are exact f32 bits):
+//! The header layout (version 1, 85 bytes, all little-endian; floats are exact f32 bits):
 //!
 //! ```text
 //! offset size field
@@ -12,19 +12,20 @@
 //!     13    4 d_ff          u32, 1..=16384  feed-forward width
 //!     17    4 group         u32, 1..=16     symbols concatenated per input position
 //!     21    4 batch         u32, 1..=1024   streams coded in lock step
-//!     25    4 seg_len       u32, 1..=1024   steps per gradient step (= memory length)
+//!     25    4 seg_len       u32, 1..=1024   steps per gradient step
 //!     29    4 retrain_every u32, 0..=2^24   steps between retraining passes; 0 = off
 //!     33    4 retrain_len   u32, 0..=2^24   steps revisited by each pass
-//!     37    4 lr            f32, (0, 1]
-//!     41    4 lr_min        f32, [0, lr]
-//!     45    4 lr_decay      f32, [0, 1e12]  0 = constant learning rate
-//!     49    4 retrain_lr    f32, [0, 1]
-//!     53    4 beta1         f32, [0, 1)
-//!     57    4 beta2         f32, [0, 1)
-//!     61    4 adam_eps      f32, (0, 1]
-//!     65    4 grad_clip     f32, [0, 1e6]   0 = no clipping
-//!     69    4 norm_eps      f32, (0, 1]
-//!     73    8 seed          u64
+//!     37    4 mem_segs      u32, 1..=16     memory length, in segments
+//!     41    4 lr            f32, (0, 1]
+//!     45    4 lr_min        f32, [0, lr]
+//!     49    4 lr_decay      f32, [0, 1e12]  0 = constant learning rate
+//!     53    4 retrain_lr    f32, [0, 1]
+//!     57    4 beta1         f32, [0, 1)
+//!     61    4 beta2         f32, [0, 1)
+//!     65    4 adam_eps      f32, (0, 1]
+//!     69    4 grad_clip     f32, [0, 1e6]   0 = no clipping
+//!     73    4 norm_eps      f32, (0, 1]
+//!     77    8 seed          u64
 //! ```
 //!
 //! ```
@@ -55,9 +56,11 @@ pub struct TransformerConfig {
     pub group: usize,
     /// Streams coded in lock step, `B`.
     pub batch: usize,
-    /// Steps per segment, `T`: one gradient step per segment, and the memory (the
-    /// previous segment's keys and values) is `T` positions long.
+    /// Steps per segment, `T`: one gradient step per segment.
     pub seg_len: usize,
+    /// Memory length in segments: the keys and values of the last `mem_segs` segments
+    /// (`M = mem_segs · T` positions) are attended to besides the current segment's.
+    pub mem_segs: usize,
     /// Steps between two retraining passes (a multiple of `seg_len`); 0 disables them.
     pub retrain_every: usize,
     /// Steps (per stream) revisited by each retraining pass (a multiple of `seg_len`,
@@ -94,11 +97,12 @@ const MAX_GROUP: usize = 16;
 const MAX_BATCH: usize = 1024;
 const MAX_SEG_LEN: usize = 1024;
 const MAX_RETRAIN: usize = 1 << 24;
+const MAX_MEM_SEGS: usize = 16;
 const VERSION: u8 = 1;
 
 impl TransformerConfig {
     /// Length of [`TransformerConfig::to_bytes`]'s output.
-    pub const BYTES: usize = 81;
+    pub const BYTES: usize = 85;
 
     /// The preset names accepted by [`TransformerConfig::preset`].
     pub const PRESETS: [&'static str; 5] = ["tiny", "fast", "default", "large", "bytes"];
@@ -109,8 +113,10 @@ impl TransformerConfig {
     /// - `fast`: 2 layers, d 128, 8 heads, F 512, batch 16, seg_len 16.
     /// - `default`: 3 layers, d 192, 12 heads, F 768, batch 16, seg_len 16.
     /// - `large` (meant for GPUs, far too slow for a CPU): 8 layers, d 512, 16 heads,
-    ///   F 2048, batch 32, seg_len 32, retraining every 8192 steps over the last 8192
-    ///   (twice NNCP's default 4 × 256 profile in depth and width).
+    ///   F 2048, batch 32, seg_len 32, a memory of 2 segments, retraining every 8192
+    ///   steps over the last 8192 (twice NNCP's default 4 × 256 profile in depth and
+    ///   width). Not tuned: no GPU path exists yet, and on this CPU it runs at a few
+    ///   hundred bytes per second.
     /// - `bytes`: TRACE-like byte model (meant for vocabulary 256, no tokenizer): 1 layer,
     ///   d 256 made of four 64-wide byte embeddings (group 4), 8 heads, F 1024, seg_len 32.
     ///
@@ -126,6 +132,7 @@ impl TransformerConfig {
             group: 1,
             batch: 2,
             seg_len: 4,
+            mem_segs: 1,
             retrain_every: 16,
             retrain_len: 16,
             lr: 3e-3,
@@ -164,6 +171,7 @@ impl TransformerConfig {
                 d_ff: 2048,
                 batch: 32,
                 seg_len: 32,
+                mem_segs: 2,
                 retrain_every: 8192,
                 retrain_len: 8192,
                 lr: 1e-3,
@@ -222,6 +230,7 @@ impl TransformerConfig {
         int("seg_len", self.seg_len, 1, MAX_SEG_LEN)?;
         int("retrain_every", self.retrain_every, 0, MAX_RETRAIN)?;
         int("retrain_len", self.retrain_len, 0, MAX_RETRAIN)?;
+        int("mem_segs", self.mem_segs, 1, MAX_MEM_SEGS)?;
         ensure!(
             self.d_model.is_multiple_of(self.heads),
             "Transformer d_model = {} is not divisible by heads = {}",
@@ -279,6 +288,7 @@ impl TransformerConfig {
             self.seg_len,
             self.retrain_every,
             self.retrain_len,
+            self.mem_segs,
         ] {
             // validate() bounds every count far below u32::MAX.
             out.extend_from_slice(&(v as u32).to_le_bytes());
@@ -315,7 +325,7 @@ impl TransformerConfig {
             pos += 4;
             w
         };
-        let mut ints = [0usize; 9];
+        let mut ints = [0usize; 10];
         for v in ints.iter_mut() {
             *v = word() as usize;
         }
@@ -323,8 +333,8 @@ impl TransformerConfig {
         for v in fl.iter_mut() {
             *v = f32::from_bits(word());
         }
-        let seed_bytes: [u8; 8] = b[73..81].try_into().context("Transformer config seed")?;
-        let [layers, d_model, heads, d_ff, group, batch, seg_len, retrain_every, retrain_len] = ints;
+        let seed_bytes: [u8; 8] = b[77..85].try_into().context("Transformer config seed")?;
+        let [layers, d_model, heads, d_ff, group, batch, seg_len, retrain_every, retrain_len, mem_segs] = ints;
         let [lr, lr_min, lr_decay, retrain_lr, beta1, beta2, adam_eps, grad_clip, norm_eps] = fl;
         let cfg = TransformerConfig {
             layers,
@@ -336,6 +346,7 @@ impl TransformerConfig {
             seg_len,
             retrain_every,
             retrain_len,
+            mem_segs,
             lr,
             lr_min,
             lr_decay,

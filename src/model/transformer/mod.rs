@@ -20,17 +20,17 @@
 //! Shapes are row-major; a segment holds `R = T·B` rows, row `t·B + s` being step `t`
 //! of stream `s`.
 //!
-//! **Memory** (Transformer-XL): the keys and values of the previous segment (`T`
-//! positions per layer, stream and head) stay in the key/value cache and are attended
-//! to by the current segment. They are constants for the gradient: no gradient reaches
-//! the previous segment, and they keep the weights they were computed with (NNCP
-//! recomputes them from stored hidden states; keeping them saves a projection of `T`
-//! rows per layer and segment, and the learning rate is small enough that the staleness
-//! of one gradient step does not show).
+//! **Memory** (Transformer-XL): the keys and values of the last `mem_segs` segments
+//! (`M = mem_segs·T` positions per layer, stream and head) stay in the key/value cache
+//! and are attended to by the current segment. They are constants for the gradient: no
+//! gradient reaches earlier segments, and they keep the weights they were computed with
+//! (NNCP recomputes them from stored hidden states; keeping them saves a projection of
+//! `M` rows per layer and segment, and the learning rate is small enough that the
+//! staleness of a few gradient steps does not show).
 //!
 //! **Positions**: a learned per-head relative-position bias (`bias_h[δ]` for the
-//! distances `δ = 0 … 2T−1`, as T5 does) instead of NNCP's learned relative position
-//! embeddings (`q·r_δ`). The bias costs `2T` parameters per head and one add per score,
+//! distances `δ = 0 … M+T−1`, as T5 does) instead of NNCP's learned relative position
+//! embeddings (`q·r_δ`). The bias costs `M+T` parameters per head and one add per score,
 //! while `q·r_δ` costs as much as `q·k` again (a second score product per head, and
 //! its backward); at the widths that run on a CPU the content part of `q·r_δ` buys little.
 //!
@@ -59,11 +59,11 @@
 //! # Where the time goes
 //!
 //! Per step (B rows) the forward pass costs `B·(L·(4d² + 2dF) + dV)` multiply-adds in
-//! the projections and `B·L·2·n·d` in attention (`n` ≤ 2T keys); the backward pass about
+//! the projections and `B·L·2·n·d` in attention (`n` ≤ M+T keys); the backward pass about
 //! twice that. The projections and the feed-forward layers go through the kernels'
 //! matrix products (B rows per coding step, `T·B` rows in the backward pass). Attention
 //! runs per stream, head and row (coding cannot batch it across rows): one query against
-//! at most `2T` keys, as plain mul/add loops vectorized along the keys (scores, against
+//! at most `M+T` keys, as plain mul/add loops vectorized along the keys (scores, against
 //! a transposed key cache) and along the head's width (weighted values) — one-row kernel
 //! calls spent more time in their set-up than in arithmetic (forward attention 18% of
 //! the time with them, 8% without). [`Transformer::timings`] has the breakdown
@@ -101,6 +101,7 @@
 //! against an earlier 3 × 192 with 6 heads and F 384 at 2.2758): a wider model (d 256:
 //! 2.2754; on dickens' first 2 MB, against the default, 1.9907 vs 1.9954 at 1.5× the
 //! time), a fourth layer (2.2787), longer segments (seg_len 32: 2.2851; 8: 2.2799),
+//! a longer memory (default, `mem_segs` 2: 2.2712, 4: 2.2713 against 2.2714 with 1),
 //! grouping two tokens per position (2.2935), fewer streams (batch 4: 2.2778),
 //! retraining (every 4096 steps over the last 2048: book1 2.2823 vs 2.2807, dickens
 //! 2 MB 1.9949 vs 1.9954, at 1.45× the time). A wider feed-forward layer and 16-wide
@@ -169,7 +170,7 @@ struct LayerParams {
     wqkv: usize,
     /// `Wo`, `d × d`.
     wo: usize,
-    /// Relative-position bias, `H × 2T`.
+    /// Relative-position bias, `H × (M+T)`.
     rel: usize,
     /// RMSNorm gain before the feed-forward layer, `d`.
     g2: usize,
@@ -187,13 +188,13 @@ struct LayerAct {
     a1: Vec<f32>,
     /// `q | k | v`, `R × 3d`.
     qkv: Vec<f32>,
-    /// Key cache, transposed per stream and head: `B × H × d/H × 2T`, so that one
+    /// Key cache, transposed per stream and head: `B × H × d/H × (M+T)`, so that one
     /// query's scores are a sum of rows scaled by the query's elements (vectorized along
-    /// the keys). Positions `0..T` are the memory, `T..2T` the current segment.
+    /// the keys). Positions `0..M` are the memory, `M..M+T` the current segment.
     kt: Vec<f32>,
-    /// Value cache, `B × H × 2T × d/H`, positions as in `kt`.
+    /// Value cache, `B × H × (M+T) × d/H`, positions as in `kt`.
     vc: Vec<f32>,
-    /// Attention probabilities, `R × H × 2T` (0 outside the attended range).
+    /// Attention probabilities, `R × H × (M+T)` (0 outside the attended range).
     p: Vec<f32>,
     /// Attention output before `Wo`, `R × d`.
     ao: Vec<f32>,
@@ -214,10 +215,12 @@ pub struct Transformer {
     cfg: TransformerConfig,
     /// Vocabulary size `V`.
     v: usize,
-    /// Embedding width `e = d / group`, head width `d / H`, key positions `n = 2T`.
+    /// Embedding width `e = d / group`, head width `d / H`, key positions `n = M + T`.
     e: usize,
     dh: usize,
     n: usize,
+    /// Memory positions, `M = mem_segs · T`: keys `0..M` of the cache are the memory.
+    m: usize,
     params: Vec<f32>,
     grads: Vec<f32>,
     opt: Adam,
@@ -242,7 +245,7 @@ pub struct Transformer {
     /// Steps done in the current segment.
     t: usize,
     forwarded: bool,
-    /// Memory positions that hold keys (0 for the first segment, then `T`).
+    /// Memory positions that hold keys (0 for the first segment, then `T`, … up to `M`).
     mem_valid: usize,
     /// Coding steps done in total.
     steps: u64,
@@ -263,7 +266,7 @@ pub struct Transformer {
     dao: Vec<f32>,
     dff: Vec<f32>,
     /// Attention backward scratch for one stream and head: `T × d/H` (q, dO, dQ),
-    /// `T × 2T` (P, dP), `2T × d/H` (dK, dV).
+    /// `T × (M+T)` (P, dP), `(M+T) × d/H` (dK, dV).
     s_q: Vec<f32>,
     s_do: Vec<f32>,
     s_dq: Vec<f32>,
@@ -271,7 +274,7 @@ pub struct Transformer {
     s_dp: Vec<f32>,
     s_dk: Vec<f32>,
     s_dv: Vec<f32>,
-    /// Scratch row as wide as the widest of `d`, `F`, `2T`.
+    /// Scratch row as wide as the widest of `d`, `F`, `M + T`.
     sq: Vec<f32>,
     timings: TransformerTimings,
 }
@@ -330,7 +333,8 @@ impl Transformer {
         ensure!((2..=65536).contains(&vocab), "Transformer vocabulary of {vocab} symbols; expected 2..=65536");
         let (l_n, d, h, f, k, b, t_len, v) =
             (cfg.layers, cfg.d_model, cfg.heads, cfg.d_ff, cfg.group, cfg.batch, cfg.seg_len, vocab);
-        let (e, dh, n, r) = (d / k, d / h, 2 * t_len, t_len * b);
+        let m_len = cfg.mem_segs * t_len;
+        let (e, dh, n, r) = (d / k, d / h, m_len + t_len, t_len * b);
 
         let mut n_params = 0;
         let mut take = |len: usize| {
@@ -361,7 +365,7 @@ impl Transformer {
             + (l_n + 1) * r * d
             + r * (1 + d + v)
             + r * (3 * d + 3 * d + f)
-            + 2 * l_n * b * t_len * d
+            + 2 * l_n * b * m_len * d
             + 4 * n * n.max(dh);
         let ring = cfg.retrain_len * b * (k + 1);
         ensure!(
@@ -413,6 +417,7 @@ impl Transformer {
             e,
             dh,
             n,
+            m: m_len,
             grads: vec![0.0; n_params],
             opt: Adam::new(n_params, cfg.beta1, cfg.beta2, cfg.adam_eps, cfg.grad_clip),
             params,
@@ -435,7 +440,7 @@ impl Transformer {
             steps: 0,
             retrain_steps: 0,
             ring: vec![0; ring],
-            saved_mem: vec![0.0; 2 * l_n * b * t_len * d],
+            saved_mem: vec![0.0; 2 * l_n * b * m_len * d],
             dx: vec![0.0; r * d],
             da: vec![0.0; r * d],
             dqkv: vec![0.0; r * 3 * d],
@@ -489,8 +494,8 @@ impl Transformer {
     fn forward_rows(&mut self, t0: usize, t1: usize) {
         let start = Instant::now();
         let cfg = &self.cfg;
-        let (d, h, f, k, b, t_len) = (cfg.d_model, cfg.heads, cfg.d_ff, cfg.group, cfg.batch, cfg.seg_len);
-        let (e, dh, n, v) = (self.e, self.dh, self.n, self.v);
+        let (d, h, f, k, b) = (cfg.d_model, cfg.heads, cfg.d_ff, cfg.group, cfg.batch);
+        let (e, dh, n, v, m) = (self.e, self.dh, self.n, self.v, self.m);
         let eps = cfg.norm_eps;
         let (r0, r1) = (t0 * b, t1 * b);
         let rows = r1 - r0;
@@ -521,9 +526,9 @@ impl Transformer {
                 for hh in 0..h {
                     let base = (s * h + hh) * n * dh;
                     for (c, &kv) in qr[d + hh * dh..d + (hh + 1) * dh].iter().enumerate() {
-                        a.kt[base + c * n + t_len + t] = kv;
+                        a.kt[base + c * n + m + t] = kv;
                     }
-                    let dst = base + (t_len + t) * dh;
+                    let dst = base + (m + t) * dh;
                     a.vc[dst..dst + dh].copy_from_slice(&qr[2 * d + hh * dh..2 * d + (hh + 1) * dh]);
                 }
             }
@@ -531,10 +536,10 @@ impl Transformer {
             // memory and to the segment's positions up to its own.
             let att_start = Instant::now();
             let rel = &params[p.rel..p.rel + h * n];
-            let lo = t_len - self.mem_valid;
+            let lo = m - self.mem_valid;
             for (row, qr) in (r0..r1).zip(a.qkv[r0 * 3 * d..r1 * 3 * d].chunks_exact(3 * d)) {
                 let (t, s) = (row / b, row % b);
-                let i = t_len + t;
+                let i = m + t;
                 let hi = i + 1;
                 for hh in 0..h {
                     let q = &qr[hh * dh..(hh + 1) * dh];
@@ -626,7 +631,7 @@ impl Transformer {
         let start = Instant::now();
         let cfg = &self.cfg;
         let (d, h, f, k, b, t_len) = (cfg.d_model, cfg.heads, cfg.d_ff, cfg.group, cfg.batch, cfg.seg_len);
-        let (e, dh, n, v, l_n) = (self.e, self.dh, self.n, self.v, cfg.layers);
+        let (e, dh, n, v, l_n, m) = (self.e, self.dh, self.n, self.v, cfg.layers, self.m);
         let r = t_len * b;
         let scale = 1.0 / (dh as f32).sqrt();
         self.grads.fill(0.0);
@@ -695,7 +700,7 @@ impl Transformer {
             kernels::gemm_tn(&mut grads[p.wo..p.wo + d * d], &a.ao, &self.dx, d, r, d, false);
             kernels::gemm_nt(&mut self.dao, &self.dx, &params[p.wo..p.wo + d * d], r, d, d, false);
             // Attention, per stream and head, over the T rows at once.
-            let lo = t_len - self.mem_valid;
+            let lo = m - self.mem_valid;
             let (sq_, sdo, sdq, sp, sdp, sdk, sdv) = (
                 &mut self.s_q,
                 &mut self.s_do,
@@ -729,7 +734,7 @@ impl Transformer {
                             *x = pv * dpv;
                         }
                         let dot = kernels::sum(tmp);
-                        let i = t_len + t;
+                        let i = m + t;
                         for (j, (dpv, &pv)) in dpr.iter_mut().zip(pr).enumerate() {
                             let ds = pv * (*dpv - dot);
                             if (lo..=i).contains(&j) {
@@ -746,7 +751,7 @@ impl Transformer {
                     for t in 0..t_len {
                         let row = (t * b + s) * 3 * d;
                         self.dqkv[row + hh * dh..row + (hh + 1) * dh].copy_from_slice(&sdq[t * dh..(t + 1) * dh]);
-                        let kr = (t_len + t) * dh;
+                        let kr = (m + t) * dh;
                         self.dqkv[row + d + hh * dh..row + d + (hh + 1) * dh].copy_from_slice(&sdk[kr..kr + dh]);
                         self.dqkv[row + 2 * d + hh * dh..row + 2 * d + (hh + 1) * dh]
                             .copy_from_slice(&sdv[kr..kr + dh]);
@@ -782,16 +787,18 @@ impl Transformer {
     /// The segment's keys and values become the memory of the next segment.
     fn shift_memory(&mut self) {
         let t_len = self.cfg.seg_len;
-        let (kchunk, vchunk) = (self.n, self.n * self.dh);
+        let (n, dh) = (self.n, self.dh);
         for a in self.acts.iter_mut() {
-            // Each chunk is [memory | segment], two halves of the same length.
-            for (c, chunk) in [(&mut a.kt, kchunk), (&mut a.vc, vchunk)] {
+            // Each chunk is [memory | segment] along the positions (`unit` floats each):
+            // everything moves T positions down, the oldest segment falls off.
+            for (c, unit) in [(&mut a.kt, 1), (&mut a.vc, dh)] {
+                let chunk = n * unit;
                 for base in (0..c.len()).step_by(chunk) {
-                    c.copy_within(base + chunk / 2..base + chunk, base);
+                    c.copy_within(base + t_len * unit..base + chunk, base);
                 }
             }
         }
-        self.mem_valid = t_len;
+        self.mem_valid = (self.mem_valid + t_len).min(self.m);
     }
 
     /// Backward, Adam step at learning rate `lr`, memory shift.
@@ -808,19 +815,19 @@ impl Transformer {
         let start = Instant::now();
         let (b, k, t_len, d) = (self.cfg.batch, self.cfg.group, self.cfg.seg_len, self.cfg.d_model);
         let len = self.cfg.retrain_len;
-        let (kchunk, vchunk) = (self.n, self.n * self.dh);
-        // Save the coding pass's memory: the first half of each chunk of the caches.
+        let (n, dh, m) = (self.n, self.dh, self.m);
+        // Save the coding pass's memory: the first M positions of each chunk of the caches.
         let mut off = 0;
         for a in &self.acts {
-            for (c, chunk) in [(&a.kt, kchunk), (&a.vc, vchunk)] {
+            for (c, unit) in [(&a.kt, 1), (&a.vc, dh)] {
+                let (chunk, mem) = (n * unit, m * unit);
                 for base in (0..c.len()).step_by(chunk) {
-                    let mem = chunk / 2;
                     self.saved_mem[off..off + mem].copy_from_slice(&c[base..base + mem]);
                     off += mem;
                 }
             }
         }
-        debug_assert_eq!(off, 2 * self.cfg.layers * b * t_len * d);
+        debug_assert_eq!(off, 2 * self.cfg.layers * b * m * d);
         let saved_valid = self.mem_valid;
         self.mem_valid = 0;
         let first = self.steps - len as u64;
@@ -842,9 +849,9 @@ impl Transformer {
         // Restore the coding pass's memory.
         let mut off = 0;
         for a in self.acts.iter_mut() {
-            for (c, chunk) in [(&mut a.kt, kchunk), (&mut a.vc, vchunk)] {
+            for (c, unit) in [(&mut a.kt, 1), (&mut a.vc, dh)] {
+                let (chunk, mem) = (n * unit, m * unit);
                 for base in (0..c.len()).step_by(chunk) {
-                    let mem = chunk / 2;
                     c[base..base + mem].copy_from_slice(&self.saved_mem[off..off + mem]);
                     off += mem;
                 }

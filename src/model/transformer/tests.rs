@@ -26,6 +26,7 @@ fn small() -> TransformerConfig {
         group: 2,
         batch: 3,
         seg_len: 4,
+        mem_segs: 2,
         retrain_every: 0,
         retrain_len: 0,
         ..tiny()
@@ -169,7 +170,7 @@ fn backward_matches_finite_differences() {
     let mut m = Transformer::new(&cfg, v).unwrap();
     // Train a few segments first: memory full, gains and biases away from their init.
     feed(&mut m, &symbols(3, b * 3 * t_len, v));
-    assert_eq!((m.t, m.mem_valid), (0, t_len));
+    assert_eq!((m.t, m.mem_valid), (0, 2 * t_len));
     // Inputs of the segment under test: groups of 2 symbols, and targets.
     let ins = symbols(4, b * t_len * cfg.group, v);
     m.inputs.copy_from_slice(&ins);
@@ -195,7 +196,7 @@ fn backward_matches_finite_differences() {
     }
     // The check must not be vacuous: the relative bias, the memory's part included, got gradient.
     let rel = m.lp[0].rel;
-    assert!(analytic[rel..rel + cfg.heads * 2 * t_len].iter().filter(|g| g.abs() > 1e-6).count() > 2 * t_len);
+    assert!(analytic[rel..rel + cfg.heads * m.n].iter().filter(|g| g.abs() > 1e-6).count() > m.n);
     eprintln!("gradient check: {} parameters, worst relative error {worst:.3e}", m.params.len());
 }
 
