@@ -31,6 +31,7 @@ use crate::format::{self, Header, ModelKind, TokenizerSection, NUMERICS_VERSION}
 use crate::model::lstm::{Lstm, LstmConfig};
 use crate::model::mix::Mix;
 use crate::model::order2::Order2;
+use crate::model::transformer::{Transformer, TransformerConfig};
 use crate::model::Predictor;
 use crate::tokenizer::{self, Dictionary};
 use anyhow::{bail, ensure, Context, Result};
@@ -85,6 +86,50 @@ pub enum ModelSpec {
     Order2,
     /// The LSTM: a preset, with expert overrides.
     Lstm(LstmRequest),
+    /// The Transformer: a preset, with expert overrides.
+    Transformer(TransformerRequest),
+}
+
+/// A Transformer preset and the fields to override in it.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct TransformerRequest {
+    /// One of [`TransformerConfig::PRESETS`].
+    pub preset: String,
+    pub layers: Option<usize>,
+    pub d_model: Option<usize>,
+    pub batch: Option<usize>,
+    pub seg_len: Option<usize>,
+    pub lr: Option<f32>,
+    /// Mix the network with the order-2 context model.
+    pub mix: bool,
+}
+
+impl TransformerRequest {
+    pub fn preset(name: &str) -> TransformerRequest {
+        TransformerRequest { preset: name.to_string(), mix: true, ..TransformerRequest::default() }
+    }
+
+    /// The configuration for a frame of `symbols` symbols from a `vocab`-symbol alphabet.
+    fn resolve(&self, symbols: u64, vocab: usize) -> Result<TransformerConfig> {
+        let mut cfg = TransformerConfig::preset_for(&self.preset, symbols, vocab)?;
+        cfg.layers = self.layers.unwrap_or(cfg.layers);
+        cfg.d_model = self.d_model.unwrap_or(cfg.d_model);
+        cfg.batch = self.batch.unwrap_or(cfg.batch);
+        if let Some(t) = self.seg_len {
+            // Keep the retraining schedule a whole number of segments.
+            if cfg.retrain_every > 0 {
+                cfg.retrain_every = cfg.retrain_every.div_ceil(t) * t;
+                cfg.retrain_len = cfg.retrain_len.div_ceil(t) * t;
+            }
+            cfg.seg_len = t;
+        }
+        if let Some(lr) = self.lr {
+            cfg.lr = lr;
+            cfg.lr_min = cfg.lr_min.min(lr);
+        }
+        cfg.validate()?;
+        Ok(cfg)
+    }
 }
 
 /// An LSTM preset and the fields to override in it.
@@ -126,8 +171,14 @@ impl LstmRequest {
 impl ModelSpec {
     /// Checks the request before any input is read (bad overrides fail early).
     pub fn check(&self) -> Result<()> {
-        if let ModelSpec::Lstm(req) = self {
-            req.resolve(1 << 20, 256)?;
+        match self {
+            ModelSpec::Lstm(req) => {
+                req.resolve(1 << 20, 256)?;
+            }
+            ModelSpec::Transformer(req) => {
+                req.resolve(1 << 20, 256)?;
+            }
+            _ => {}
         }
         Ok(())
     }
@@ -140,6 +191,10 @@ impl ModelSpec {
             ModelSpec::Order2 => Some(Model::Order2),
             ModelSpec::Lstm(req) if req.mix => Some(Model::LstmMix(req.resolve(symbols, vocab)?, MIX_LR)),
             ModelSpec::Lstm(req) => Some(Model::Lstm(req.resolve(symbols, vocab)?)),
+            ModelSpec::Transformer(req) if req.mix => {
+                Some(Model::TransformerMix(req.resolve(symbols, vocab)?, MIX_LR))
+            }
+            ModelSpec::Transformer(req) => Some(Model::Transformer(req.resolve(symbols, vocab)?)),
         })
     }
 }
@@ -156,6 +211,9 @@ enum Model {
     Lstm(LstmConfig),
     /// The LSTM mixed with the order-2 model; the mixer's learning rate.
     LstmMix(LstmConfig, f32),
+    Transformer(TransformerConfig),
+    /// The Transformer mixed with the order-2 model; the mixer's learning rate.
+    TransformerMix(TransformerConfig, f32),
 }
 
 impl Model {
@@ -164,6 +222,8 @@ impl Model {
             Model::Order2 => ModelKind::Order2,
             Model::Lstm(_) => ModelKind::Lstm,
             Model::LstmMix(..) => ModelKind::LstmMix,
+            Model::Transformer(_) => ModelKind::Transformer,
+            Model::TransformerMix(..) => ModelKind::TransformerMix,
         }
     }
 
@@ -172,12 +232,9 @@ impl Model {
         match self {
             Model::Order2 => Vec::new(),
             Model::Lstm(cfg) => cfg.to_bytes(),
-            Model::LstmMix(cfg, lr) => {
-                let mut out = vec![MIX_VERSION];
-                out.extend_from_slice(&lr.to_bits().to_le_bytes());
-                out.extend_from_slice(&cfg.to_bytes());
-                out
-            }
+            Model::LstmMix(cfg, lr) => mix_params(*lr, &cfg.to_bytes()),
+            Model::Transformer(cfg) => cfg.to_bytes(),
+            Model::TransformerMix(cfg, lr) => mix_params(*lr, &cfg.to_bytes()),
         }
     }
 
@@ -190,10 +247,15 @@ impl Model {
             }
             ModelKind::Lstm => Ok(Model::Lstm(LstmConfig::from_bytes(params).context("corrupt header")?)),
             ModelKind::LstmMix => {
-                ensure!(params.len() > 5 && params[0] == MIX_VERSION, "corrupt header: bad mixer parameters");
-                let lr = f32::from_bits(u32::from_le_bytes(params[1..5].try_into().expect("4 bytes")));
-                ensure!(lr.is_finite() && (0.0..=1.0).contains(&lr), "corrupt header: mixer learning rate {lr}");
-                Ok(Model::LstmMix(LstmConfig::from_bytes(&params[5..]).context("corrupt header")?, lr))
+                let (lr, rest) = split_mix_params(params)?;
+                Ok(Model::LstmMix(LstmConfig::from_bytes(rest).context("corrupt header")?, lr))
+            }
+            ModelKind::Transformer => {
+                Ok(Model::Transformer(TransformerConfig::from_bytes(params).context("corrupt header")?))
+            }
+            ModelKind::TransformerMix => {
+                let (lr, rest) = split_mix_params(params)?;
+                Ok(Model::TransformerMix(TransformerConfig::from_bytes(rest).context("corrupt header")?, lr))
             }
             ModelKind::None => bail!("corrupt header: a coded frame names no model"),
         }
@@ -204,8 +266,26 @@ impl Model {
             Model::Order2 => Box::new(Order2::new(vocab)),
             Model::Lstm(cfg) => Box::new(Lstm::new(cfg, vocab)?),
             Model::LstmMix(cfg, lr) => Box::new(Mix::new(Box::new(Lstm::new(cfg, vocab)?), *lr)),
+            Model::Transformer(cfg) => Box::new(Transformer::new(cfg, vocab)?),
+            Model::TransformerMix(cfg, lr) => Box::new(Mix::new(Box::new(Transformer::new(cfg, vocab)?), *lr)),
         })
     }
+}
+
+/// A mixed model's parameters: the mixer's version and learning rate, then the network's.
+fn mix_params(lr: f32, net: &[u8]) -> Vec<u8> {
+    let mut out = vec![MIX_VERSION];
+    out.extend_from_slice(&lr.to_bits().to_le_bytes());
+    out.extend_from_slice(net);
+    out
+}
+
+/// The inverse of [`mix_params`]: the mixer's learning rate and the network's bytes.
+fn split_mix_params(params: &[u8]) -> Result<(f32, &[u8])> {
+    ensure!(params.len() > 5 && params[0] == MIX_VERSION, "corrupt header: bad mixer parameters");
+    let lr = f32::from_bits(u32::from_le_bytes(params[1..5].try_into().expect("4 bytes")));
+    ensure!(lr.is_finite() && (0.0..=1.0).contains(&lr), "corrupt header: mixer learning rate {lr}");
+    Ok((lr, &params[5..]))
 }
 
 /// Everything `compress` needs to know; the result records all of it in the header.

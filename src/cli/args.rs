@@ -1,6 +1,6 @@
 //! Command-line arguments (clap), resolved into engine options.
 
-use crate::engine::{CompressOptions, LstmRequest, ModelSpec};
+use crate::engine::{CompressOptions, LstmRequest, ModelSpec, TransformerRequest};
 use crate::tokenizer;
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -78,13 +78,14 @@ pub struct CompressArgs {
     /// LSTM preset: tiny (tests), fast (2×96 cells), default (3×192), large (NNCP v1's
     /// 4×352 profile). The number of streams adapts to the input's size. `fast` is the
     /// default: mixed with the context model it compresses as well as `default` on
-    /// files up to a few MB, ten times faster (see the README)
+    /// files up to a few MB, ten times faster (see the README). Transformer: tiny,
+    /// fast (2 layers × 128), default (3 × 192), large (NNCP's 4 × 256 profile, for GPUs)
     #[arg(short, long, default_value = "fast", value_parser = ["tiny", "fast", "default", "large"])]
     pub preset: String,
     /// Expert: LSTM layers (overrides the preset)
     #[arg(long, value_name = "N", help_heading = "Expert LSTM overrides")]
     pub layers: Option<usize>,
-    /// Expert: LSTM cells per layer
+    /// Expert: LSTM cells per layer (Transformer: model width)
     #[arg(long, value_name = "N", help_heading = "Expert LSTM overrides")]
     pub hidden: Option<usize>,
     /// Expert: streams coded in lock step (the batch of every matrix product)
@@ -120,6 +121,8 @@ pub struct CompressArgs {
 pub enum ModelArg {
     /// LSTM trained online (NNCP v1): strong compression, slow
     Lstm,
+    /// Transformer trained online (NNCP v2): relative positions, segment memory
+    Transformer,
     /// Order-2 context model: fast, modest compression
     Order2,
     /// No model: store the input as is, with framing and checksums
@@ -145,6 +148,20 @@ impl CompressArgs {
                 let overridden = req != LstmRequest::preset(&self.preset);
                 let name = if overridden { format!("{}+custom", self.preset) } else { self.preset.clone() };
                 (ModelSpec::Lstm(req), name)
+            }
+            ModelArg::Transformer => {
+                let req = TransformerRequest {
+                    preset: self.preset.clone(),
+                    layers: self.layers,
+                    d_model: self.hidden,
+                    batch: self.batch,
+                    seg_len: self.seg_len,
+                    lr: self.lr,
+                    mix: !self.no_mix,
+                };
+                let overridden = req != TransformerRequest::preset(&self.preset);
+                let name = format!("transformer-{}{}", self.preset, if overridden { "+custom" } else { "" });
+                (ModelSpec::Transformer(req), name)
             }
             ModelArg::Order2 => (ModelSpec::Order2, "order2".to_string()),
             ModelArg::Store => (ModelSpec::Store, "store".to_string()),

@@ -14,7 +14,8 @@
 //!      5     1  flags: bit 0 TOKENIZED (a dictionary follows)
 //!                      bit 1 STORED    (the payload is the original bytes, as is)
 //!                      bits 2-7 reserved, must be 0
-//!      6     1  model kind (ModelKind: 0 none, 1 order2, 2 lstm, 3 lstm+order2 mix)
+//!      6     1  model kind (ModelKind: 0 none, 1 order2, 2 lstm, 3 lstm+order2 mix,
+//!                4 transformer, 5 transformer+order2 mix)
 //!      7     1  numerics version (NUMERICS_VERSION): the kernels' arithmetic
 //!      8     8  original length in bytes (u64)
 //!     16     8  xxh64 (seed 0) of the original bytes
@@ -65,6 +66,10 @@ pub enum ModelKind {
     Lstm = 2,
     /// The LSTM mixed with the order-2 model.
     LstmMix = 3,
+    /// The Transformer (NNCP v2).
+    Transformer = 4,
+    /// The Transformer mixed with the order-2 model.
+    TransformerMix = 5,
 }
 
 impl ModelKind {
@@ -74,7 +79,9 @@ impl ModelKind {
             1 => ModelKind::Order2,
             2 => ModelKind::Lstm,
             3 => ModelKind::LstmMix,
-            _ => bail!("unsupported model kind {b} (this nnz knows 0..=3); the file may come from a newer nnz"),
+            4 => ModelKind::Transformer,
+            5 => ModelKind::TransformerMix,
+            _ => bail!("unsupported model kind {b} (this nnz knows 0..=5); the file may come from a newer nnz"),
         })
     }
 
@@ -84,6 +91,8 @@ impl ModelKind {
             ModelKind::Order2 => "order2",
             ModelKind::Lstm => "lstm",
             ModelKind::LstmMix => "lstm+order2",
+            ModelKind::Transformer => "transformer",
+            ModelKind::TransformerMix => "transformer+order2",
         }
     }
 }

@@ -12,6 +12,7 @@ pub mod init;
 pub mod lstm;
 pub mod mix;
 pub mod order2;
+pub mod transformer;
 
 /// A model of the next symbol, trained online on the symbols it is shown.
 pub trait Predictor {

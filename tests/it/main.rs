@@ -6,6 +6,7 @@ mod corrupt;
 mod determinism;
 mod fuzz_regressions;
 mod roundtrip;
+mod transformer;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
