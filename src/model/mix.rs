@@ -8,13 +8,16 @@
 //! p(s) = w · p_nn(s) + (1 − w) · p_ctx(s),     w = sigmoid(θ[level])
 //! ```
 //!
-//! where `level` is how much the order-2 context has seen ([`Order2::confidence`]), so
-//! the mixture learns separately how far to trust the counts in new and in familiar
-//! contexts. After each symbol, θ[level] takes a gradient step on the code length
+//! where `level` says which order of the n-gram model predicts and how often its context
+//! met new symbols ([`Ngram::level`]), so the mixture learns separately how far to trust
+//! the counts in new, in varied and in familiar contexts. Measured (ideal code length
+//! with the dictionary, `fast` LSTM): the Witten–Bell order-2 model mixed by its count
+//! alone gave alice29.txt 2.1735 and book1 2.2950 bits per byte; the Kneser–Ney order-3
+//! model with these levels gives 2.1456 and 2.2726. After each symbol, θ[level] takes a gradient step on the code length
 //! `−ln p(s)`. Everything is plain IEEE f32 arithmetic and our own sigmoid: the decoder
 //! replays it bit for bit.
 
-use super::order2::{Order2, CONFIDENCE_LEVELS};
+use super::ngram::{Ngram, LEVELS};
 use super::Predictor;
 use crate::kernels::scalar::sigmoid1;
 use std::time::Instant;
@@ -22,15 +25,15 @@ use std::time::Instant;
 /// θ stays within ±THETA_MAX (w within about [0.0003, 0.9997]).
 const THETA_MAX: f32 = 8.0;
 
-/// A neural predictor mixed with an order-2 context model over the same streams.
+/// A neural predictor mixed with an n-gram context model over the same streams.
 pub struct Mix {
     nn: Box<dyn Predictor>,
-    ctx: Order2,
+    ctx: Ngram,
     vocab: usize,
     nn_probs: Vec<f32>,
     ctx_probs: Vec<f32>,
-    /// Mixing weight logits, one per confidence level of the context model.
-    theta: [f32; CONFIDENCE_LEVELS],
+    /// Mixing weight logits, one per level of the context model.
+    theta: [f32; LEVELS],
     /// The level each stream used at the last prediction.
     level: Vec<usize>,
     /// Learning rate of θ.
@@ -40,17 +43,17 @@ pub struct Mix {
 }
 
 impl Mix {
-    /// Mixes `nn` with an order-2 model of the same alphabet and streams; `lr` is the
+    /// Mixes `nn` with an n-gram model of the same alphabet and streams; `lr` is the
     /// learning rate of the mixing weights.
     pub fn new(nn: Box<dyn Predictor>, lr: f32) -> Mix {
         let (vocab, batch) = (nn.vocab_size(), nn.batch());
         Mix {
-            ctx: Order2::with_batch(vocab, batch),
+            ctx: Ngram::new(vocab, batch),
             nn,
             vocab,
             nn_probs: vec![0.0; vocab * batch],
             ctx_probs: vec![0.0; vocab * batch],
-            theta: [0.0; CONFIDENCE_LEVELS],
+            theta: [0.0; LEVELS],
             level: vec![0; batch],
             lr,
             own_secs: 0.0,
@@ -73,7 +76,7 @@ impl Predictor for Mix {
         self.ctx.predict(&mut self.ctx_probs);
         let v = self.vocab;
         for (b, level) in self.level.iter_mut().enumerate() {
-            *level = self.ctx.confidence(b);
+            *level = self.ctx.level(b);
             let w = sigmoid1(self.theta[*level]);
             let rows = b * v..(b + 1) * v;
             for ((p, &a), &c) in

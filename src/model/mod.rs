@@ -11,6 +11,7 @@ pub mod adam;
 pub mod init;
 pub mod lstm;
 pub mod mix;
+pub mod ngram;
 pub mod order2;
 
 /// A model of the next symbol, trained online on the symbols it is shown.
