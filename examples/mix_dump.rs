@@ -7,7 +7,8 @@
 //! ```
 //!
 //! Keys: `layers hidden embed batch seg_len lr lr_min lr_decay beta2` override the
-//! preset after `LstmConfig::preset_for`, as the compressor adapts it. The streams, the
+//! preset after `LstmConfig::preset_for`, as the compressor adapts it; `mixed=1` puts
+//! the LSTM mixture's prediction (what the compressor codes with) in the LSTM fields. The streams, the
 //! padding and the tokenizer are the engine's. OUT is little-endian binary: a header
 //! `u32 n, u32 batch, u32 vocab, u32 bytes, u32 dict_bytes`, then one 28-byte record per
 //! coded symbol in coding order (time step, then stream): `u32 index, u16 symbol,
@@ -16,10 +17,14 @@
 
 use anyhow::{bail, Context, Result};
 use nnz::model::lstm::{Lstm, LstmConfig};
+use nnz::model::mix::Mix;
 use nnz::model::ngram::Ngram;
 use nnz::model::Predictor;
 use std::io::Write;
 use std::time::Instant;
+
+/// The compressor's mixer learning rate (engine.rs).
+const MIX_LR: f32 = 0.02;
 
 fn argmax(row: &[f32]) -> (u16, f32) {
     let mut best = (0u16, row[0]);
@@ -42,6 +47,7 @@ fn main() -> Result<()> {
     let v = dict.vocab_size();
     let n = symbols.len();
     let mut cfg = LstmConfig::preset_for(&args[1], n as u64, v)?;
+    let mut mixed = false;
     for kv in &args[3..] {
         let (k, val) = kv.split_once('=').with_context(|| format!("expected key=value, got {kv}"))?;
         let u = || val.parse::<usize>().with_context(|| format!("{k}: not an integer"));
@@ -56,12 +62,15 @@ fn main() -> Result<()> {
             "lr_min" => cfg.lr_min = f()?,
             "lr_decay" => cfg.lr_decay = f()?,
             "beta2" => cfg.beta2 = f()?,
+            "mixed" => mixed = u()? != 0,
             _ => bail!("unknown key {k}"),
         }
     }
     cfg.validate()?;
     let b = cfg.batch;
-    let mut lstm = Lstm::new(&cfg, v)?;
+    // mixed=1: the "LSTM" fields hold the whole mixture's prediction instead.
+    let mut lstm: Box<dyn Predictor> =
+        if mixed { Box::new(Mix::new(Box::new(Lstm::new(&cfg, v)?), MIX_LR)) } else { Box::new(Lstm::new(&cfg, v)?) };
     let mut ctx = Ngram::new(v, b);
     let len = n.div_ceil(b);
     let dict_bytes = dict.to_bytes().len();
