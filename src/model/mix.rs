@@ -10,12 +10,23 @@
 //!
 //! where `level` says which order of the n-gram model predicts and how often its context
 //! met new symbols ([`Ngram::level`]), so the mixture learns separately how far to trust
-//! the counts in new, in varied and in familiar contexts. Measured (ideal code length
-//! with the dictionary, `fast` LSTM): the Witten–Bell order-2 model mixed by its count
-//! alone gave alice29.txt 2.1735 and book1 2.2950 bits per byte; the Kneser–Ney order-3
-//! model with these levels gives 2.1456 and 2.2726. After each symbol, θ[level] takes a gradient step on the code length
-//! `−ln p(s)`. Everything is plain IEEE f32 arithmetic and our own sigmoid: the decoder
-//! replays it bit for bit.
+//! the counts in new, in varied and in familiar contexts. After each symbol, θ[level]
+//! takes a gradient step on the code length `−ln p(s)`. Everything is plain IEEE f32
+//! arithmetic and our own sigmoid: the decoder replays it bit for bit.
+//!
+//! # Measured
+//!
+//! Ideal code length with the dictionary, bits per byte, alice29.txt / book1, with the
+//! `fast` LSTM of the time (embedding 32, β2 0.99), replayed offline from
+//! `examples/mix_dump.rs` dumps: the Witten–Bell order-2 model mixed by its count alone
+//! 2.1735 / 2.2950; the Kneser–Ney order-3 model with these levels 2.1456 / 2.2726.
+//! Tried on top and not kept (gains on book1 in bits per byte, same presets): a token
+//! match model (paq's MatchModel, predicted symbol mixed in as a point mass with a weight
+//! per match length: −0.005 on alice29, −0.0006 on book1), an APM on the probability of
+//! the mixture's top symbol (−0.0007), weights as a sum of several context-selected
+//! logits (−0.003), a softmax mix of the LSTM with each n-gram order (worse), the
+//! Witten–Bell model as a third component (−0.0002), modified Kneser–Ney discounts
+//! (better alone, worse mixed).
 
 use super::ngram::{Ngram, LEVELS};
 use super::Predictor;
