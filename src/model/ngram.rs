@@ -49,9 +49,11 @@ pub const ORDER: usize = 3;
 const DISCOUNT: [f32; ORDER + 1] = [0.4, 0.6, 0.8, 0.9];
 /// A context's total count is halved when it passes this (keeps it adaptive).
 const MAX_TOTAL: u32 = 1 << 16;
-/// Default bound on stored (context, symbol) counts: 16M pairs, about 0.5 GB at most
-/// with the maps' overhead; book1 needs 0.4M, a 100 MB text about 15M.
-pub const MAX_PAIRS: usize = 1 << 24;
+/// Default bound on stored (context, symbol) counts: 4M pairs. Measured, a pair costs
+/// about 40 bytes with its share of the contexts and the maps' overhead (book1: 228k
+/// tokens, 0.50M pairs in 0.28M contexts, +20 MB peak), so the model stays under about
+/// 170 MB; the bound is reached after about 2M tokens (7–9 MB of English text).
+pub const MAX_PAIRS: usize = 1 << 22;
 /// Levels of [`Ngram::escape_bucket`].
 const ESCAPE_BUCKETS: usize = 8;
 /// Number of distinct values [`Ngram::level`] returns.
