@@ -13,7 +13,7 @@
 //! `u32 n, u32 batch, u32 vocab, u32 bytes, u32 dict_bytes`, then one 28-byte record per
 //! coded symbol in coding order (time step, then stream): `u32 index, u16 symbol,
 //! u16 n-gram level, f32 p_lstm, f32 p_ngram, f32 lstm max, u16 lstm argmax,
-//! u16 n-gram argmax, f32 n-gram max`. Offline scripts replay mixers on it.
+//! u16 n-gram argmax, f32 n-gram max`. `scripts/mix_replay.py` replays mixers on it.
 
 use anyhow::{bail, Context, Result};
 use nnz::model::lstm::{Lstm, LstmConfig};
