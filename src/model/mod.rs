@@ -11,6 +11,7 @@ pub mod adam;
 pub mod init;
 pub mod lstm;
 pub mod mix;
+pub mod ngram;
 pub mod order2;
 pub mod transformer;
 

@@ -84,6 +84,10 @@ const MAX_EMBED: usize = 1024;
 const MAX_BATCH: usize = 1024;
 const MAX_SEG_LEN: usize = 1024;
 const VERSION: u8 = 1;
+/// Embedding width of the `fast` preset adapted to tokens ([`LstmConfig::preset_for`]).
+pub const TOKEN_EMBED_FAST: usize = 128;
+/// Embedding width of the larger presets adapted to tokens.
+pub const TOKEN_EMBED: usize = 192;
 
 impl LstmConfig {
     /// Length of [`LstmConfig::to_bytes`]'s output.
@@ -180,12 +184,23 @@ impl LstmConfig {
     ///   matrix products), so `fast` aims for streams of at least 32k bytes (8k tokens)
     ///   and `default` for 128k bytes (32k tokens), with at least 2 streams.
     /// - Tokens (`vocab > 256`) want a slower learning-rate decay than bytes
-    ///   (`lr_decay` 3000 instead of 500 gradient steps).
+    ///   (`lr_decay` 3000 instead of 500 gradient steps), a longer memory in Adam's
+    ///   second moment (`β2` at least 0.999 instead of 0.99), a wider embedding (at least
+    ///   [`TOKEN_EMBED_FAST`] = 128 for `fast`, with a higher learning rate, 0.016, and
+    ///   [`TOKEN_EMBED`] = 192 for the larger presets, instead of 32).
     ///
     /// Measured (ideal code length, `examples/lstm_bench.rs`): on alice29.txt, bytes,
     /// `fast` with 4 streams instead of 8 saves 2%; on calgary/book1, bytes, `default` with
     /// 4 streams instead of 16 saves 1.8% at half the speed; on book1 tokenized (2037
-    /// symbols) `fast` gives 2.4903 bpb with the bytes' settings and 2.3966 with these.
+    /// symbols) `fast` gives 2.4903 bpb with the bytes' settings and 2.3966 with these
+    /// save β2, 2.3804 with β2 = 0.999 (`default`: 2.3880 → 2.3246; mixed with the
+    /// n-gram model, `fast` 2.2726 → 2.2645 and `default` 2.2761 → 2.2474, `examples/mix_dump.rs`).
+    /// The embedding, mixed (book1 / alice29): `fast` 32 → 2.2645 / 2.1402, 64 → 2.2624 /
+    /// 2.1300, 96 → 2.2497 / 2.1297, 128 → 2.2529 / 2.1283, 128 with lr 0.016 → 2.2456;
+    /// `default` 32 → 2.2474 / 2.1337, 64 → 2.2379, 96 → – / 2.1209, 128 → 2.2289 / 2.1184,
+    /// 192 → 2.2214 on book1 (the LSTM's input products grow by half from 128).
+    /// Larger LSTMs for `fast` did worse on book1 (hidden 128: 2.3893 alone against
+    /// 2.3804; 3 layers 2.3853; 8 streams 2.3833), and so did `default` with seg_len 20.
     ///
     /// ```
     /// use nnz::model::lstm::LstmConfig;
@@ -196,7 +211,7 @@ impl LstmConfig {
     /// assert_eq!(batch("default", 768_771), 4);
     /// assert_eq!(batch("default", 10_000), 2);
     /// let tok = LstmConfig::preset_for("fast", 228_439, 2037).unwrap();
-    /// assert_eq!((tok.batch, tok.lr_decay), (16, 3000.0));
+    /// assert_eq!((tok.batch, tok.lr_decay, tok.beta2, tok.embed), (16, 3000.0, 0.999, 128));
     /// ```
     pub fn preset_for(name: &str, n_symbols: u64, vocab: usize) -> Result<LstmConfig> {
         let mut cfg = Self::preset(name)?;
@@ -210,6 +225,18 @@ impl LstmConfig {
         };
         if tokens && cfg.lr_decay > 0.0 {
             cfg.lr_decay = 3000.0;
+        }
+        if tokens {
+            // Rarer symbols, rarer gradients for their output weights: Adam's second
+            // moment needs a longer memory than bytes' 0.99.
+            cfg.beta2 = cfg.beta2.max(0.999);
+            // A token carries more than a byte: a wider embedding pays for itself.
+            if name == "fast" {
+                cfg.embed = cfg.embed.max(TOKEN_EMBED_FAST);
+                cfg.lr = 1.6e-2;
+            } else {
+                cfg.embed = cfg.embed.max(TOKEN_EMBED);
+            }
         }
         // The largest power of two up to the preset's batch that keeps streams long enough.
         let want = (n_symbols / min_stream).max(1);

@@ -60,7 +60,7 @@
 
 mod config;
 
-pub use config::LstmConfig;
+pub use config::{LstmConfig, TOKEN_EMBED, TOKEN_EMBED_FAST};
 
 use crate::kernels;
 use crate::model::adam::Adam;
