@@ -100,7 +100,7 @@ pub struct TransformerRequest {
     pub batch: Option<usize>,
     pub seg_len: Option<usize>,
     pub lr: Option<f32>,
-    /// Mix the network with the order-2 context model.
+    /// Mix the network with the n-gram context model.
     pub mix: bool,
 }
 
@@ -142,7 +142,7 @@ pub struct LstmRequest {
     pub batch: Option<usize>,
     pub seg_len: Option<usize>,
     pub lr: Option<f32>,
-    /// Mix the network with the order-2 context model (the default: it is what makes
+    /// Mix the network with the n-gram context model.(the default: it is what makes
     /// small and medium inputs compress well).
     pub mix: bool,
 }
@@ -191,28 +191,28 @@ impl ModelSpec {
             ModelSpec::Order2 => Some(Model::Order2),
             ModelSpec::Lstm(req) if req.mix => Some(Model::LstmMix(req.resolve(symbols, vocab)?, MIX_LR)),
             ModelSpec::Lstm(req) => Some(Model::Lstm(req.resolve(symbols, vocab)?)),
-            ModelSpec::Transformer(req) if req.mix => {
-                Some(Model::TransformerMix(req.resolve(symbols, vocab)?, MIX_LR))
-            }
+            ModelSpec::Transformer(req) if req.mix => Some(Model::TransformerMix(req.resolve(symbols, vocab)?, MIX_LR)),
             ModelSpec::Transformer(req) => Some(Model::Transformer(req.resolve(symbols, vocab)?)),
         })
     }
 }
 
-/// Learning rate of the LSTM/order-2 mixing weights.
+/// Learning rate of the network/n-gram mixing weights.
 const MIX_LR: f32 = 0.02;
 /// Version of the mixer's parameter layout.
-const MIX_VERSION: u8 = 1;
+/// Version 1 (the first release) mixed with the order-2 model; version 2 mixes with the
+/// order-3 Kneser–Ney model ([`crate::model::ngram`]).
+const MIX_VERSION: u8 = 2;
 
 /// A fully specified predictor: what a frame's header records.
 #[derive(Clone, Debug, PartialEq)]
 enum Model {
     Order2,
     Lstm(LstmConfig),
-    /// The LSTM mixed with the order-2 model; the mixer's learning rate.
+    /// The LSTM mixed with the n-gram model; the mixer's learning rate.
     LstmMix(LstmConfig, f32),
     Transformer(TransformerConfig),
-    /// The Transformer mixed with the order-2 model; the mixer's learning rate.
+    /// The Transformer mixed with the n-gram model; the mixer's learning rate.
     TransformerMix(TransformerConfig, f32),
 }
 
@@ -282,7 +282,13 @@ fn mix_params(lr: f32, net: &[u8]) -> Vec<u8> {
 
 /// The inverse of [`mix_params`]: the mixer's learning rate and the network's bytes.
 fn split_mix_params(params: &[u8]) -> Result<(f32, &[u8])> {
-    ensure!(params.len() > 5 && params[0] == MIX_VERSION, "corrupt header: bad mixer parameters");
+    ensure!(params.len() > 5, "corrupt header: bad mixer parameters");
+    ensure!(
+        params[0] == MIX_VERSION,
+        "unsupported mixer version {}: this nnz mixes with version {MIX_VERSION}; \
+         use the nnz release that wrote the file",
+        params[0]
+    );
     let lr = f32::from_bits(u32::from_le_bytes(params[1..5].try_into().expect("4 bytes")));
     ensure!(lr.is_finite() && (0.0..=1.0).contains(&lr), "corrupt header: mixer learning rate {lr}");
     Ok((lr, &params[5..]))

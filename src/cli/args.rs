@@ -97,7 +97,7 @@ pub struct CompressArgs {
     /// Expert: initial learning rate
     #[arg(long, value_name = "RATE", help_heading = "Expert LSTM overrides")]
     pub lr: Option<f32>,
-    /// Expert: the LSTM alone, not mixed with the order-2 context model
+    /// Expert: the network alone, not mixed with the n-gram context model
     #[arg(long, help_heading = "Expert LSTM overrides")]
     pub no_mix: bool,
     /// Largest dictionary, in symbols (raw bytes included)

@@ -14,8 +14,8 @@
 //!      5     1  flags: bit 0 TOKENIZED (a dictionary follows)
 //!                      bit 1 STORED    (the payload is the original bytes, as is)
 //!                      bits 2-7 reserved, must be 0
-//!      6     1  model kind (ModelKind: 0 none, 1 order2, 2 lstm, 3 lstm+order2 mix,
-//!                4 transformer, 5 transformer+order2 mix)
+//!      6     1  model kind (ModelKind: 0 none, 1 order2, 2 lstm, 3 lstm+ngram mix,
+//!                4 transformer, 5 transformer+ngram mix)
 //!      7     1  numerics version (NUMERICS_VERSION): the kernels' arithmetic
 //!      8     8  original length in bytes (u64)
 //!     16     8  xxh64 (seed 0) of the original bytes
@@ -64,11 +64,11 @@ pub enum ModelKind {
     Order2 = 1,
     /// The LSTM (NNCP v1).
     Lstm = 2,
-    /// The LSTM mixed with the order-2 model.
+    /// The LSTM mixed with the n-gram model.
     LstmMix = 3,
     /// The Transformer (NNCP v2).
     Transformer = 4,
-    /// The Transformer mixed with the order-2 model.
+    /// The Transformer mixed with the n-gram model.
     TransformerMix = 5,
 }
 
@@ -90,9 +90,9 @@ impl ModelKind {
             ModelKind::None => "none (stored)",
             ModelKind::Order2 => "order2",
             ModelKind::Lstm => "lstm",
-            ModelKind::LstmMix => "lstm+order2",
+            ModelKind::LstmMix => "lstm+ngram",
             ModelKind::Transformer => "transformer",
-            ModelKind::TransformerMix => "transformer+order2",
+            ModelKind::TransformerMix => "transformer+ngram",
         }
     }
 }

@@ -80,7 +80,7 @@ fn info_names_the_transformer() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let info = run_in(dir.path(), &["info", "in.txt.nnz"]);
     let s = String::from_utf8_lossy(&info.stdout);
-    assert!(s.contains("transformer+order2"), "{s}");
+    assert!(s.contains("transformer+ngram"), "{s}");
 }
 
 /// The thread-count variables change nothing: the model runs on one thread.
