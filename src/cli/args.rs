@@ -1,6 +1,6 @@
 //! Command-line arguments (clap), resolved into engine options.
 
-use crate::engine::{CompressOptions, LstmRequest, ModelSpec};
+use crate::engine::{BytesRequest, CompressOptions, LstmRequest, ModelSpec};
 use crate::tokenizer;
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -72,8 +72,8 @@ pub struct CommonArgs {
 pub struct CompressArgs {
     #[command(flatten)]
     pub common: CommonArgs,
-    /// The predictor
-    #[arg(long, value_enum, default_value_t = ModelArg::Lstm)]
+    /// The predictor; `auto` (the default) picks `lstm` for text and `bytes` for the rest
+    #[arg(long, value_enum, default_value_t = ModelArg::Auto)]
     pub model: ModelArg,
     /// LSTM preset: tiny (tests), fast (2×96 cells), default (3×192), large (NNCP v1's
     /// 4×352 profile). The number of streams adapts to the input's size. `fast` is the
@@ -118,6 +118,13 @@ pub struct CompressArgs {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum ModelArg {
+    /// `lstm` for text, `bytes` for binary and mixed data, chosen by a look at the input
+    Auto,
+    /// Bytes, no dictionary: byte context model (orders 1-6, word, sparse, record, match)
+    /// mixed with an LSTM over bytes; for binary data
+    Bytes,
+    /// Bytes, no dictionary: the byte context model alone; fast
+    Bytectx,
     /// LSTM trained online (NNCP v1): strong compression, slow
     Lstm,
     /// Order-2 context model: fast, modest compression
@@ -131,19 +138,33 @@ impl CompressArgs {
     pub fn options(&self) -> Result<CompressOptions> {
         let tokenizer =
             (!self.no_tokenizer).then(|| tokenizer::Options { max_vocab: self.vocab, ..tokenizer::Options::default() });
+        let lstm_request = || {
+            let req = LstmRequest {
+                preset: self.preset.clone(),
+                layers: self.layers,
+                hidden: self.hidden,
+                batch: self.batch,
+                seg_len: self.seg_len,
+                lr: self.lr,
+                mix: !self.no_mix,
+            };
+            let overridden = req != LstmRequest::preset(&self.preset);
+            let name = if overridden { format!("{}+custom", self.preset) } else { self.preset.clone() };
+            (req, name)
+        };
         let (model, preset) = match self.model {
+            ModelArg::Auto => {
+                let (lstm, name) = lstm_request();
+                let bytes = BytesRequest { preset: self.preset.clone(), lstm: lstm.clone() };
+                (ModelSpec::Auto { lstm, bytes }, name)
+            }
+            ModelArg::Bytes => {
+                let (lstm, name) = lstm_request();
+                (ModelSpec::Bytes(BytesRequest { preset: self.preset.clone(), lstm }), name)
+            }
+            ModelArg::Bytectx => (ModelSpec::ByteCtx(self.preset.clone()), self.preset.clone()),
             ModelArg::Lstm => {
-                let req = LstmRequest {
-                    preset: self.preset.clone(),
-                    layers: self.layers,
-                    hidden: self.hidden,
-                    batch: self.batch,
-                    seg_len: self.seg_len,
-                    lr: self.lr,
-                    mix: !self.no_mix,
-                };
-                let overridden = req != LstmRequest::preset(&self.preset);
-                let name = if overridden { format!("{}+custom", self.preset) } else { self.preset.clone() };
+                let (req, name) = lstm_request();
                 (ModelSpec::Lstm(req), name)
             }
             ModelArg::Order2 => (ModelSpec::Order2, "order2".to_string()),

@@ -14,7 +14,8 @@
 //!      5     1  flags: bit 0 TOKENIZED (a dictionary follows)
 //!                      bit 1 STORED    (the payload is the original bytes, as is)
 //!                      bits 2-7 reserved, must be 0
-//!      6     1  model kind (ModelKind: 0 none, 1 order2, 2 lstm, 3 lstm+order2 mix)
+//!      6     1  model kind (ModelKind: 0 none, 1 order2, 2 lstm, 3 lstm+order2 mix,
+//!                 6 bytes: byte context model + LSTM over bytes, 7 byte context model)
 //!      7     1  numerics version (NUMERICS_VERSION): the kernels' arithmetic
 //!      8     8  original length in bytes (u64)
 //!     16     8  xxh64 (seed 0) of the original bytes
@@ -61,6 +62,10 @@ pub enum ModelKind {
     Lstm = 2,
     /// The LSTM mixed with the order-2 model.
     LstmMix = 3,
+    /// The byte context model mixed with a neural model over bytes (no dictionary).
+    Bytes = 6,
+    /// The byte context model alone (no dictionary).
+    ByteCtx = 7,
 }
 
 impl ModelKind {
@@ -70,7 +75,9 @@ impl ModelKind {
             1 => ModelKind::Order2,
             2 => ModelKind::Lstm,
             3 => ModelKind::LstmMix,
-            _ => bail!("unsupported model kind {b} (this nnz knows 0..=3); the file may come from a newer nnz"),
+            6 => ModelKind::Bytes,
+            7 => ModelKind::ByteCtx,
+            _ => bail!("unsupported model kind {b} (this nnz knows 0..=3, 6, 7); the file may come from a newer nnz"),
         })
     }
 
@@ -80,6 +87,8 @@ impl ModelKind {
             ModelKind::Order2 => "order2",
             ModelKind::Lstm => "lstm",
             ModelKind::LstmMix => "lstm+order2",
+            ModelKind::Bytes => "bytes (byte contexts+lstm)",
+            ModelKind::ByteCtx => "bytectx (byte contexts)",
         }
     }
 }
