@@ -26,7 +26,14 @@ fn main() -> anyhow::Result<()> {
     for f in files {
         let mut data = std::fs::read(&f)?;
         data.truncate(max);
-        let cfg = ByteCtxConfig::preset_for(&preset, data.len() as u64)?;
+        let mut cfg = ByteCtxConfig::preset_for(&preset, data.len() as u64)?;
+        // Tuning overrides.
+        if let Ok(v) = std::env::var("BYTES_LR") {
+            cfg.lr = v.parse()?;
+        }
+        if let Ok(v) = std::env::var("BYTES_LIMIT") {
+            cfg.limit = v.parse()?;
+        }
         let mut model: Box<dyn Predictor> = match &lstm {
             None => Box::new(ByteCtx::new(&cfg, 1)),
             Some(p) => {

@@ -58,13 +58,27 @@ use anyhow::{bail, ensure, Result};
 
 /// Number of hashed contexts (each with a counter per node).
 const N_CTX: usize = 12;
-/// Mixer inputs: the contexts, the match model, the neural model, a bias, padding.
-const N_IN: usize = 16;
-const IN_MATCH: usize = N_CTX;
-const IN_NN: usize = N_CTX + 1;
-const IN_BIAS: usize = N_CTX + 2;
-/// Mixer weight sets: per node (256) and match state (4).
+/// Mixer inputs: the contexts' counters, the same through their adaptive maps, the
+/// match model, the neural model, a bias, padding.
+const N_IN: usize = 32;
+const IN_MAP: usize = N_CTX;
+const IN_MATCH: usize = 2 * N_CTX;
+const IN_NN: usize = 2 * N_CTX + 1;
+const IN_BIAS: usize = 2 * N_CTX + 2;
+/// Mixer weight sets: per node (256), match state (4) and how many of the orders 1-6
+/// have been seen (0..=5).
 const MATCH_STATES: usize = 4;
+const ORDER_LEVELS: usize = 6;
+/// The second mixer's weight sets: per node and a class of the last byte (9).
+const C1_CLASSES: usize = 9;
+/// The second mixer learns this much slower than the first.
+const SLOW_MIXER: f32 = 0.3;
+/// Learning rate of the final mixer (two inputs per node: the two mixers' outputs).
+const FINAL_LR: f32 = 0.002;
+/// Adaptive maps: count levels × probability buckets, per context.
+const MAP_COUNTS: usize = 8;
+const MAP_BUCKETS: usize = 32;
+const MAP_SIZE: usize = MAP_COUNTS * MAP_BUCKETS;
 /// The match model looks up the last MATCH_MIN bytes.
 const MATCH_MIN: usize = 6;
 /// Longest match length the match model tells apart.
@@ -202,11 +216,15 @@ struct Stream {
     match_len: usize,
     /// Per node of the current byte: mixer inputs, weight set, mixed and final probability.
     inputs: Vec<f32>,
-    wset: Vec<u32>,
+    /// Per node: (weight set, logit, probability) of each first-layer mixer, and the
+    /// final mixer's probability.
+    mixers: Vec<[(u32, f32, f32); 2]>,
     p_mix: Vec<f32>,
     apm_at: Vec<(u32, f32)>,
     /// The byte the match model predicts at this step, if any.
     expected: Option<u8>,
+    /// Per node and context: the adaptive map entry used (index into `maps`).
+    map_at: Vec<u32>,
 }
 
 impl Stream {
@@ -224,10 +242,11 @@ impl Stream {
             match_ptr: 0,
             match_len: 0,
             inputs: vec![0.0; 256 * N_IN],
-            wset: vec![0; 256],
+            mixers: vec![[(0, 0.0, 0.5); 2]; 256],
             p_mix: vec![0.5; 256],
             apm_at: vec![(0, 0.0); 256],
             expected: None,
+            map_at: vec![0; 256 * N_CTX],
         }
     }
 
@@ -280,11 +299,22 @@ fn second_nibble_node(hi: usize, j: usize) -> usize {
 pub struct ByteCtx {
     cfg: ByteCtxConfig,
     table: Vec<Slot>,
+    /// Per slot (used for first-nibble slots only): bits 0-15, the first nibbles seen
+    /// after this context (which second-nibble slots exist); 16-23, the last byte seen;
+    /// 24-31, how many times in a row it was seen.
+    meta: Vec<u32>,
+    /// Adaptive maps (indirect modelling): per context, a counter's (count, probability)
+    /// → the probability that its bit is 1 as actually observed. A context seen twice,
+    /// both times with the same bit, may deserve 0.99 rather than its counter's 0.9.
+    maps: Vec<u32>,
     slot_mask: usize,
     /// Match model index: hash of the last MATCH_MIN bytes → global position + 1 (0: empty).
     match_index: Vec<u64>,
-    /// Mixer weights: (node + 256 · match state) × N_IN.
+    /// Mixer weights, N_IN per set: first mixer's sets (node, match state, orders seen),
+    /// then the second mixer's (node, class of the last byte).
     weights: Vec<f32>,
+    /// Final mixer: per node, the weights of the two first-layer mixers' logits.
+    final_weights: Vec<[f32; 2]>,
     /// Match model: counters of "the expected bit is right", by match length.
     match_counters: Vec<u32>,
     /// APM over (order-1 context, node) × stretch buckets.
@@ -315,17 +345,27 @@ impl ByteCtx {
                 *v = sigmoid1(x);
             }
         }
-        let mut weights = vec![0.0f32; 256 * MATCH_STATES * N_IN];
+        let mut weights = vec![0.0f32; 256 * (MATCH_STATES * ORDER_LEVELS + C1_CLASSES) * N_IN];
         for w in weights.chunks_exact_mut(N_IN) {
             w[..N_CTX].fill(0.3);
+            w[..N_CTX].fill(0.15);
+            w[IN_MAP..IN_MAP + N_CTX].fill(0.15);
             w[IN_MATCH] = 0.5;
             w[IN_NN] = 0.5;
         }
         ByteCtx {
             table: vec![[0u32; 16]; 1 << cfg.table_bits],
+            meta: vec![0; 1 << cfg.table_bits],
+            maps: (0..N_CTX * MAP_SIZE)
+                .map(|i| {
+                    let bucket = (i % MAP_BUCKETS) as u32;
+                    ((bucket * 2 + 1) << (22 - 6)) << COUNT_BITS
+                })
+                .collect(),
             slot_mask: (1 << cfg.table_bits) - 1,
             match_index: vec![0; 1 << cfg.match_bits],
             weights,
+            final_weights: vec![[0.5, 0.5]; 256],
             match_counters: vec![FRESH; 64 * 2],
             apm,
             streams: (0..batch).map(|_| Stream::new(per_stream)).collect(),
@@ -337,7 +377,7 @@ impl ByteCtx {
 
     /// Bytes of memory the tables take (fixed at construction).
     pub fn memory_bytes(&self) -> usize {
-        self.table.len() * 64
+        self.table.len() * 68
             + self.match_index.len() * 8
             + self.weights.len() * 4
             + self.apm.len() * 4
@@ -371,6 +411,7 @@ impl ByteCtx {
         let mut slot = EMPTY_SLOT;
         slot[0] = tag;
         self.table[victim] = slot;
+        self.meta[victim] = 0;
         victim
     }
 
@@ -415,19 +456,40 @@ impl ByteCtx {
         for b in 0..self.streams.len() {
             // Counters of every context at every node: the mixer's inputs.
             let mut inputs = std::mem::take(&mut self.streams[b].inputs);
+            let mut orders_seen = 0;
+            let mut map_at = std::mem::take(&mut self.streams[b].map_at);
             for i in 0..N_CTX {
                 let h = self.streams[b].ctx[i];
-                let first = self.find(h).map_or(&EMPTY_SLOT, |s| &self.table[s]);
+                let (first, meta) = match self.find(h) {
+                    Some(s) => (&self.table[s], self.meta[s]),
+                    None => (&EMPTY_SLOT, 0),
+                };
+                if meta != 0 && (1..=5).contains(&i) {
+                    orders_seen += 1;
+                }
+                let maps = &self.maps[i * MAP_SIZE..(i + 1) * MAP_SIZE];
+                let mut put = |k: usize, c: u32| {
+                    let at = map_index(c);
+                    map_at[k * N_CTX + i] = (i * MAP_SIZE + at) as u32;
+                    inputs[k * N_IN + i] = self.stretch[(c >> (COUNT_BITS + 10)) as usize];
+                    inputs[k * N_IN + IN_MAP + i] = self.stretch[(maps[at] >> (COUNT_BITS + 10)) as usize];
+                };
                 for (k, &c) in first.iter().enumerate().skip(1) {
-                    inputs[k * N_IN + i] = self.stretch_of(c);
+                    put(k, c);
                 }
                 for hi in 0..16 {
-                    let second = self.find(hash2(h, hi as u64 + 1)).map_or(&EMPTY_SLOT, |s| &self.table[s]);
+                    // Only the first nibbles this context has seen have a second slot.
+                    let second = if meta >> hi & 1 != 0 {
+                        self.find(hash2(h, hi as u64 + 1)).map_or(&EMPTY_SLOT, |s| &self.table[s])
+                    } else {
+                        &EMPTY_SLOT
+                    };
                     for (j, &c) in second.iter().enumerate().skip(1) {
-                        inputs[second_nibble_node(hi, j) * N_IN + i] = self.stretch_of(c);
+                        put(second_nibble_node(hi, j), c);
                     }
                 }
             }
+            self.streams[b].map_at = map_at;
             // The neural model: p(bit = 1 at node k) = mass(2k + 1) / mass(k).
             if let Some(nn) = nn {
                 let row = &nn[b * 256..(b + 1) * 256];
@@ -447,6 +509,7 @@ impl ByteCtx {
                 self.stretch[(c >> (COUNT_BITS + 10)) as usize]
             };
             let c1 = (s.c8 & 0xff) as usize;
+            let c1_class = if c1 == 0 { 0 } else { 1 + (c1 >> 5) };
             for k in 1..256 {
                 let (state, bit) = Self::match_state(expected, len, k);
                 let x = &mut inputs[k * N_IN..(k + 1) * N_IN];
@@ -456,15 +519,24 @@ impl ByteCtx {
                     None => 0.0,
                 };
                 x[IN_BIAS] = 0.25;
-                let set = k + 256 * state;
-                let w = &self.weights[set * N_IN..(set + 1) * N_IN];
-                let mut dot = 0.0f32;
-                for (wi, xi) in w.iter().zip(x.iter()) {
-                    dot += wi * xi;
+                let sets = [
+                    k + 256 * (state + MATCH_STATES * orders_seen),
+                    k + 256 * (MATCH_STATES * ORDER_LEVELS + c1_class),
+                ];
+                let mut logits = [0.0f32; 2];
+                for (m, &set) in sets.iter().enumerate() {
+                    let w = &self.weights[set * N_IN..(set + 1) * N_IN];
+                    let mut dot = 0.0f32;
+                    for (wi, xi) in w.iter().zip(x.iter()) {
+                        dot += wi * xi;
+                    }
+                    let dot = dot.clamp(-15.0, 15.0);
+                    logits[m] = dot;
+                    s.mixers[k][m] = (set as u32, dot, sigmoid1(dot));
                 }
-                let dot = dot.clamp(-15.0, 15.0);
+                let v = self.final_weights[k];
+                let dot = (v[0] * logits[0] + v[1] * logits[1]).clamp(-15.0, 15.0);
                 let p = sigmoid1(dot).clamp(P_MIN, 1.0 - P_MIN);
-                s.wset[k] = set as u32;
                 s.p_mix[k] = p;
                 // APM: interpolate between the two buckets around `dot`.
                 let pos = (dot + 8.0) * 2.0;
@@ -487,6 +559,7 @@ impl ByteCtx {
         for i in 0..N_CTX {
             let h = self.streams[b].ctx[i];
             let first = self.find_or_insert(h);
+            self.meta[first] |= 1 << (c >> 4) | 1 << 16;
             let mut j = 1usize;
             for d in 0..4 {
                 let bit = ((c >> (7 - d)) & 1) as u32;
@@ -507,16 +580,25 @@ impl ByteCtx {
         for d in 0..8 {
             let bit = ((c >> (7 - d)) & 1) as u32;
             let y = bit as f32;
-            let err = (y - s.p_mix[k]) * lr;
-            let set = s.wset[k] as usize;
-            let w = &mut self.weights[set * N_IN..(set + 1) * N_IN];
-            for (wi, xi) in w.iter_mut().zip(&s.inputs[k * N_IN..(k + 1) * N_IN]) {
-                *wi += err * xi;
+            for (m, &(set, _, p)) in s.mixers[k].iter().enumerate() {
+                let err = (y - p) * if m == 0 { lr } else { lr * SLOW_MIXER };
+                let set = set as usize;
+                let w = &mut self.weights[set * N_IN..(set + 1) * N_IN];
+                for (wi, xi) in w.iter_mut().zip(&s.inputs[k * N_IN..(k + 1) * N_IN]) {
+                    *wi += err * xi;
+                }
             }
+            let err = (y - s.p_mix[k]) * FINAL_LR;
+            let v = &mut self.final_weights[k];
+            v[0] += err * s.mixers[k][0].1;
+            v[1] += err * s.mixers[k][1].1;
             let (at, frac) = s.apm_at[k];
             let at = at as usize;
             self.apm[at] += (y - self.apm[at]) * (APM_RATE * (1.0 - frac));
             self.apm[at + 1] += (y - self.apm[at + 1]) * (APM_RATE * frac);
+            for &at in &s.map_at[k * N_CTX..(k + 1) * N_CTX] {
+                Self::train(&mut self.maps[at as usize], bit, &self.rate, 1023);
+            }
             if let (_, Some(expected_bit)) = Self::match_state(s.expected, s.match_len, k) {
                 let len = s.match_len.min(MATCH_MAX);
                 Self::train(&mut self.match_counters[len], (expected_bit == bit) as u32, &self.rate, 1023);
@@ -640,6 +722,15 @@ impl ByteCtx {
         s.match_len = len;
         s.expected = expected;
     }
+}
+
+/// The adaptive map entry of a counter: its count level and probability bucket.
+#[inline]
+fn map_index(c: u32) -> usize {
+    const LEVEL: [u8; 16] = [0, 1, 2, 3, 4, 4, 5, 5, 5, 5, 6, 6, 6, 6, 6, 6];
+    let n = (c & COUNT_MASK) as usize;
+    let level = if n < 16 { LEVEL[n] as usize } else if n < 30 { 6 } else { 7 };
+    level * MAP_BUCKETS + (c >> (COUNT_BITS + 17)) as usize
 }
 
 /// Byte probabilities from node probabilities: the mass of each node is split between
