@@ -4,7 +4,8 @@
 //! ```sh
 //! cargo run --release --example bytes_bench -- [--preset fast] [--lstm fast] FILE...
 //! ```
-//! `--max N` reads only the first N bytes of each file.
+//! `--max N` reads only the first N bytes of each file; `--choose` only prints what the
+//! automatic choice picks.
 
 use nnz::model::bytectx::{ByteCtx, ByteCtxConfig, ByteMix};
 use nnz::model::lstm::{Lstm, LstmConfig};
@@ -15,17 +16,24 @@ fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
     let (mut preset, mut lstm, mut max) = ("fast".to_string(), None::<String>, usize::MAX);
     let mut files = Vec::new();
+    let mut choose_only = false;
     while let Some(a) = args.next() {
         match a.as_str() {
             "--preset" => preset = args.next().expect("--preset NAME"),
             "--lstm" => lstm = Some(args.next().expect("--lstm PRESET")),
             "--max" => max = args.next().expect("--max N").parse()?,
+            "--choose" => choose_only = true,
             _ => files.push(a),
         }
     }
     for f in files {
         let mut data = std::fs::read(&f)?;
         data.truncate(max);
+        if choose_only {
+            let text = nnz::choose::text_bytes(&data) as f64 / data.len().max(1) as f64;
+            println!("{f}\t{:?}\ttext share {text:.4}", nnz::choose::choose(&data));
+            continue;
+        }
         let mut cfg = ByteCtxConfig::preset_for(&preset, data.len() as u64)?;
         // Tuning overrides.
         if let Ok(v) = std::env::var("BYTES_LR") {

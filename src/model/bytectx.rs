@@ -455,11 +455,6 @@ impl ByteCtx {
     }
 
     #[inline]
-    fn stretch_of(&self, counter: u32) -> f32 {
-        self.stretch[(counter >> (COUNT_BITS + 10)) as usize]
-    }
-
-    #[inline]
     fn train(counter: &mut u32, bit: u32, rate: &[u32], limit: u32) {
         let n = *counter & COUNT_MASK;
         let p = (*counter >> COUNT_BITS) as i64;
@@ -763,7 +758,13 @@ impl ByteCtx {
 fn map_index(c: u32) -> usize {
     const LEVEL: [u8; 16] = [0, 1, 2, 3, 4, 4, 5, 5, 5, 5, 6, 6, 6, 6, 6, 6];
     let n = (c & COUNT_MASK) as usize;
-    let level = if n < 16 { LEVEL[n] as usize } else if n < 30 { 6 } else { 7 };
+    let level = if n < 16 {
+        LEVEL[n] as usize
+    } else if n < 30 {
+        6
+    } else {
+        7
+    };
     level * MAP_BUCKETS + (c >> (COUNT_BITS + 17)) as usize
 }
 
