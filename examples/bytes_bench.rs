@@ -39,6 +39,9 @@ fn main() -> anyhow::Result<()> {
         if let Ok(v) = std::env::var("BYTES_LR") {
             cfg.lr = v.parse()?;
         }
+        if let Ok(v) = std::env::var("BYTES_PRUNE") {
+            cfg.prune = v.parse()?;
+        }
         if let Ok(v) = std::env::var("BYTES_LIMIT") {
             cfg.limit = v.parse()?;
         }

@@ -108,19 +108,22 @@ pub struct ByteCtxConfig {
     pub limit: u16,
     /// Learning rate of the mixer.
     pub lr: f32,
+    /// Nodes the byte reaches with probability under 2^−prune get a cheap estimate
+    /// instead of the full mixture (0: never).
+    pub prune: u8,
 }
 
 impl ByteCtxConfig {
     pub const PRESETS: [&'static str; 3] = ["tiny", "fast", "default"];
     /// Serialized size.
-    pub const BYTES: usize = 10;
+    pub const BYTES: usize = 11;
     const VERSION: u8 = 1;
 
     /// `tiny`: 256 KiB of tables (tests); `fast`: 64 MiB; `default`: 256 MiB.
     pub fn preset(name: &str) -> Result<ByteCtxConfig> {
-        let base = ByteCtxConfig { table_bits: 12, match_bits: 12, history_bits: 16, limit: 255, lr: 0.02 };
+        let base = ByteCtxConfig { table_bits: 12, match_bits: 12, history_bits: 16, limit: 255, lr: 0.02, prune: 12 };
         Ok(match name {
-            "tiny" => base,
+            "tiny" => ByteCtxConfig { prune: 8, ..base },
             "fast" => ByteCtxConfig { table_bits: 20, match_bits: 20, history_bits: 24, ..base },
             "default" | "large" => ByteCtxConfig { table_bits: 22, match_bits: 22, history_bits: 26, ..base },
             _ => bail!("unknown byte model preset {name:?}; expected one of {:?}", Self::PRESETS),
@@ -148,6 +151,7 @@ impl ByteCtxConfig {
             self.history_bits
         );
         ensure!((1..=1023).contains(&self.limit), "byte model: limit {} not in 1..=1023", self.limit);
+        ensure!(self.prune <= 24, "byte model: prune {} not in 0..=24", self.prune);
         ensure!(self.lr.is_finite() && self.lr > 0.0 && self.lr <= 1.0, "byte model: learning rate {}", self.lr);
         Ok(())
     }
@@ -156,6 +160,7 @@ impl ByteCtxConfig {
         let mut out = vec![Self::VERSION, self.table_bits, self.match_bits, self.history_bits];
         out.extend_from_slice(&self.limit.to_le_bytes());
         out.extend_from_slice(&self.lr.to_bits().to_le_bytes());
+        out.push(self.prune);
         out
     }
 
@@ -168,6 +173,7 @@ impl ByteCtxConfig {
             history_bits: b[3],
             limit: u16::from_le_bytes([b[4], b[5]]),
             lr: f32::from_bits(u32::from_le_bytes([b[6], b[7], b[8], b[9]])),
+            prune: b[10],
         };
         cfg.validate()?;
         Ok(cfg)
@@ -214,17 +220,39 @@ struct Stream {
     /// Match model: global position of the predicted byte, and the match length (0: none).
     match_ptr: u64,
     match_len: usize,
-    /// Per node of the current byte: mixer inputs, weight set, mixed and final probability.
+    /// What the last prediction computed, for learning.
+    scratch: Scratch,
+    /// The byte the match model predicts at this step, if any.
+    expected: Option<u8>,
+}
+
+/// What a prediction leaves for learning, per node of the byte tree.
+#[derive(Default)]
+struct Scratch {
+    /// Whether the node got the full mixture (or the cheap estimate).
+    full: Vec<bool>,
+    /// Mixer inputs, N_IN per node.
     inputs: Vec<f32>,
     /// Per node: (weight set, logit, probability) of each first-layer mixer, and the
     /// final mixer's probability.
     mixers: Vec<[(u32, f32, f32); 2]>,
     p_mix: Vec<f32>,
     apm_at: Vec<(u32, f32)>,
-    /// The byte the match model predicts at this step, if any.
-    expected: Option<u8>,
     /// Per node and context: the adaptive map entry used (index into `maps`).
     map_at: Vec<u32>,
+}
+
+/// What every node of one prediction shares.
+struct NodeEnv {
+    /// Whether a network's distribution is mixed in, and its subtree masses.
+    nn: bool,
+    nn_sums: [f32; 512],
+    expected: Option<u8>,
+    len: usize,
+    match_st: f32,
+    orders_seen: usize,
+    c1: usize,
+    c1_class: usize,
 }
 
 impl Stream {
@@ -241,12 +269,15 @@ impl Stream {
             rcount: [0; 2],
             match_ptr: 0,
             match_len: 0,
-            inputs: vec![0.0; 256 * N_IN],
-            mixers: vec![[(0, 0.0, 0.5); 2]; 256],
-            p_mix: vec![0.5; 256],
-            apm_at: vec![(0, 0.0); 256],
+            scratch: Scratch {
+                full: vec![false; 256],
+                inputs: vec![0.0; 256 * N_IN],
+                mixers: vec![[(0, 0.0, 0.5); 2]; 256],
+                p_mix: vec![0.5; 256],
+                apm_at: vec![(0, 0.0); 256],
+                map_at: vec![0; 256 * N_CTX],
+            },
             expected: None,
-            map_at: vec![0; 256 * N_CTX],
         }
     }
 
@@ -347,6 +378,8 @@ pub struct ByteCtx {
     slot_mask: usize,
     /// Match model index: hash of the last MATCH_MIN bytes → global position + 1 (0: empty).
     match_index: Vec<u64>,
+    /// One counter per node, no context: the cheap estimate of pruned nodes.
+    node_counters: Vec<u32>,
     /// Mixer weights, N_IN per set: first mixer's sets (node, match state, orders seen),
     /// then the second mixer's (node, class of the last byte).
     weights: Vec<f32>,
@@ -404,6 +437,7 @@ impl ByteCtx {
             match_index: vec![0; 1 << cfg.match_bits],
             weights,
             final_weights: vec![[0.5, 0.5]; 256],
+            node_counters: vec![FRESH; 256],
             match_counters: vec![FRESH; 64 * 2],
             apm,
             streams: (0..batch).map(|_| Stream::new(per_stream)).collect(),
@@ -420,7 +454,7 @@ impl ByteCtx {
             + self.match_index.len() * 8
             + self.weights.len() * 4
             + self.apm.len() * 4
-            + self.streams.iter().map(|s| s.hist.len() + s.inputs.len() * 4 + 256 * 32 + 256 * 12).sum::<usize>()
+            + self.streams.iter().map(|s| s.hist.len() + s.scratch.inputs.len() * 4 + 256 * 80).sum::<usize>()
     }
 
     /// The slot holding context hash `h`, if present.
@@ -481,104 +515,139 @@ impl ByteCtx {
         }
     }
 
+    /// The mixed probability that the bit at node `k` is 1: gathers the inputs (the
+    /// counters at local node `j` of `slots`, their maps, match, network, bias), runs
+    /// both mixers and the final one, then the APM. Records what learning needs.
+    #[allow(clippy::too_many_arguments)]
+    fn full_node(&self, k: usize, j: usize, slots: &[Option<usize>; N_CTX], env: &NodeEnv, sc: &mut Scratch) -> f32 {
+        let x = &mut sc.inputs[k * N_IN..(k + 1) * N_IN];
+        for (i, slot) in slots.iter().enumerate() {
+            let c = slot.map_or(FRESH, |s| self.table[s][j]);
+            let at = i * MAP_SIZE + map_index(c);
+            sc.map_at[k * N_CTX + i] = at as u32;
+            x[i] = self.stretch[(c >> (COUNT_BITS + 10)) as usize];
+            x[IN_MAP + i] = self.stretch[(self.maps[at] >> (COUNT_BITS + 10)) as usize];
+        }
+        // The neural model: p(bit = 1 at node k) = mass(2k + 1) / mass(k).
+        x[IN_NN] = if env.nn {
+            let p = (env.nn_sums[2 * k + 1] / env.nn_sums[k].max(1e-30)).clamp(1e-6, 1.0 - 1e-6);
+            ln1(p) - ln1(1.0 - p)
+        } else {
+            0.0
+        };
+        let (state, bit) = Self::match_state(env.expected, env.len, k);
+        x[IN_MATCH] = match bit {
+            Some(1) => env.match_st,
+            Some(_) => -env.match_st,
+            None => 0.0,
+        };
+        x[IN_BIAS] = 0.25;
+        let sets = [
+            k + 256 * (state + MATCH_STATES * env.orders_seen),
+            k + 256 * (MATCH_STATES * ORDER_LEVELS + env.c1_class),
+        ];
+        let mut logits = [0.0f32; 2];
+        for (m, &set) in sets.iter().enumerate() {
+            let d = dot(&self.weights[set * N_IN..(set + 1) * N_IN], x).clamp(-15.0, 15.0);
+            logits[m] = d;
+            sc.mixers[k][m] = (set as u32, d, self.squash.get(d));
+        }
+        let v = self.final_weights[k];
+        let d = (v[0] * logits[0] + v[1] * logits[1]).clamp(-15.0, 15.0);
+        let p = self.squash.get(d).clamp(P_MIN, 1.0 - P_MIN);
+        sc.p_mix[k] = p;
+        // APM: interpolate between the two buckets around `d`.
+        let pos = ((d + 8.0) * 2.0).clamp(0.0, (APM_BUCKETS - 1) as f32 - 0.001);
+        let lo = pos as usize; // pos ≥ 0: truncation is floor
+        let frac = pos - lo as f32;
+        let row = (env.c1 * 256 + k) * APM_BUCKETS;
+        let a = self.apm[row + lo] * (1.0 - frac) + self.apm[row + lo + 1] * frac;
+        sc.apm_at[k] = ((row + lo) as u32, frac);
+        sc.full[k] = true;
+        ((p + 3.0 * a) * 0.25).clamp(P_MIN, 1.0 - P_MIN)
+    }
+
     /// Like [`Predictor::predict`], with the `B × 256` distribution of a neural model as
     /// one more input of the mixer.
+    ///
+    /// The tree is evaluated from the root down, and a node that the byte reaches with
+    /// probability under `2^−prune` gets a cheap estimate (a context-free counter of
+    /// that node) instead of the full mixture: on predictable data most of the 255 nodes
+    /// are such, and what they would add is bounded by their tiny mass.
     pub fn predict_with(&mut self, nn: Option<&[f32]>, probs: &mut [f32]) {
         assert_eq!(probs.len(), self.streams.len() * 256);
-        let mut node_p = [0.0f32; 256];
-        let mut nn_sums = [0.0f32; 512];
+        let prune = if self.cfg.prune == 0 { 0.0 } else { 1.0 / (1u64 << self.cfg.prune) as f32 };
+        let mut env = NodeEnv {
+            nn: nn.is_some(),
+            nn_sums: [0.0; 512],
+            expected: None,
+            len: 0,
+            match_st: 0.0,
+            orders_seen: 0,
+            c1: 0,
+            c1_class: 0,
+        };
         for b in 0..self.streams.len() {
-            // Counters of every context at every node: the mixer's inputs.
-            let mut inputs = std::mem::take(&mut self.streams[b].inputs);
-            let mut orders_seen = 0;
-            let mut map_at = std::mem::take(&mut self.streams[b].map_at);
+            let mut sc = std::mem::take(&mut self.streams[b].scratch);
+            let s = &self.streams[b];
+            let ctx = s.ctx;
+            env.expected = s.expected;
+            env.len = s.match_len;
+            env.match_st =
+                self.stretch[(self.match_counters[s.match_len.min(MATCH_MAX)] >> (COUNT_BITS + 10)) as usize];
+            env.c1 = (s.c8 & 0xff) as usize;
+            env.c1_class = if env.c1 == 0 { 0 } else { 1 + (env.c1 >> 5) };
+            let mut first = [None; N_CTX];
+            let mut metas = [0u32; N_CTX];
+            env.orders_seen = 0;
             for i in 0..N_CTX {
-                let h = self.streams[b].ctx[i];
-                let (first, meta) = match self.find(h) {
-                    Some(s) => (&self.table[s], self.meta[s]),
-                    None => (&EMPTY_SLOT, 0),
-                };
-                if meta != 0 && (1..=5).contains(&i) {
-                    orders_seen += 1;
+                first[i] = self.find(ctx[i]);
+                metas[i] = first[i].map_or(0, |s| self.meta[s]);
+                if metas[i] != 0 && (1..=5).contains(&i) {
+                    env.orders_seen += 1;
                 }
-                let maps = &self.maps[i * MAP_SIZE..(i + 1) * MAP_SIZE];
-                let mut put = |k: usize, c: u32| {
-                    let at = map_index(c);
-                    map_at[k * N_CTX + i] = (i * MAP_SIZE + at) as u32;
-                    inputs[k * N_IN + i] = self.stretch[(c >> (COUNT_BITS + 10)) as usize];
-                    inputs[k * N_IN + IN_MAP + i] = self.stretch[(maps[at] >> (COUNT_BITS + 10)) as usize];
-                };
-                for (k, &c) in first.iter().enumerate().skip(1) {
-                    put(k, c);
+            }
+            if let Some(nn) = nn {
+                env.nn_sums[256..].copy_from_slice(&nn[b * 256..(b + 1) * 256]);
+                for k in (1..256).rev() {
+                    env.nn_sums[k] = env.nn_sums[2 * k] + env.nn_sums[2 * k + 1];
                 }
-                for hi in 0..16 {
-                    // Only the first nibbles this context has seen have a second slot.
-                    let second = if meta >> hi & 1 != 0 {
-                        self.find(hash2(h, hi as u64 + 1)).map_or(&EMPTY_SLOT, |s| &self.table[s])
-                    } else {
-                        &EMPTY_SLOT
-                    };
-                    for (j, &c) in second.iter().enumerate().skip(1) {
-                        put(second_nibble_node(hi, j), c);
+            }
+            let mut mass = [0.0f32; 512];
+            mass[1] = 1.0;
+            let split = |mass: &mut [f32; 512], k: usize, p: f32| {
+                let right = mass[k] * p;
+                mass[2 * k + 1] = right;
+                mass[2 * k] = mass[k] - right;
+            };
+            for k in 1..16 {
+                let p = self.full_node(k, k, &first, &env, &mut sc);
+                split(&mut mass, k, p);
+            }
+            for hi in 0..16 {
+                let mut second = [None; N_CTX];
+                if mass[16 + hi] >= prune {
+                    // Only the first nibbles a context has seen have a second slot.
+                    for i in 0..N_CTX {
+                        if metas[i] >> hi & 1 != 0 {
+                            second[i] = self.find(hash2(ctx[i], hi as u64 + 1));
+                        }
                     }
                 }
-            }
-            self.streams[b].map_at = map_at;
-            // The neural model: p(bit = 1 at node k) = mass(2k + 1) / mass(k).
-            if let Some(nn) = nn {
-                let row = &nn[b * 256..(b + 1) * 256];
-                nn_sums[256..].copy_from_slice(row);
-                for k in (1..256).rev() {
-                    nn_sums[k] = nn_sums[2 * k] + nn_sums[2 * k + 1];
-                }
-                for k in 1..256 {
-                    let p = (nn_sums[2 * k + 1] / nn_sums[k].max(1e-30)).clamp(1e-6, 1.0 - 1e-6);
-                    inputs[k * N_IN + IN_NN] = ln1(p) - ln1(1.0 - p);
+                for j in 1..16 {
+                    let k = second_nibble_node(hi, j);
+                    let p = if mass[k] >= prune {
+                        self.full_node(k, j, &second, &env, &mut sc)
+                    } else {
+                        sc.full[k] = false;
+                        let c = self.node_counters[k];
+                        ((c >> COUNT_BITS) as f32 * (1.0 / (1u32 << 22) as f32)).clamp(P_MIN, 1.0 - P_MIN)
+                    };
+                    split(&mut mass, k, p);
                 }
             }
-            let s = &mut self.streams[b];
-            let (expected, len) = (s.expected, s.match_len);
-            let match_st = {
-                let c = self.match_counters[len.min(MATCH_MAX)];
-                self.stretch[(c >> (COUNT_BITS + 10)) as usize]
-            };
-            let c1 = (s.c8 & 0xff) as usize;
-            let c1_class = if c1 == 0 { 0 } else { 1 + (c1 >> 5) };
-            for k in 1..256 {
-                let (state, bit) = Self::match_state(expected, len, k);
-                let x = &mut inputs[k * N_IN..(k + 1) * N_IN];
-                x[IN_MATCH] = match bit {
-                    Some(1) => match_st,
-                    Some(_) => -match_st,
-                    None => 0.0,
-                };
-                x[IN_BIAS] = 0.25;
-                let sets = [
-                    k + 256 * (state + MATCH_STATES * orders_seen),
-                    k + 256 * (MATCH_STATES * ORDER_LEVELS + c1_class),
-                ];
-                let mut logits = [0.0f32; 2];
-                for (m, &set) in sets.iter().enumerate() {
-                    let dot = dot(&self.weights[set * N_IN..(set + 1) * N_IN], x).clamp(-15.0, 15.0);
-                    logits[m] = dot;
-                    s.mixers[k][m] = (set as u32, dot, self.squash.get(dot));
-                }
-                let v = self.final_weights[k];
-                let dot = (v[0] * logits[0] + v[1] * logits[1]).clamp(-15.0, 15.0);
-                let p = self.squash.get(dot).clamp(P_MIN, 1.0 - P_MIN);
-                s.p_mix[k] = p;
-                // APM: interpolate between the two buckets around `dot`.
-                let pos = (dot + 8.0) * 2.0;
-                let pos = pos.clamp(0.0, (APM_BUCKETS - 1) as f32 - 0.001);
-                let lo = pos as usize; // pos ≥ 0: truncation is floor
-                let frac = pos - lo as f32;
-                let row = (c1 * 256 + k) * APM_BUCKETS;
-                let a = self.apm[row + lo] * (1.0 - frac) + self.apm[row + lo + 1] * frac;
-                s.apm_at[k] = ((row + lo) as u32, frac);
-                node_p[k] = ((p + 3.0 * a) * 0.25).clamp(P_MIN, 1.0 - P_MIN);
-            }
-            s.inputs = inputs;
-            leaf_probs(&node_p, &mut probs[b * 256..(b + 1) * 256]);
+            probs[b * 256..(b + 1) * 256].copy_from_slice(&mass[256..]);
+            self.streams[b].scratch = sc;
         }
     }
 
@@ -604,11 +673,16 @@ impl ByteCtx {
             }
         }
         let lr = self.cfg.lr;
-        let s = &self.streams[b];
+        let s = &self.streams[b].scratch;
         let mut k = 1usize;
         for d in 0..8 {
             let bit = ((c >> (7 - d)) & 1) as u32;
             let y = bit as f32;
+            Self::train(&mut self.node_counters[k], bit, &self.rate, limit);
+            if !s.full[k] {
+                k = 2 * k + bit as usize;
+                continue;
+            }
             for (m, &(set, _, p)) in s.mixers[k].iter().enumerate() {
                 let err = (y - p) * if m == 0 { lr } else { lr * SLOW_MIXER };
                 let set = set as usize;
@@ -628,8 +702,9 @@ impl ByteCtx {
             for &at in &s.map_at[k * N_CTX..(k + 1) * N_CTX] {
                 Self::train(&mut self.maps[at as usize], bit, &self.rate, 1023);
             }
-            if let (_, Some(expected_bit)) = Self::match_state(s.expected, s.match_len, k) {
-                let len = s.match_len.min(MATCH_MAX);
+            let st = &self.streams[b];
+            if let (_, Some(expected_bit)) = Self::match_state(st.expected, st.match_len, k) {
+                let len = st.match_len.min(MATCH_MAX);
                 Self::train(&mut self.match_counters[len], (expected_bit == bit) as u32, &self.rate, 1023);
             }
             k = 2 * k + bit as usize;
@@ -769,7 +844,8 @@ fn map_index(c: u32) -> usize {
 }
 
 /// Byte probabilities from node probabilities: the mass of each node is split between
-/// its children, from the root down.
+/// its children, from the root down (what [`ByteCtx::predict_with`] does as it goes).
+#[cfg(test)]
 fn leaf_probs(node_p: &[f32; 256], out: &mut [f32]) {
     let mut mass = [0.0f32; 512];
     mass[1] = 1.0;
