@@ -80,7 +80,7 @@ mod tests {
         let mut data = b"plain words on a line\n".repeat(100);
         data.extend_from_slice(&[0, 1, 2, 3]);
         assert_eq!(choose(&data), Choice::Tokens);
-        data.extend(std::iter::repeat(0u8).take(200));
+        data.extend(std::iter::repeat_n(0u8, 200));
         assert_eq!(choose(&data), Choice::Bytes);
     }
 }

@@ -352,7 +352,7 @@ fn dot(w: &[f32], x: &[f32]) -> f32 {
 
 /// The update rate of a counter that has seen `n` bits: 65536 / (n + 1.5).
 fn rate_table() -> Vec<u32> {
-    (0..=COUNT_MASK).map(|n| (131_072 / (2 * n + 3)) as u32).collect()
+    (0..=COUNT_MASK).map(|n| 131_072 / (2 * n + 3)).collect()
 }
 
 /// Nodes of the byte tree reached from the second-nibble slot of first nibble `hi`,
