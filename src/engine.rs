@@ -91,7 +91,7 @@ pub enum ModelSpec {
     /// Bytes, no dictionary: the byte context model alone (a preset name).
     ByteCtx(String),
     /// Chosen per frame by a look at the input ([`crate::choose`]): the tokenized LSTM
-    /// mixture for text, the byte model otherwise.
+    /// mixture for large text, the byte model otherwise.
     Auto { lstm: LstmRequest, bytes: BytesRequest },
 }
 

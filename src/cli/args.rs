@@ -72,7 +72,8 @@ pub struct CommonArgs {
 pub struct CompressArgs {
     #[command(flatten)]
     pub common: CommonArgs,
-    /// The predictor; `auto` (the default) picks `lstm` for text and `bytes` for the rest
+    /// The predictor; `auto` (the default) picks `bytes`, or `lstm` for text of 32 MiB
+    /// and more (per block)
     #[arg(long, value_enum, default_value_t = ModelArg::Auto)]
     pub model: ModelArg,
     /// LSTM preset: tiny (tests), fast (2×96 cells), default (3×192), large (NNCP v1's
@@ -118,10 +119,10 @@ pub struct CompressArgs {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum ModelArg {
-    /// `lstm` for text, `bytes` for binary and mixed data, chosen by a look at the input
+    /// `bytes`, or `lstm` for text blocks of 32 MiB and more (src/choose.rs)
     Auto,
     /// Bytes, no dictionary: byte context model (orders 1-6, word, sparse, record, match)
-    /// mixed with an LSTM over bytes; for binary data
+    /// mixed with an LSTM over bytes; the strongest model on binary and on text up to MBs
     Bytes,
     /// Bytes, no dictionary: the byte context model alone; fast
     Bytectx,
