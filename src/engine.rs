@@ -275,7 +275,10 @@ impl Model {
             }
             ModelKind::Bytes => {
                 let n = ByteCtxConfig::BYTES;
-                ensure!(params.len() > n + 1 && params[0] == BYTES_VERSION, "corrupt header: bad byte model parameters");
+                ensure!(
+                    params.len() > n + 1 && params[0] == BYTES_VERSION,
+                    "corrupt header: bad byte model parameters"
+                );
                 let ctx = ByteCtxConfig::from_bytes(&params[1..n + 1]).context("corrupt header")?;
                 Ok(Model::Bytes(ctx, LstmConfig::from_bytes(&params[n + 1..]).context("corrupt header")?))
             }
@@ -427,7 +430,8 @@ fn compress_frame(
     };
     let symbols = dictionary.encode(data);
     let tokenizer_secs = tokenizer_start.elapsed().as_secs_f64();
-    let model_spec = model_request.resolve(symbols.len() as u64, dictionary.vocab_size())?.expect("store handled above");
+    let model_spec =
+        model_request.resolve(symbols.len() as u64, dictionary.vocab_size())?.expect("store handled above");
     let mut model = model_spec.build(dictionary.vocab_size())?;
     let mut frame_stats = Stats { tokenizer_secs, ..Stats::default() };
     let mut dir = Direction::Encode { symbols: &symbols, coder: Encoder::new() };

@@ -42,7 +42,8 @@ fn every_kernel_path_writes_and_reads_the_same_bits() {
     let text = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("data/enwik4")).unwrap();
     let paths = paths();
     assert!(paths.contains(&"scalar"));
-    let files: Vec<Vec<u8>> = paths.iter().map(|p| with_kernel(p, &["compress", "-q", "-p", "tiny", "--model", "lstm"], &text)).collect();
+    let files: Vec<Vec<u8>> =
+        paths.iter().map(|p| with_kernel(p, &["compress", "-q", "-p", "tiny", "--model", "lstm"], &text)).collect();
     for (p, f) in paths.iter().zip(&files) {
         assert!(f == &files[0], "NNZ_KERNEL={p} wrote different bits than {}", paths[0]);
     }
