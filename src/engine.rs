@@ -28,6 +28,7 @@
 
 use crate::coder::{self, Decoder, Encoder};
 use crate::format::{self, Header, ModelKind, TokenizerSection, NUMERICS_VERSION};
+use crate::model::bytectx::{ByteCtx, ByteCtxConfig, ByteMix};
 use crate::model::lstm::{Lstm, LstmConfig};
 use crate::model::mix::Mix;
 use crate::model::order2::Order2;
@@ -88,6 +89,36 @@ pub enum ModelSpec {
     Lstm(LstmRequest),
     /// The Transformer: a preset, with expert overrides.
     Transformer(TransformerRequest),
+    /// Bytes, no dictionary: the byte context model mixed with a neural model over bytes.
+    Bytes(BytesRequest),
+    /// Bytes, no dictionary: the byte context model alone (a preset name).
+    ByteCtx(String),
+    /// Chosen per frame by a look at the input ([`crate::choose`]): the tokenized LSTM
+    /// mixture for large text, the byte model otherwise.
+    Auto { lstm: LstmRequest, bytes: BytesRequest },
+}
+
+/// The byte model: a preset of the byte context model and the neural model over bytes.
+///
+/// The neural part is the seam where another 256-symbol network (the Transformer's
+/// "bytes" preset) plugs in: today it is the LSTM, configured as for bytes.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct BytesRequest {
+    /// One of [`ByteCtxConfig::PRESETS`] (`large` means `default`).
+    pub preset: String,
+    /// The LSTM over bytes (its `mix` field is ignored: the context model is the mixer).
+    pub lstm: LstmRequest,
+}
+
+impl BytesRequest {
+    pub fn preset(name: &str) -> BytesRequest {
+        BytesRequest { preset: name.to_string(), lstm: LstmRequest::preset(name) }
+    }
+
+    fn resolve(&self, len: u64) -> Result<Model> {
+        let ctx = ByteCtxConfig::preset_for(&self.preset, len)?;
+        Ok(Model::Bytes(ctx, self.lstm.resolve(len, 256)?))
+    }
 }
 
 /// A Transformer preset and the fields to override in it.
@@ -142,7 +173,7 @@ pub struct LstmRequest {
     pub batch: Option<usize>,
     pub seg_len: Option<usize>,
     pub lr: Option<f32>,
-    /// Mix the network with the n-gram context model.(the default: it is what makes
+    /// Mix the network with the n-gram context model (the default: it is what makes
     /// small and medium inputs compress well).
     pub mix: bool,
 }
@@ -178,9 +209,35 @@ impl ModelSpec {
             ModelSpec::Transformer(req) => {
                 req.resolve(1 << 20, 256)?;
             }
-            _ => {}
+            ModelSpec::Bytes(req) => {
+                req.resolve(1 << 20)?;
+            }
+            ModelSpec::ByteCtx(preset) => {
+                ByteCtxConfig::preset(preset)?;
+            }
+            ModelSpec::Auto { lstm, bytes } => {
+                lstm.resolve(1 << 20, 256)?;
+                bytes.resolve(1 << 20)?;
+            }
+            ModelSpec::Store | ModelSpec::Order2 => {}
         }
         Ok(())
+    }
+
+    /// The request for this frame: [`ModelSpec::Auto`] looks at the data and picks.
+    fn for_data(&self, data: &[u8]) -> ModelSpec {
+        match self {
+            ModelSpec::Auto { lstm, bytes } => match crate::choose::choose(data) {
+                crate::choose::Choice::Tokens => ModelSpec::Lstm(lstm.clone()),
+                crate::choose::Choice::Bytes => ModelSpec::Bytes(bytes.clone()),
+            },
+            other => other.clone(),
+        }
+    }
+
+    /// Whether this model codes the dictionary's symbols (false: raw bytes).
+    fn tokenized(&self) -> bool {
+        !matches!(self, ModelSpec::Bytes(_) | ModelSpec::ByteCtx(_))
     }
 
     /// The model for a frame of `symbols` symbols from a `vocab`-symbol alphabet (`None`
@@ -193,6 +250,9 @@ impl ModelSpec {
             ModelSpec::Lstm(req) => Some(Model::Lstm(req.resolve(symbols, vocab)?)),
             ModelSpec::Transformer(req) if req.mix => Some(Model::TransformerMix(req.resolve(symbols, vocab)?, MIX_LR)),
             ModelSpec::Transformer(req) => Some(Model::Transformer(req.resolve(symbols, vocab)?)),
+            ModelSpec::Bytes(req) => Some(req.resolve(symbols)?),
+            ModelSpec::ByteCtx(preset) => Some(Model::ByteCtx(ByteCtxConfig::preset_for(preset, symbols)?)),
+            ModelSpec::Auto { .. } => unreachable!("resolved by for_data first"),
         })
     }
 }
@@ -203,6 +263,8 @@ const MIX_LR: f32 = 0.02;
 /// Version 1 (the first release) mixed with the order-2 model; version 2 mixes with the
 /// order-3 Kneser–Ney model ([`crate::model::ngram`]).
 const MIX_VERSION: u8 = 2;
+/// Version of the byte model's parameter layout.
+const BYTES_VERSION: u8 = 1;
 
 /// A fully specified predictor: what a frame's header records.
 #[derive(Clone, Debug, PartialEq)]
@@ -214,6 +276,10 @@ enum Model {
     Transformer(TransformerConfig),
     /// The Transformer mixed with the n-gram model; the mixer's learning rate.
     TransformerMix(TransformerConfig, f32),
+    /// The byte context model with the LSTM over bytes as one of its inputs.
+    Bytes(ByteCtxConfig, LstmConfig),
+    /// The byte context model alone.
+    ByteCtx(ByteCtxConfig),
 }
 
 impl Model {
@@ -224,6 +290,8 @@ impl Model {
             Model::LstmMix(..) => ModelKind::LstmMix,
             Model::Transformer(_) => ModelKind::Transformer,
             Model::TransformerMix(..) => ModelKind::TransformerMix,
+            Model::Bytes(..) => ModelKind::Bytes,
+            Model::ByteCtx(_) => ModelKind::ByteCtx,
         }
     }
 
@@ -235,6 +303,13 @@ impl Model {
             Model::LstmMix(cfg, lr) => mix_params(*lr, &cfg.to_bytes()),
             Model::Transformer(cfg) => cfg.to_bytes(),
             Model::TransformerMix(cfg, lr) => mix_params(*lr, &cfg.to_bytes()),
+            Model::Bytes(ctx, lstm) => {
+                let mut out = vec![BYTES_VERSION];
+                out.extend_from_slice(&ctx.to_bytes());
+                out.extend_from_slice(&lstm.to_bytes());
+                out
+            }
+            Model::ByteCtx(ctx) => ctx.to_bytes(),
         }
     }
 
@@ -257,6 +332,16 @@ impl Model {
                 let (lr, rest) = split_mix_params(params)?;
                 Ok(Model::TransformerMix(TransformerConfig::from_bytes(rest).context("corrupt header")?, lr))
             }
+            ModelKind::Bytes => {
+                let n = ByteCtxConfig::BYTES;
+                ensure!(
+                    params.len() > n + 1 && params[0] == BYTES_VERSION,
+                    "corrupt header: bad byte model parameters"
+                );
+                let ctx = ByteCtxConfig::from_bytes(&params[1..n + 1]).context("corrupt header")?;
+                Ok(Model::Bytes(ctx, LstmConfig::from_bytes(&params[n + 1..]).context("corrupt header")?))
+            }
+            ModelKind::ByteCtx => Ok(Model::ByteCtx(ByteCtxConfig::from_bytes(params).context("corrupt header")?)),
             ModelKind::None => bail!("corrupt header: a coded frame names no model"),
         }
     }
@@ -268,6 +353,14 @@ impl Model {
             Model::LstmMix(cfg, lr) => Box::new(Mix::new(Box::new(Lstm::new(cfg, vocab)?), *lr)),
             Model::Transformer(cfg) => Box::new(Transformer::new(cfg, vocab)?),
             Model::TransformerMix(cfg, lr) => Box::new(Mix::new(Box::new(Transformer::new(cfg, vocab)?), *lr)),
+            Model::Bytes(ctx, lstm) => {
+                ensure!(vocab == 256, "corrupt header: the byte model codes bytes, not {vocab} symbols");
+                Box::new(ByteMix::new(Box::new(Lstm::new(lstm, 256)?), ctx)?)
+            }
+            Model::ByteCtx(ctx) => {
+                ensure!(vocab == 256, "corrupt header: the byte model codes bytes, not {vocab} symbols");
+                Box::new(ByteCtx::new(ctx, 1))
+            }
         })
     }
 }
@@ -407,19 +500,21 @@ fn compress_frame(
         stats.stored_frames += 1;
         return Ok(stored_file(data, checksum));
     }
+    let model_request = opts.model.for_data(data);
     let tokenizer_start = Instant::now();
     let (dictionary, tokenizer) = match &opts.tokenizer {
-        Some(topts) => {
+        Some(topts) if model_request.tokenized() => {
             let dict = Dictionary::build(data, topts);
             let section =
                 TokenizerSection { max_vocab: topts.max_vocab, min_freq: topts.min_freq, dictionary: dict.to_bytes() };
             (dict, Some(section))
         }
-        None => (Dictionary::identity(), None),
+        _ => (Dictionary::identity(), None),
     };
     let symbols = dictionary.encode(data);
     let tokenizer_secs = tokenizer_start.elapsed().as_secs_f64();
-    let model_spec = opts.model.resolve(symbols.len() as u64, dictionary.vocab_size())?.expect("store handled above");
+    let model_spec =
+        model_request.resolve(symbols.len() as u64, dictionary.vocab_size())?.expect("store handled above");
     let mut model = model_spec.build(dictionary.vocab_size())?;
     let mut frame_stats = Stats { tokenizer_secs, ..Stats::default() };
     let mut dir = Direction::Encode { symbols: &symbols, coder: Encoder::new() };

@@ -1,3 +1,4 @@
+pub mod choose;
 pub mod cli;
 pub mod coder;
 pub mod engine;

@@ -1,6 +1,6 @@
 //! Command-line arguments (clap), resolved into engine options.
 
-use crate::engine::{CompressOptions, LstmRequest, ModelSpec, TransformerRequest};
+use crate::engine::{BytesRequest, CompressOptions, LstmRequest, ModelSpec, TransformerRequest};
 use crate::tokenizer;
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -72,8 +72,9 @@ pub struct CommonArgs {
 pub struct CompressArgs {
     #[command(flatten)]
     pub common: CommonArgs,
-    /// The predictor
-    #[arg(long, value_enum, default_value_t = ModelArg::Lstm)]
+    /// The predictor; `auto` (the default) picks `bytes`, or `lstm` for text of 32 MiB
+    /// and more (per block)
+    #[arg(long, value_enum, default_value_t = ModelArg::Auto)]
     pub model: ModelArg,
     /// LSTM preset: tiny (tests), fast (2×96 cells), default (3×192), large (NNCP v1's
     /// 4×352 profile). The number of streams adapts to the input's size. `fast` is the
@@ -119,6 +120,13 @@ pub struct CompressArgs {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum ModelArg {
+    /// `bytes`, or `lstm` for text blocks of 32 MiB and more (src/choose.rs)
+    Auto,
+    /// Bytes, no dictionary: byte context model (orders 1-6, word, sparse, record, match)
+    /// mixed with an LSTM over bytes; the strongest model on binary and on text up to MBs
+    Bytes,
+    /// Bytes, no dictionary: the byte context model alone; fast
+    Bytectx,
     /// LSTM trained online (NNCP v1): strong compression, slow
     Lstm,
     /// Transformer trained online (NNCP v2): relative positions, segment memory
@@ -134,19 +142,33 @@ impl CompressArgs {
     pub fn options(&self) -> Result<CompressOptions> {
         let tokenizer =
             (!self.no_tokenizer).then(|| tokenizer::Options { max_vocab: self.vocab, ..tokenizer::Options::default() });
+        let lstm_request = || {
+            let req = LstmRequest {
+                preset: self.preset.clone(),
+                layers: self.layers,
+                hidden: self.hidden,
+                batch: self.batch,
+                seg_len: self.seg_len,
+                lr: self.lr,
+                mix: !self.no_mix,
+            };
+            let overridden = req != LstmRequest::preset(&self.preset);
+            let name = if overridden { format!("{}+custom", self.preset) } else { self.preset.clone() };
+            (req, name)
+        };
         let (model, preset) = match self.model {
+            ModelArg::Auto => {
+                let (lstm, name) = lstm_request();
+                let bytes = BytesRequest { preset: self.preset.clone(), lstm: lstm.clone() };
+                (ModelSpec::Auto { lstm, bytes }, name)
+            }
+            ModelArg::Bytes => {
+                let (lstm, name) = lstm_request();
+                (ModelSpec::Bytes(BytesRequest { preset: self.preset.clone(), lstm }), name)
+            }
+            ModelArg::Bytectx => (ModelSpec::ByteCtx(self.preset.clone()), self.preset.clone()),
             ModelArg::Lstm => {
-                let req = LstmRequest {
-                    preset: self.preset.clone(),
-                    layers: self.layers,
-                    hidden: self.hidden,
-                    batch: self.batch,
-                    seg_len: self.seg_len,
-                    lr: self.lr,
-                    mix: !self.no_mix,
-                };
-                let overridden = req != LstmRequest::preset(&self.preset);
-                let name = if overridden { format!("{}+custom", self.preset) } else { self.preset.clone() };
+                let (req, name) = lstm_request();
                 (ModelSpec::Lstm(req), name)
             }
             ModelArg::Transformer => {

@@ -15,7 +15,8 @@
 //!                      bit 1 STORED    (the payload is the original bytes, as is)
 //!                      bits 2-7 reserved, must be 0
 //!      6     1  model kind (ModelKind: 0 none, 1 order2, 2 lstm, 3 lstm+ngram mix,
-//!                4 transformer, 5 transformer+ngram mix)
+//!                4 transformer, 5 transformer+ngram mix, 6 bytes: byte context model +
+//!                LSTM over bytes, 7 byte context model alone)
 //!      7     1  numerics version (NUMERICS_VERSION): the kernels' arithmetic
 //!      8     8  original length in bytes (u64)
 //!     16     8  xxh64 (seed 0) of the original bytes
@@ -70,6 +71,10 @@ pub enum ModelKind {
     Transformer = 4,
     /// The Transformer mixed with the n-gram model.
     TransformerMix = 5,
+    /// The byte context model mixed with a neural model over bytes (no dictionary).
+    Bytes = 6,
+    /// The byte context model alone (no dictionary).
+    ByteCtx = 7,
 }
 
 impl ModelKind {
@@ -81,7 +86,9 @@ impl ModelKind {
             3 => ModelKind::LstmMix,
             4 => ModelKind::Transformer,
             5 => ModelKind::TransformerMix,
-            _ => bail!("unsupported model kind {b} (this nnz knows 0..=5); the file may come from a newer nnz"),
+            6 => ModelKind::Bytes,
+            7 => ModelKind::ByteCtx,
+            _ => bail!("unsupported model kind {b} (this nnz knows 0..=7); the file may come from a newer nnz"),
         })
     }
 
@@ -93,6 +100,8 @@ impl ModelKind {
             ModelKind::LstmMix => "lstm+ngram",
             ModelKind::Transformer => "transformer",
             ModelKind::TransformerMix => "transformer+ngram",
+            ModelKind::Bytes => "bytes (byte contexts+lstm)",
+            ModelKind::ByteCtx => "bytectx (byte contexts)",
         }
     }
 }

@@ -8,6 +8,7 @@
 //! it has been given, so that the decoder, replaying the same calls, gets the same bits.
 
 pub mod adam;
+pub mod bytectx;
 pub mod init;
 pub mod lstm;
 pub mod mix;

@@ -1,5 +1,6 @@
 //! Integration tests: they run the built `nnz` binary as a user would.
 
+mod bytes;
 mod cli;
 mod compare;
 mod corrupt;

@@ -1,0 +1,81 @@
+//! Bits per byte of the byte context model (alone, or mixed with the LSTM over bytes)
+//! on files, by ideal code length (−Σ log2 p), without the coder or the container.
+//!
+//! ```sh
+//! cargo run --release --example bytes_bench -- [--preset fast] [--lstm fast] FILE...
+//! ```
+//! `--max N` reads only the first N bytes of each file; `--choose` only prints what the
+//! automatic choice picks.
+
+use nnz::model::bytectx::{ByteCtx, ByteCtxConfig, ByteMix};
+use nnz::model::lstm::{Lstm, LstmConfig};
+use nnz::model::Predictor;
+use std::time::Instant;
+
+fn main() -> anyhow::Result<()> {
+    let mut args = std::env::args().skip(1);
+    let (mut preset, mut lstm, mut max) = ("fast".to_string(), None::<String>, usize::MAX);
+    let mut files = Vec::new();
+    let mut choose_only = false;
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--preset" => preset = args.next().expect("--preset NAME"),
+            "--lstm" => lstm = Some(args.next().expect("--lstm PRESET")),
+            "--max" => max = args.next().expect("--max N").parse()?,
+            "--choose" => choose_only = true,
+            _ => files.push(a),
+        }
+    }
+    for f in files {
+        let mut data = std::fs::read(&f)?;
+        data.truncate(max);
+        if choose_only {
+            let text = nnz::choose::text_bytes(&data) as f64 / data.len().max(1) as f64;
+            println!("{f}\t{:?}\ttext share {text:.4}", nnz::choose::choose(&data));
+            continue;
+        }
+        let mut cfg = ByteCtxConfig::preset_for(&preset, data.len() as u64)?;
+        // Tuning overrides.
+        if let Ok(v) = std::env::var("BYTES_LR") {
+            cfg.lr = v.parse()?;
+        }
+        if let Ok(v) = std::env::var("BYTES_PRUNE") {
+            cfg.prune = v.parse()?;
+        }
+        if let Ok(v) = std::env::var("BYTES_LIMIT") {
+            cfg.limit = v.parse()?;
+        }
+        let mut model: Box<dyn Predictor> = match &lstm {
+            None => Box::new(ByteCtx::new(&cfg, 1)),
+            Some(p) => {
+                let lc = LstmConfig::preset_for(p, data.len() as u64, 256)?;
+                Box::new(ByteMix::new(Box::new(Lstm::new(&lc, 256)?), &cfg)?)
+            }
+        };
+        let b = model.batch();
+        let len = data.len().div_ceil(b);
+        let mut probs = vec![0.0f32; 256 * b];
+        let mut step = vec![0u16; b];
+        let mut bits = 0.0f64;
+        let start = Instant::now();
+        for t in 0..len {
+            model.predict(&mut probs);
+            for (s, sym) in step.iter_mut().enumerate() {
+                let i = s * len + t;
+                *sym = if i < data.len() { data[i] as u16 } else { 0 };
+                if i < data.len() {
+                    bits -= (probs[s * 256 + *sym as usize].max(1e-9) as f64).log2();
+                }
+            }
+            model.update(&step);
+        }
+        let secs = start.elapsed().as_secs_f64();
+        println!(
+            "{f}\t{} bytes\t{:.4} bpb\t{:.0} kB/s\tB={b}",
+            data.len(),
+            bits / data.len() as f64,
+            data.len() as f64 / 1000.0 / secs
+        );
+    }
+    Ok(())
+}

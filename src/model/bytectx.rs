@@ -1,0 +1,1052 @@
+//! The byte context model: a paq/zpaq-style context mixer that outputs a full
+//! distribution over the 256 next bytes.
+//!
+//! Each byte is seen as 8 binary decisions down a tree of 255 nodes (node 1 is the root,
+//! node `k` has children `2k` and `2k + 1`, leaf `256 + c` is byte `c`). Every context
+//! (the last 1, 2, 3, 4, 6 bytes, the current word, sparse contexts that skip the last
+//! byte, the column of a fixed-length record, ...) owns, in one shared hash table, a
+//! probability counter for every node: the chance that the next bit is 1 given the
+//! context and the bits of the byte so far. A small online mixer turns the contexts'
+//! predictions (in the logistic domain, `stretch(p) = ln(p / (1 − p))`) into one
+//! probability per node, with a set of weights chosen by the node and the state of the
+//! match model; an adaptive probability map (APM, "SSE") refines it. Because the engine
+//! codes whole bytes, every node is evaluated and the probability of byte `c` is the
+//! product of the 8 node probabilities on its path:
+//!
+//! ```text
+//! P(c) = Π_{d=0..8} p(bit_d(c) | node_d(c)),   node_0 = 1, node_{d+1} = 2·node_d + bit_d(c)
+//! ```
+//!
+//! Learning touches only the 8 nodes of the byte that occurred (counters, mixer weights,
+//! APM), as in paq.
+//!
+//! Memory is fixed by [`ByteCtxConfig`]: a hash table of `2^table_bits` slots of 64 bytes
+//! (one nibble of nodes per slot: 15 counters and a tag), a match-model index of
+//! `2^match_bits` entries and `2^history_bits` bytes of history in all. Nothing grows
+//! with the input. A slot is looked up in a bucket of two; a missing context is inserted
+//! on update only, replacing the slot of the bucket whose root counter has seen fewer
+//! updates (ties: the first) — a deterministic rule.
+//!
+//! `B` lock-step streams share every table (updated in stream order at each step); each
+//! stream has its own history, context hashes, record detector and match pointer, and the
+//! match model may point into another stream's history.
+//!
+//! A neural model can join the mixture ([`ByteCtx::predict_with`]): its 256-way
+//! distribution is turned into one probability per node (the mass of the node's right
+//! subtree over the node's mass) and becomes one more mixer input.
+//!
+//! Arithmetic: counters, hashes and tables are integers; the mixer and the APM are IEEE
+//! f32 add/mul/div in a fixed order, with `ln` and `sigmoid` from [`crate::kernels::scalar`];
+//! so every CPU computes the same bits.
+//!
+//! ```
+//! use nnz::model::bytectx::{ByteCtx, ByteCtxConfig};
+//! use nnz::model::Predictor;
+//! let mut m = ByteCtx::new(&ByteCtxConfig::preset("tiny").unwrap(), 1);
+//! let mut probs = vec![0.0f32; 256];
+//! for &c in b"abcabcabcabcabcabcabcabc" {
+//!     m.predict(&mut probs);
+//!     m.update(&[c as u16]);
+//! }
+//! m.predict(&mut probs);
+//! assert!(probs[b'a' as usize] > 0.5);
+//! ```
+
+use super::Predictor;
+use crate::kernels::scalar::{ln1, sigmoid1};
+use anyhow::{bail, ensure, Result};
+
+/// Number of hashed contexts (each with a counter per node).
+const N_CTX: usize = 12;
+/// Mixer inputs: the contexts' counters, the same through their adaptive maps, the
+/// match model, the neural model, a bias, padding.
+const N_IN: usize = 32;
+const IN_MAP: usize = N_CTX;
+const IN_MATCH: usize = 2 * N_CTX;
+const IN_NN: usize = 2 * N_CTX + 1;
+const IN_BIAS: usize = 2 * N_CTX + 2;
+/// Mixer weight sets: per node (256), match state (4) and how many of the orders 1-6
+/// have been seen (0..=5).
+const MATCH_STATES: usize = 4;
+const ORDER_LEVELS: usize = 6;
+/// The second mixer's weight sets: per node and a class of the last byte (9).
+const C1_CLASSES: usize = 9;
+/// The second mixer learns this much slower than the first.
+const SLOW_MIXER: f32 = 0.3;
+/// Learning rate of the final mixer (two inputs per node: the two mixers' outputs).
+const FINAL_LR: f32 = 0.002;
+/// Adaptive maps: count levels × probability buckets, per context.
+const MAP_COUNTS: usize = 8;
+const MAP_BUCKETS: usize = 32;
+const MAP_SIZE: usize = MAP_COUNTS * MAP_BUCKETS;
+/// The match model looks up the last MATCH_MIN bytes.
+const MATCH_MIN: usize = 6;
+/// Longest match length the match model tells apart.
+const MATCH_MAX: usize = 63;
+/// Node probabilities stay within [P_MIN, 1 − P_MIN].
+const P_MIN: f32 = 1.0 / 65536.0;
+/// APM: buckets over the stretched probability, and how far to trust it.
+const APM_BUCKETS: usize = 33;
+const APM_RATE: f32 = 0.02;
+/// Counters: 22-bit probability, 10-bit count.
+const COUNT_BITS: u32 = 10;
+const COUNT_MASK: u32 = (1 << COUNT_BITS) - 1;
+const P_HALF: u32 = 1 << 21;
+/// A fresh counter: p = 1/2, never updated.
+const FRESH: u32 = P_HALF << COUNT_BITS;
+
+/// The byte context model's sizes and rates; recorded in the header.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ByteCtxConfig {
+    /// log2 of the number of 64-byte slots of the context hash table.
+    pub table_bits: u8,
+    /// log2 of the number of entries of the match model's index.
+    pub match_bits: u8,
+    /// log2 of the bytes of history kept, all streams together.
+    pub history_bits: u8,
+    /// Largest count of a counter: its adaptation rate never falls below 1/(limit+1.5).
+    pub limit: u16,
+    /// Learning rate of the mixer.
+    pub lr: f32,
+    /// Nodes the byte reaches with probability under 2^−prune get a cheap estimate
+    /// instead of the full mixture (0: never).
+    pub prune: u8,
+}
+
+impl ByteCtxConfig {
+    pub const PRESETS: [&'static str; 3] = ["tiny", "fast", "default"];
+    /// Serialized size.
+    pub const BYTES: usize = 11;
+    const VERSION: u8 = 1;
+
+    /// `tiny`: 256 KiB of tables (tests); `fast`: 64 MiB; `default`: 256 MiB.
+    pub fn preset(name: &str) -> Result<ByteCtxConfig> {
+        let base = ByteCtxConfig { table_bits: 12, match_bits: 12, history_bits: 16, limit: 255, lr: 0.02, prune: 12 };
+        Ok(match name {
+            "tiny" => ByteCtxConfig { prune: 8, ..base },
+            "fast" => ByteCtxConfig { table_bits: 20, match_bits: 20, history_bits: 24, ..base },
+            "default" | "large" => ByteCtxConfig { table_bits: 22, match_bits: 22, history_bits: 26, ..base },
+            _ => bail!("unknown byte model preset {name:?}; expected one of {:?}", Self::PRESETS),
+        })
+    }
+
+    /// The preset, with tables no larger than a frame of `len` bytes needs (small inputs
+    /// do not allocate the full tables; the header records the result).
+    pub fn preset_for(name: &str, len: u64) -> Result<ByteCtxConfig> {
+        let mut cfg = Self::preset(name)?;
+        // About one slot per 2 context occurrences at the largest order, rounded up.
+        let want = (64 - len.max(1).leading_zeros()) as u8 + 3;
+        cfg.table_bits = cfg.table_bits.min(want.max(10));
+        cfg.match_bits = cfg.match_bits.min(want.max(10));
+        cfg.history_bits = cfg.history_bits.min(want.max(12));
+        Ok(cfg)
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        ensure!((10..=26).contains(&self.table_bits), "byte model: table_bits {} not in 10..=26", self.table_bits);
+        ensure!((10..=28).contains(&self.match_bits), "byte model: match_bits {} not in 10..=28", self.match_bits);
+        ensure!(
+            (12..=30).contains(&self.history_bits),
+            "byte model: history_bits {} not in 12..=30",
+            self.history_bits
+        );
+        ensure!((1..=1023).contains(&self.limit), "byte model: limit {} not in 1..=1023", self.limit);
+        ensure!(self.prune <= 24, "byte model: prune {} not in 0..=24", self.prune);
+        ensure!(self.lr.is_finite() && self.lr > 0.0 && self.lr <= 1.0, "byte model: learning rate {}", self.lr);
+        Ok(())
+    }
+
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = vec![Self::VERSION, self.table_bits, self.match_bits, self.history_bits];
+        out.extend_from_slice(&self.limit.to_le_bytes());
+        out.extend_from_slice(&self.lr.to_bits().to_le_bytes());
+        out.push(self.prune);
+        out
+    }
+
+    pub fn from_bytes(b: &[u8]) -> Result<ByteCtxConfig> {
+        ensure!(b.len() == Self::BYTES, "byte model parameters: {} bytes, expected {}", b.len(), Self::BYTES);
+        ensure!(b[0] == Self::VERSION, "byte model parameters: version {}, expected {}", b[0], Self::VERSION);
+        let cfg = ByteCtxConfig {
+            table_bits: b[1],
+            match_bits: b[2],
+            history_bits: b[3],
+            limit: u16::from_le_bytes([b[4], b[5]]),
+            lr: f32::from_bits(u32::from_le_bytes([b[6], b[7], b[8], b[9]])),
+            prune: b[10],
+        };
+        cfg.validate()?;
+        Ok(cfg)
+    }
+}
+
+/// A 64-byte slot: `[tag, 15 counters]` for the nodes of one nibble.
+type Slot = [u32; 16];
+
+/// Mixes a 64-bit value well (a bijection; SplitMix64's finalizer).
+#[inline]
+fn mix64(mut x: u64) -> u64 {
+    x ^= x >> 30;
+    x = x.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x ^= x >> 27;
+    x = x.wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
+#[inline]
+fn hash2(a: u64, b: u64) -> u64 {
+    mix64(a.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ b)
+}
+
+/// The per-stream state: history and the contexts derived from it.
+struct Stream {
+    /// Ring buffer of this stream's last bytes.
+    hist: Vec<u8>,
+    /// Bytes seen so far.
+    n: u64,
+    /// The last 8 bytes, most recent in the low byte.
+    c8: u64,
+    /// Hash of the current word (letters, lower-cased), 0 between words.
+    word: u64,
+    /// Hash of the word before it.
+    word_prev: u64,
+    /// Context hashes for the next byte, one per context.
+    ctx: [u64; N_CTX],
+    /// Record detector: the last 4 positions of each byte value.
+    cpos: Vec<[u64; 4]>,
+    /// The two record lengths in competition and how often each was seen.
+    rlen: [u64; 2],
+    rcount: [u32; 2],
+    /// Match model: global position of the predicted byte, and the match length (0: none).
+    match_ptr: u64,
+    match_len: usize,
+    /// What the last prediction computed, for learning.
+    scratch: Scratch,
+    /// The byte the match model predicts at this step, if any.
+    expected: Option<u8>,
+}
+
+/// What a prediction leaves for learning, per node of the byte tree.
+#[derive(Default)]
+struct Scratch {
+    /// Whether the node got the full mixture (or the cheap estimate).
+    full: Vec<bool>,
+    /// Mixer inputs, N_IN per node.
+    inputs: Vec<f32>,
+    /// Per node: (weight set, logit, probability) of each first-layer mixer, and the
+    /// final mixer's probability.
+    mixers: Vec<[(u32, f32, f32); 2]>,
+    p_mix: Vec<f32>,
+    apm_at: Vec<(u32, f32)>,
+    /// Per node and context: the adaptive map entry used (index into `maps`).
+    map_at: Vec<u32>,
+}
+
+/// What every node of one prediction shares.
+struct NodeEnv {
+    /// Whether a network's distribution is mixed in, and its subtree masses.
+    nn: bool,
+    nn_sums: [f32; 512],
+    expected: Option<u8>,
+    len: usize,
+    match_st: f32,
+    orders_seen: usize,
+    c1: usize,
+    c1_class: usize,
+}
+
+impl Stream {
+    fn new(hist_len: usize) -> Stream {
+        Stream {
+            hist: vec![0; hist_len],
+            n: 0,
+            c8: 0,
+            word: 0,
+            word_prev: 0,
+            ctx: [0; N_CTX],
+            cpos: vec![[0; 4]; 256],
+            rlen: [0; 2],
+            rcount: [0; 2],
+            match_ptr: 0,
+            match_len: 0,
+            scratch: Scratch {
+                full: vec![false; 256],
+                inputs: vec![0.0; 256 * N_IN],
+                mixers: vec![[(0, 0.0, 0.5); 2]; 256],
+                p_mix: vec![0.5; 256],
+                apm_at: vec![(0, 0.0); 256],
+                map_at: vec![0; 256 * N_CTX],
+            },
+            expected: None,
+        }
+    }
+
+    /// The byte `back` positions before the next one (1 = the last), 0 before the start
+    /// or beyond the history.
+    #[inline]
+    fn back(&self, back: u64) -> u8 {
+        if back == 0 || back > self.n || back > self.hist.len() as u64 {
+            return 0;
+        }
+        let mask = self.hist.len() as u64 - 1;
+        self.hist[((self.n - back) & mask) as usize]
+    }
+
+    /// The record length in force, 0 if none.
+    fn record_len(&self) -> u64 {
+        let best = if self.rcount[0] >= self.rcount[1] { 0 } else { 1 };
+        if self.rcount[best] >= 2 {
+            self.rlen[best]
+        } else {
+            0
+        }
+    }
+}
+
+/// The stretch of every 12-bit probability: `ln(p / (1 − p))` at the bucket's centre.
+fn stretch_table() -> Vec<f32> {
+    (0..4096)
+        .map(|i| {
+            let p = (i as f32 + 0.5) / 4096.0;
+            ln1(p) - ln1(1.0 - p)
+        })
+        .collect()
+}
+
+/// `sigmoid(x)` for x in [−16, 16] by linear interpolation in a table of our own
+/// sigmoid (the exact function is 4× slower here, where it runs 765 times a byte).
+struct Squash {
+    table: Vec<f32>,
+}
+
+impl Squash {
+    /// Table points per unit of x.
+    const STEPS: f32 = 64.0;
+
+    fn new() -> Squash {
+        Squash { table: (0..=2049).map(|i| sigmoid1((i as f32 - 1024.0) / Self::STEPS)).collect() }
+    }
+
+    #[inline]
+    fn get(&self, x: f32) -> f32 {
+        let pos = ((x + 16.0) * Self::STEPS).clamp(0.0, 2048.0);
+        let i = pos as usize; // pos ≥ 0: truncation is floor
+        let frac = pos - i as f32;
+        self.table[i] + (self.table[i + 1] - self.table[i]) * frac
+    }
+}
+
+/// The dot product of two `N_IN`-vectors in a fixed order: 8 lanes, each summed in
+/// order, then folded pairwise. Written out so that the compiler may vectorize it
+/// without changing a single rounding.
+#[inline]
+fn dot(w: &[f32], x: &[f32]) -> f32 {
+    let mut acc = [0.0f32; 8];
+    for (wc, xc) in w.chunks_exact(8).zip(x.chunks_exact(8)) {
+        for l in 0..8 {
+            acc[l] += wc[l] * xc[l];
+        }
+    }
+    ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]))
+}
+
+/// The update rate of a counter that has seen `n` bits: 65536 / (n + 1.5).
+fn rate_table() -> Vec<u32> {
+    (0..=COUNT_MASK).map(|n| 131_072 / (2 * n + 3)).collect()
+}
+
+/// Nodes of the byte tree reached from the second-nibble slot of first nibble `hi`,
+/// for local node `j` in 1..16 (the local tree's own numbering).
+#[inline]
+fn second_nibble_node(hi: usize, j: usize) -> usize {
+    let d = (usize::BITS - 1 - j.leading_zeros()) as usize;
+    ((16 + hi) << d) | (j - (1 << d))
+}
+
+/// The byte context model over `B` streams (see the module docs).
+pub struct ByteCtx {
+    cfg: ByteCtxConfig,
+    table: Vec<Slot>,
+    /// Per slot (used for first-nibble slots only): bits 0-15, the first nibbles seen
+    /// after this context (which second-nibble slots exist); 16-23, the last byte seen;
+    /// 24-31, how many times in a row it was seen.
+    meta: Vec<u32>,
+    /// Adaptive maps (indirect modelling): per context, a counter's (count, probability)
+    /// → the probability that its bit is 1 as actually observed. A context seen twice,
+    /// both times with the same bit, may deserve 0.99 rather than its counter's 0.9.
+    maps: Vec<u32>,
+    slot_mask: usize,
+    /// Match model index: hash of the last MATCH_MIN bytes → global position + 1 (0: empty).
+    match_index: Vec<u64>,
+    /// One counter per node, no context: the cheap estimate of pruned nodes.
+    node_counters: Vec<u32>,
+    /// Mixer weights, N_IN per set: first mixer's sets (node, match state, orders seen),
+    /// then the second mixer's (node, class of the last byte).
+    weights: Vec<f32>,
+    /// Final mixer: per node, the weights of the two first-layer mixers' logits.
+    final_weights: Vec<[f32; 2]>,
+    /// Match model: counters of "the expected bit is right", by match length.
+    match_counters: Vec<u32>,
+    /// APM over (order-1 context, node) × stretch buckets.
+    apm: Vec<f32>,
+    streams: Vec<Stream>,
+    stretch: Vec<f32>,
+    squash: Squash,
+    rate: Vec<u32>,
+}
+
+const EMPTY_SLOT: Slot =
+    [0, FRESH, FRESH, FRESH, FRESH, FRESH, FRESH, FRESH, FRESH, FRESH, FRESH, FRESH, FRESH, FRESH, FRESH, FRESH];
+
+impl ByteCtx {
+    /// A model of `batch` streams sharing their statistics.
+    pub fn new(cfg: &ByteCtxConfig, batch: usize) -> ByteCtx {
+        assert!(batch >= 1);
+        cfg.validate().expect("a validated byte model configuration");
+        // Each stream's ring buffer: a power of two, the history shared out.
+        let mut per_stream = 1usize << 10;
+        while per_stream * 2 * batch <= 1 << cfg.history_bits {
+            per_stream *= 2;
+        }
+        // APM bucket i sits at stretch (i − 16) / 2 and starts as the identity.
+        let apm_x: [f32; APM_BUCKETS] = std::array::from_fn(|i| (i as f32 - 16.0) * 0.5);
+        let mut apm = vec![0.0f32; 256 * 256 * APM_BUCKETS];
+        for row in apm.chunks_exact_mut(APM_BUCKETS) {
+            for (v, &x) in row.iter_mut().zip(&apm_x) {
+                *v = sigmoid1(x);
+            }
+        }
+        let mut weights = vec![0.0f32; 256 * (MATCH_STATES * ORDER_LEVELS + C1_CLASSES) * N_IN];
+        for w in weights.chunks_exact_mut(N_IN) {
+            w[..N_CTX].fill(0.3);
+            w[..N_CTX].fill(0.15);
+            w[IN_MAP..IN_MAP + N_CTX].fill(0.15);
+            w[IN_MATCH] = 0.5;
+            w[IN_NN] = 0.5;
+        }
+        ByteCtx {
+            table: vec![[0u32; 16]; 1 << cfg.table_bits],
+            meta: vec![0; 1 << cfg.table_bits],
+            maps: (0..N_CTX * MAP_SIZE)
+                .map(|i| {
+                    let bucket = (i % MAP_BUCKETS) as u32;
+                    ((bucket * 2 + 1) << (22 - 6)) << COUNT_BITS
+                })
+                .collect(),
+            slot_mask: (1 << cfg.table_bits) - 1,
+            match_index: vec![0; 1 << cfg.match_bits],
+            weights,
+            final_weights: vec![[0.5, 0.5]; 256],
+            node_counters: vec![FRESH; 256],
+            match_counters: vec![FRESH; 64 * 2],
+            apm,
+            streams: (0..batch).map(|_| Stream::new(per_stream)).collect(),
+            stretch: stretch_table(),
+            squash: Squash::new(),
+            rate: rate_table(),
+            cfg: cfg.clone(),
+        }
+    }
+
+    /// Bytes of memory the tables take (fixed at construction).
+    pub fn memory_bytes(&self) -> usize {
+        self.table.len() * 68
+            + self.match_index.len() * 8
+            + self.weights.len() * 4
+            + self.apm.len() * 4
+            + self.streams.iter().map(|s| s.hist.len() + s.scratch.inputs.len() * 4 + 256 * 80).sum::<usize>()
+    }
+
+    /// The slot holding context hash `h`, if present.
+    #[inline]
+    fn find(&self, h: u64) -> Option<usize> {
+        let tag = (h as u32) | 1;
+        let i = ((h >> 32) as usize) & self.slot_mask & !1;
+        if self.table[i][0] == tag {
+            Some(i)
+        } else if self.table[i + 1][0] == tag {
+            Some(i + 1)
+        } else {
+            None
+        }
+    }
+
+    /// The slot holding `h`, inserting it (fresh counters) over the bucket's less used
+    /// slot if absent.
+    fn find_or_insert(&mut self, h: u64) -> usize {
+        if let Some(i) = self.find(h) {
+            return i;
+        }
+        let tag = (h as u32) | 1;
+        let i = ((h >> 32) as usize) & self.slot_mask & !1;
+        let used = |s: &Slot| if s[0] == 0 { 0 } else { 1 + (s[1] & COUNT_MASK) };
+        let victim = if used(&self.table[i + 1]) < used(&self.table[i]) { i + 1 } else { i };
+        let mut slot = EMPTY_SLOT;
+        slot[0] = tag;
+        self.table[victim] = slot;
+        self.meta[victim] = 0;
+        victim
+    }
+
+    #[inline]
+    fn train(counter: &mut u32, bit: u32, rate: &[u32], limit: u32) {
+        let n = *counter & COUNT_MASK;
+        let p = (*counter >> COUNT_BITS) as i64;
+        let target = if bit != 0 { (1i64 << 22) - 1 } else { 0 };
+        let p = p + (((target - p) * rate[n as usize] as i64) >> 16);
+        let n = if n < limit { n + 1 } else { n };
+        *counter = ((p as u32) << COUNT_BITS) | n;
+    }
+
+    /// The mixer's weight set for node `k` of a stream whose match model expects `expected`.
+    #[inline]
+    fn match_state(expected: Option<u8>, len: usize, k: usize) -> (usize, Option<u32>) {
+        match expected {
+            None => (0, None),
+            Some(e) => {
+                let d = (usize::BITS - 1 - k.leading_zeros()) as usize;
+                if (256 + e as usize) >> (8 - d) == k {
+                    let bit = ((e >> (7 - d)) & 1) as u32;
+                    (if len < 16 { 1 } else { 2 }, Some(bit))
+                } else {
+                    (3, None)
+                }
+            }
+        }
+    }
+
+    /// The mixed probability that the bit at node `k` is 1: gathers the inputs (the
+    /// counters at local node `j` of `slots`, their maps, match, network, bias), runs
+    /// both mixers and the final one, then the APM. Records what learning needs.
+    #[allow(clippy::too_many_arguments)]
+    fn full_node(&self, k: usize, j: usize, slots: &[Option<usize>; N_CTX], env: &NodeEnv, sc: &mut Scratch) -> f32 {
+        let x = &mut sc.inputs[k * N_IN..(k + 1) * N_IN];
+        for (i, slot) in slots.iter().enumerate() {
+            let c = slot.map_or(FRESH, |s| self.table[s][j]);
+            let at = i * MAP_SIZE + map_index(c);
+            sc.map_at[k * N_CTX + i] = at as u32;
+            x[i] = self.stretch[(c >> (COUNT_BITS + 10)) as usize];
+            x[IN_MAP + i] = self.stretch[(self.maps[at] >> (COUNT_BITS + 10)) as usize];
+        }
+        // The neural model: p(bit = 1 at node k) = mass(2k + 1) / mass(k).
+        x[IN_NN] = if env.nn {
+            let p = (env.nn_sums[2 * k + 1] / env.nn_sums[k].max(1e-30)).clamp(1e-6, 1.0 - 1e-6);
+            ln1(p) - ln1(1.0 - p)
+        } else {
+            0.0
+        };
+        let (state, bit) = Self::match_state(env.expected, env.len, k);
+        x[IN_MATCH] = match bit {
+            Some(1) => env.match_st,
+            Some(_) => -env.match_st,
+            None => 0.0,
+        };
+        x[IN_BIAS] = 0.25;
+        let sets = [
+            k + 256 * (state + MATCH_STATES * env.orders_seen),
+            k + 256 * (MATCH_STATES * ORDER_LEVELS + env.c1_class),
+        ];
+        let mut logits = [0.0f32; 2];
+        for (m, &set) in sets.iter().enumerate() {
+            let d = dot(&self.weights[set * N_IN..(set + 1) * N_IN], x).clamp(-15.0, 15.0);
+            logits[m] = d;
+            sc.mixers[k][m] = (set as u32, d, self.squash.get(d));
+        }
+        let v = self.final_weights[k];
+        let d = (v[0] * logits[0] + v[1] * logits[1]).clamp(-15.0, 15.0);
+        let p = self.squash.get(d).clamp(P_MIN, 1.0 - P_MIN);
+        sc.p_mix[k] = p;
+        // APM: interpolate between the two buckets around `d`.
+        let pos = ((d + 8.0) * 2.0).clamp(0.0, (APM_BUCKETS - 1) as f32 - 0.001);
+        let lo = pos as usize; // pos ≥ 0: truncation is floor
+        let frac = pos - lo as f32;
+        let row = (env.c1 * 256 + k) * APM_BUCKETS;
+        let a = self.apm[row + lo] * (1.0 - frac) + self.apm[row + lo + 1] * frac;
+        sc.apm_at[k] = ((row + lo) as u32, frac);
+        sc.full[k] = true;
+        ((p + 3.0 * a) * 0.25).clamp(P_MIN, 1.0 - P_MIN)
+    }
+
+    /// Like [`Predictor::predict`], with the `B × 256` distribution of a neural model as
+    /// one more input of the mixer.
+    ///
+    /// The tree is evaluated from the root down, and a node that the byte reaches with
+    /// probability under `2^−prune` gets a cheap estimate (a context-free counter of
+    /// that node) instead of the full mixture: on predictable data most of the 255 nodes
+    /// are such, and what they would add is bounded by their tiny mass.
+    pub fn predict_with(&mut self, nn: Option<&[f32]>, probs: &mut [f32]) {
+        assert_eq!(probs.len(), self.streams.len() * 256);
+        let prune = if self.cfg.prune == 0 { 0.0 } else { 1.0 / (1u64 << self.cfg.prune) as f32 };
+        let mut env = NodeEnv {
+            nn: nn.is_some(),
+            nn_sums: [0.0; 512],
+            expected: None,
+            len: 0,
+            match_st: 0.0,
+            orders_seen: 0,
+            c1: 0,
+            c1_class: 0,
+        };
+        for b in 0..self.streams.len() {
+            let mut sc = std::mem::take(&mut self.streams[b].scratch);
+            let s = &self.streams[b];
+            let ctx = s.ctx;
+            env.expected = s.expected;
+            env.len = s.match_len;
+            env.match_st =
+                self.stretch[(self.match_counters[s.match_len.min(MATCH_MAX)] >> (COUNT_BITS + 10)) as usize];
+            env.c1 = (s.c8 & 0xff) as usize;
+            env.c1_class = if env.c1 == 0 { 0 } else { 1 + (env.c1 >> 5) };
+            let mut first = [None; N_CTX];
+            let mut metas = [0u32; N_CTX];
+            env.orders_seen = 0;
+            for i in 0..N_CTX {
+                first[i] = self.find(ctx[i]);
+                metas[i] = first[i].map_or(0, |s| self.meta[s]);
+                if metas[i] != 0 && (1..=5).contains(&i) {
+                    env.orders_seen += 1;
+                }
+            }
+            if let Some(nn) = nn {
+                env.nn_sums[256..].copy_from_slice(&nn[b * 256..(b + 1) * 256]);
+                for k in (1..256).rev() {
+                    env.nn_sums[k] = env.nn_sums[2 * k] + env.nn_sums[2 * k + 1];
+                }
+            }
+            let mut mass = [0.0f32; 512];
+            mass[1] = 1.0;
+            let split = |mass: &mut [f32; 512], k: usize, p: f32| {
+                let right = mass[k] * p;
+                mass[2 * k + 1] = right;
+                mass[2 * k] = mass[k] - right;
+            };
+            for k in 1..16 {
+                let p = self.full_node(k, k, &first, &env, &mut sc);
+                split(&mut mass, k, p);
+            }
+            for hi in 0..16 {
+                let mut second = [None; N_CTX];
+                if mass[16 + hi] >= prune {
+                    // Only the first nibbles a context has seen have a second slot.
+                    for i in 0..N_CTX {
+                        if metas[i] >> hi & 1 != 0 {
+                            second[i] = self.find(hash2(ctx[i], hi as u64 + 1));
+                        }
+                    }
+                }
+                for j in 1..16 {
+                    let k = second_nibble_node(hi, j);
+                    let p = if mass[k] >= prune {
+                        self.full_node(k, j, &second, &env, &mut sc)
+                    } else {
+                        sc.full[k] = false;
+                        let c = self.node_counters[k];
+                        ((c >> COUNT_BITS) as f32 * (1.0 / (1u32 << 22) as f32)).clamp(P_MIN, 1.0 - P_MIN)
+                    };
+                    split(&mut mass, k, p);
+                }
+            }
+            probs[b * 256..(b + 1) * 256].copy_from_slice(&mass[256..]);
+            self.streams[b].scratch = sc;
+        }
+    }
+
+    /// Learns byte `c` of stream `b`: counters, mixer, APM on the byte's 8 nodes.
+    fn learn(&mut self, b: usize, c: u8) {
+        let limit = self.cfg.limit as u32;
+        for i in 0..N_CTX {
+            let h = self.streams[b].ctx[i];
+            let first = self.find_or_insert(h);
+            self.meta[first] |= 1 << (c >> 4) | 1 << 16;
+            let mut j = 1usize;
+            for d in 0..4 {
+                let bit = ((c >> (7 - d)) & 1) as u32;
+                Self::train(&mut self.table[first][j], bit, &self.rate, limit);
+                j = 2 * j + bit as usize;
+            }
+            let second = self.find_or_insert(hash2(h, (c >> 4) as u64 + 1));
+            let mut j = 1usize;
+            for d in 4..8 {
+                let bit = ((c >> (7 - d)) & 1) as u32;
+                Self::train(&mut self.table[second][j], bit, &self.rate, limit);
+                j = 2 * j + bit as usize;
+            }
+        }
+        let lr = self.cfg.lr;
+        let s = &self.streams[b].scratch;
+        let mut k = 1usize;
+        for d in 0..8 {
+            let bit = ((c >> (7 - d)) & 1) as u32;
+            let y = bit as f32;
+            Self::train(&mut self.node_counters[k], bit, &self.rate, limit);
+            if !s.full[k] {
+                k = 2 * k + bit as usize;
+                continue;
+            }
+            for (m, &(set, _, p)) in s.mixers[k].iter().enumerate() {
+                let err = (y - p) * if m == 0 { lr } else { lr * SLOW_MIXER };
+                let set = set as usize;
+                let w = &mut self.weights[set * N_IN..(set + 1) * N_IN];
+                for (wi, xi) in w.iter_mut().zip(&s.inputs[k * N_IN..(k + 1) * N_IN]) {
+                    *wi += err * xi;
+                }
+            }
+            let err = (y - s.p_mix[k]) * FINAL_LR;
+            let v = &mut self.final_weights[k];
+            v[0] += err * s.mixers[k][0].1;
+            v[1] += err * s.mixers[k][1].1;
+            let (at, frac) = s.apm_at[k];
+            let at = at as usize;
+            self.apm[at] += (y - self.apm[at]) * (APM_RATE * (1.0 - frac));
+            self.apm[at + 1] += (y - self.apm[at + 1]) * (APM_RATE * frac);
+            for &at in &s.map_at[k * N_CTX..(k + 1) * N_CTX] {
+                Self::train(&mut self.maps[at as usize], bit, &self.rate, 1023);
+            }
+            let st = &self.streams[b];
+            if let (_, Some(expected_bit)) = Self::match_state(st.expected, st.match_len, k) {
+                let len = st.match_len.min(MATCH_MAX);
+                Self::train(&mut self.match_counters[len], (expected_bit == bit) as u32, &self.rate, 1023);
+            }
+            k = 2 * k + bit as usize;
+        }
+    }
+
+    /// Appends byte `c` to stream `b`'s history and computes the next contexts.
+    fn advance(&mut self, b: usize, c: u8) {
+        let n_streams = self.streams.len() as u64;
+        // Match model: follow the match or look for a new one.
+        {
+            let s = &self.streams[b];
+            let (ptr, len) = (s.match_ptr, s.match_len);
+            let cont = len > 0 && s.expected == Some(c);
+            let s = &mut self.streams[b];
+            if cont {
+                s.match_len = (len + 1).min(MATCH_MAX);
+                s.match_ptr = ptr + n_streams;
+            } else {
+                s.match_len = 0;
+            }
+        }
+        let s = &mut self.streams[b];
+        let mask = s.hist.len() as u64 - 1;
+        s.hist[(s.n & mask) as usize] = c;
+        s.n += 1;
+        s.c8 = (s.c8 << 8) | c as u64;
+        let pos = s.n; // bytes seen
+                       // Record detector (paq8's): a byte value repeating at a constant distance r three
+                       // times in a row votes for record length r.
+        let cp = &mut s.cpos[c as usize];
+        let r = pos - cp[0];
+        if cp[0] > 0 && r > 1 && r == cp[0] - cp[1] && cp[1] > 0 && r == cp[1] - cp[2] && cp[2] > 0 {
+            if r == s.rlen[0] {
+                s.rcount[0] += 1;
+            } else if r == s.rlen[1] {
+                s.rcount[1] += 1;
+            } else if s.rcount[0] > s.rcount[1] {
+                s.rlen[1] = r;
+                s.rcount[1] = 1;
+            } else {
+                s.rlen[0] = r;
+                s.rcount[0] = 1;
+            }
+        }
+        *cp = [pos, cp[0], cp[1], cp[2]];
+        // Words: letters, lower-cased; the hash resets at any other byte.
+        let lower = c.to_ascii_lowercase();
+        if lower.is_ascii_lowercase() || c >= 128 {
+            s.word = hash2(s.word.wrapping_add(1), lower as u64);
+        } else if s.word != 0 {
+            s.word_prev = s.word;
+            s.word = 0;
+        }
+        let c8 = s.c8;
+        let rlen = s.record_len();
+        let above = if rlen > 0 { s.back(rlen) as u64 } else { 0 };
+        let above2 = if rlen > 0 { s.back(2 * rlen) as u64 } else { 0 };
+        let col = if rlen > 0 { pos % rlen } else { 0 };
+        let o = |k: u32| if k >= 8 { c8 } else { c8 & ((1u64 << (8 * k)) - 1) };
+        s.ctx = [
+            hash2(0, 0),
+            hash2(1, o(1)),
+            hash2(2, o(2)),
+            hash2(3, o(3)),
+            hash2(4, o(4)),
+            hash2(6, o(6)),
+            hash2(7, hash2(s.word, c8 & 0xff)),
+            hash2(8, hash2(s.word, s.word_prev)),
+            hash2(9, (c8 >> 8) & 0xffff),        // bytes 2 and 3 back
+            hash2(10, (c8 >> 16) & 0xffff_ffff), // bytes 3..6 back
+            hash2(11, above | above2 << 8 | rlen.min(1 << 20) << 16),
+            hash2(12, above | (c8 & 0xff) << 8 | col.min(255) << 16 | rlen.min(1 << 20) << 24),
+        ];
+        // Match model: index the last MATCH_MIN bytes, and look for a match if none.
+        // Positions are global: byte `i` of stream `b` is `b + B·i`.
+        let mut fresh = false;
+        if pos >= MATCH_MIN as u64 {
+            let key = hash2(13, c8 & 0xffff_ffff_ffff) as usize & (self.match_index.len() - 1);
+            if s.match_len == 0 {
+                let cand = self.match_index[key];
+                if cand > 0 {
+                    s.match_ptr = cand;
+                    fresh = true;
+                }
+            }
+            self.match_index[key] = b as u64 + n_streams * pos; // the byte that comes next
+        }
+        // Verify the match (the index is hashed) and predict from it.
+        let s = &self.streams[b];
+        let mut expected = None;
+        let mut len = if fresh { 0 } else { s.match_len };
+        if fresh || len > 0 {
+            let ptr = s.match_ptr;
+            let (ob, opos) = ((ptr % n_streams) as usize, ptr / n_streams);
+            let other = &self.streams[ob];
+            let omask = other.hist.len() as u64 - 1;
+            let known = |p: u64| p < other.n && other.n - p <= other.hist.len() as u64;
+            if known(opos) {
+                if fresh {
+                    // A candidate from the index: count how many of the last bytes agree.
+                    let mut l = 0u64;
+                    while (l as usize) < MATCH_MAX && opos > l && l < s.n && known(opos - 1 - l) {
+                        if other.hist[((opos - 1 - l) & omask) as usize] != s.back(l + 1) {
+                            break;
+                        }
+                        l += 1;
+                    }
+                    len = if l as usize >= MATCH_MIN { l as usize } else { 0 };
+                }
+                if len > 0 {
+                    expected = Some(other.hist[(opos & omask) as usize]);
+                }
+            } else {
+                len = 0;
+            }
+        }
+        let s = &mut self.streams[b];
+        s.match_len = len;
+        s.expected = expected;
+    }
+}
+
+/// The adaptive map entry of a counter: its count level and probability bucket.
+#[inline]
+fn map_index(c: u32) -> usize {
+    const LEVEL: [u8; 16] = [0, 1, 2, 3, 4, 4, 5, 5, 5, 5, 6, 6, 6, 6, 6, 6];
+    let n = (c & COUNT_MASK) as usize;
+    let level = if n < 16 {
+        LEVEL[n] as usize
+    } else if n < 30 {
+        6
+    } else {
+        7
+    };
+    level * MAP_BUCKETS + (c >> (COUNT_BITS + 17)) as usize
+}
+
+/// Byte probabilities from node probabilities: the mass of each node is split between
+/// its children, from the root down (what [`ByteCtx::predict_with`] does as it goes).
+#[cfg(test)]
+fn leaf_probs(node_p: &[f32; 256], out: &mut [f32]) {
+    let mut mass = [0.0f32; 512];
+    mass[1] = 1.0;
+    for k in 1..256 {
+        let right = mass[k] * node_p[k];
+        mass[2 * k + 1] = right;
+        mass[2 * k] = mass[k] - right;
+    }
+    out.copy_from_slice(&mass[256..]);
+}
+
+/// Slow reference of [`leaf_probs`]: each byte's probability as the product of its path.
+#[cfg(test)]
+fn leaf_probs_reference(node_p: &[f32; 256], c: u8) -> f64 {
+    let mut k = 1usize;
+    let mut p = 1.0f64;
+    for d in 0..8 {
+        let bit = ((c >> (7 - d)) & 1) as usize;
+        let q = node_p[k] as f64;
+        p *= if bit == 1 { q } else { 1.0 - q };
+        k = 2 * k + bit;
+    }
+    p
+}
+
+impl Predictor for ByteCtx {
+    fn vocab_size(&self) -> usize {
+        256
+    }
+
+    fn batch(&self) -> usize {
+        self.streams.len()
+    }
+
+    fn predict(&mut self, probs: &mut [f32]) {
+        self.predict_with(None, probs);
+    }
+
+    fn update(&mut self, symbols: &[u16]) {
+        for (b, &s) in symbols.iter().enumerate() {
+            // The engine pads ended streams with 0; learning it is harmless and keeps
+            // every stream in lock step.
+            let c = s as u8;
+            self.learn(b, c);
+            self.advance(b, c);
+        }
+    }
+}
+
+/// A neural model over bytes mixed into the byte context model: the network's
+/// distribution is one input of the context mixer (see [`ByteCtx::predict_with`]).
+///
+/// The network is any 256-symbol [`Predictor`] with the same number of streams: today the
+/// LSTM over bytes; the seam where a Transformer "bytes" preset plugs in.
+pub struct ByteMix {
+    nn: Box<dyn Predictor>,
+    ctx: ByteCtx,
+    nn_probs: Vec<f32>,
+    ctx_secs: f64,
+}
+
+impl ByteMix {
+    pub fn new(nn: Box<dyn Predictor>, cfg: &ByteCtxConfig) -> Result<ByteMix> {
+        ensure!(nn.vocab_size() == 256, "the byte mixer needs a 256-symbol network, got {}", nn.vocab_size());
+        let batch = nn.batch();
+        Ok(ByteMix { ctx: ByteCtx::new(cfg, batch), nn, nn_probs: vec![0.0; batch * 256], ctx_secs: 0.0 })
+    }
+}
+
+impl Predictor for ByteMix {
+    fn vocab_size(&self) -> usize {
+        256
+    }
+
+    fn batch(&self) -> usize {
+        self.ctx.batch()
+    }
+
+    fn predict(&mut self, probs: &mut [f32]) {
+        self.nn.predict(&mut self.nn_probs);
+        let start = std::time::Instant::now();
+        self.ctx.predict_with(Some(&self.nn_probs), probs);
+        self.ctx_secs += start.elapsed().as_secs_f64();
+    }
+
+    fn update(&mut self, symbols: &[u16]) {
+        let start = std::time::Instant::now();
+        self.ctx.update(symbols);
+        self.ctx_secs += start.elapsed().as_secs_f64();
+        self.nn.update(symbols);
+    }
+
+    fn time_breakdown(&self) -> Vec<(&'static str, f64)> {
+        let mut parts = self.nn.time_breakdown();
+        parts.push(("byte contexts+mix", self.ctx_secs));
+        parts
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cost(model: &mut dyn Predictor, data: &[u8]) -> f64 {
+        let b = model.batch();
+        let mut probs = vec![0.0f32; 256 * b];
+        let mut bits = 0.0;
+        for &c in data {
+            model.predict(&mut probs);
+            let sum: f32 = probs[..256].iter().sum();
+            assert!((sum - 1.0).abs() < 1e-3, "sum {sum}");
+            bits -= (probs[c as usize] as f64).log2();
+            let mut step = vec![0u16; b];
+            step[0] = c as u16;
+            model.update(&step);
+        }
+        bits / data.len() as f64
+    }
+
+    #[test]
+    fn leaf_probs_match_the_reference() {
+        let mut node_p = [0.5f32; 256];
+        for (k, p) in node_p.iter_mut().enumerate() {
+            *p = ((k * 37 % 101) as f32 + 0.5) / 101.0;
+        }
+        let mut out = [0.0f32; 256];
+        leaf_probs(&node_p, &mut out);
+        let total: f64 = out.iter().map(|&p| p as f64).sum();
+        assert!((total - 1.0).abs() < 1e-5);
+        for c in 0..=255u8 {
+            let r = leaf_probs_reference(&node_p, c);
+            assert!((out[c as usize] as f64 - r).abs() < 1e-6 * r.max(1e-3), "byte {c}");
+        }
+    }
+
+    #[test]
+    fn second_nibble_nodes_cover_the_lower_tree() {
+        let mut seen = [false; 256];
+        for hi in 0..16 {
+            for j in 1..16 {
+                let k = second_nibble_node(hi, j);
+                assert!((16..256).contains(&k) && !seen[k]);
+                seen[k] = true;
+            }
+        }
+        assert_eq!(seen.iter().filter(|&&s| s).count(), 240);
+    }
+
+    #[test]
+    fn config_round_trips_and_rejects_bad_values() {
+        for name in ByteCtxConfig::PRESETS {
+            let cfg = ByteCtxConfig::preset(name).unwrap();
+            assert_eq!(ByteCtxConfig::from_bytes(&cfg.to_bytes()).unwrap(), cfg);
+        }
+        let mut bytes = ByteCtxConfig::preset("tiny").unwrap().to_bytes();
+        bytes[1] = 40;
+        assert!(ByteCtxConfig::from_bytes(&bytes).is_err());
+        assert!(ByteCtxConfig::from_bytes(&bytes[..5]).is_err());
+    }
+
+    #[test]
+    fn learns_records_and_repeats() {
+        // Fixed-length records with a counter column: the record and match contexts win.
+        let mut data = Vec::new();
+        for i in 0..800u32 {
+            data.extend_from_slice(&[0x10, (i % 7) as u8, 0xff, b'x', (i & 0xff) as u8, 0, 0, 1, 2, 3, 4]);
+        }
+        let bpb = cost(&mut ByteCtx::new(&ByteCtxConfig::preset("tiny").unwrap(), 1), &data);
+        assert!(bpb < 1.0, "{bpb} bits per byte");
+    }
+
+    #[test]
+    fn memory_does_not_grow_with_the_input() {
+        let cfg = ByteCtxConfig::preset("tiny").unwrap();
+        let mut m = ByteCtx::new(&cfg, 2);
+        let before = m.memory_bytes();
+        let table_len = m.table.len();
+        let data: Vec<u16> = (0..20_000u32).map(|i| (i.wrapping_mul(2654435761) >> 24) as u16).collect();
+        let mut probs = vec![0.0; 512];
+        for pair in data.chunks(2) {
+            m.predict(&mut probs);
+            m.update(pair);
+        }
+        assert_eq!((m.memory_bytes(), m.table.len()), (before, table_len));
+        assert_eq!(m.table.capacity(), table_len);
+    }
+
+    #[test]
+    fn replay_is_bit_identical() {
+        let cfg = ByteCtxConfig::preset("tiny").unwrap();
+        let data: Vec<u8> =
+            (0..3000u32).map(|i| if i % 3 == 0 { (i >> 4) as u8 } else { b'a' + (i % 5) as u8 }).collect();
+        let (mut a, mut b) = (ByteCtx::new(&cfg, 3), ByteCtx::new(&cfg, 3));
+        let (mut pa, mut pb) = (vec![0.0; 768], vec![0.0; 768]);
+        for step in data.chunks_exact(3) {
+            let syms: Vec<u16> = step.iter().map(|&c| c as u16).collect();
+            a.predict(&mut pa);
+            b.predict(&mut pb);
+            assert!(pa.iter().zip(&pb).all(|(x, y)| x.to_bits() == y.to_bits()));
+            a.update(&syms);
+            b.update(&syms);
+        }
+    }
+}
