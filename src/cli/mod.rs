@@ -9,6 +9,7 @@ use crate::engine;
 use anyhow::{Context, Result};
 use args::{Cli, Command, CommonArgs, CompressArgs};
 use progress::Bar;
+use std::io::Write;
 use std::path::Path;
 use std::time::Instant;
 
@@ -21,15 +22,25 @@ pub fn execute(cli: Cli) -> Result<()> {
         Command::Compress(args) => compress(&args),
         Command::Decompress(args) => decompress(&args),
         Command::Info { files } => {
+            // Written with write_all, not println!: a reader that goes away (`nnz info f |
+            // head -1`) is a broken pipe error, which main() treats as a quiet end.
+            let mut stdout = std::io::stdout().lock();
             for (i, f) in files.iter().enumerate() {
-                if i > 0 {
-                    println!();
-                }
-                info(f)?;
+                let sep = if i > 0 { "\n" } else { "" };
+                stdout.write_all(format!("{sep}{}", info(f)?).as_bytes())?;
             }
+            stdout.flush()?;
             Ok(())
         }
     }
+}
+
+/// `writeln!` into a String, which cannot fail.
+macro_rules! outln {
+    ($out:expr, $($arg:tt)*) => {{
+        use std::fmt::Write as _;
+        writeln!($out, $($arg)*).expect("writing to a String cannot fail")
+    }};
 }
 
 fn compress(args: &CompressArgs) -> Result<()> {
@@ -114,40 +125,43 @@ fn bits_per_byte(compressed: u64, original: u64) -> f64 {
     }
 }
 
-fn info(path: &Path) -> Result<()> {
+/// What `nnz info` prints for one file.
+fn info(path: &Path) -> Result<String> {
+    let mut out = String::new();
     let cannot = || format!("cannot read '{}'", path.display());
     let file = std::fs::read(path).with_context(cannot)?;
     let frames = engine::list_frames(&file).with_context(cannot)?;
     let h = &frames[0]; // list_frames returns at least one frame or an error
     let original: u64 = frames.iter().map(|f| f.original_len).sum();
     let symbols: u64 = frames.iter().map(|f| f.symbols).sum();
-    println!("file:              {}", path.display());
-    println!("format version:    {}", crate::format::FORMAT_VERSION);
-    println!("frames:            {}", frames.len());
+    outln!(out, "file:              {}", path.display());
+    outln!(out, "format version:    {}", crate::format::FORMAT_VERSION);
+    outln!(out, "frames:            {}", frames.len());
     if h.stored {
-        println!("model:             none (stored as is)");
+        outln!(out, "model:             none (stored as is)");
     } else {
         let preset = if h.preset.is_empty() { String::new() } else { format!(", preset {}", h.preset) };
-        println!("model:             {}{preset}", h.model.name());
-        println!("numerics version:  {}", h.numerics);
+        outln!(out, "model:             {}{preset}", h.model.name());
+        outln!(out, "numerics version:  {}", h.numerics);
     }
     match &h.tokenizer {
-        Some(t) => println!(
+        Some(t) => outln!(
+            out,
             "tokenizer:         up to {} symbols, min frequency {}, dictionary {} bytes",
             t.max_vocab,
             t.min_freq,
             t.dictionary.len()
         ),
-        None => println!("tokenizer:         none (raw bytes)"),
+        None => outln!(out, "tokenizer:         none (raw bytes)"),
     }
-    println!("original size:     {original}");
-    println!("compressed size:   {}", file.len());
-    println!("symbols:           {symbols}");
-    println!("bits per byte:     {:.4}", bits_per_byte(file.len() as u64, original));
+    outln!(out, "original size:     {original}");
+    outln!(out, "compressed size:   {}", file.len());
+    outln!(out, "symbols:           {symbols}");
+    outln!(out, "bits per byte:     {:.4}", bits_per_byte(file.len() as u64, original));
     if frames.len() == 1 {
-        println!("checksum (xxh64):  {:016x}", h.checksum);
+        outln!(out, "checksum (xxh64):  {:016x}", h.checksum);
     } else {
-        println!("checksums (xxh64): one per frame, first {:016x}", h.checksum);
+        outln!(out, "checksums (xxh64): one per frame, first {:016x}", h.checksum);
     }
-    Ok(())
+    Ok(out)
 }

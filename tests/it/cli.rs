@@ -120,6 +120,24 @@ fn closed_pipe_ends_quietly() {
     assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
+/// `nnz info f | head -1`: the reader may be gone before nnz writes; no panic, exit 0.
+#[test]
+fn info_to_a_closed_pipe_ends_quietly() {
+    let dir = dir_with("t.txt", b"some text to describe");
+    assert!(run_in(dir.path(), &["compress", "-q", "--model", "order2", "t.txt"]).status.success());
+    let mut child = nnz()
+        .current_dir(dir.path())
+        .args(["info", "t.txt.nnz", "t.txt.nnz", "t.txt.nnz"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take()); // closed before nnz writes (or, at worst, after: also fine)
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
 #[test]
 fn blocks_become_frames_and_frames_concatenate() {
     let text = b"Block after block, frame after frame. ".repeat(300); // 11.4 KB
