@@ -100,8 +100,12 @@ pub enum ModelSpec {
 
 /// The byte model: a preset of the byte context model and the neural model over bytes.
 ///
-/// The neural part is the seam where another 256-symbol network (the Transformer's
-/// "bytes" preset) plugs in: today it is the LSTM, configured as for bytes.
+/// The neural part is the seam where another 256-symbol network plugs in. It is the
+/// LSTM, configured as for bytes: the Transformer's TRACE-like "bytes" preset (one
+/// layer, four byte embeddings per position) in its place measured worse and slower
+/// (bytectx fast mixed with it: alice29 1.979 bits per byte at 10 kB/s, obj2 1.835;
+/// with the LSTM fast: 1.971 at 23 kB/s and 1.810 at 17 kB/s — ideal code lengths from
+/// `examples/bytes_bench.rs` with the network swapped, 2026-11-26).
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct BytesRequest {
     /// One of [`ByteCtxConfig::PRESETS`] (`large` means `default`).
