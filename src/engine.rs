@@ -269,6 +269,9 @@ const MIX_LR: f32 = 0.02;
 const MIX_VERSION: u8 = 2;
 /// Version of the byte model's parameter layout.
 const BYTES_VERSION: u8 = 1;
+/// The most memory a model may ask for ([`Model::memory_estimate`]): 8 GiB, eight times
+/// the largest preset.
+const MAX_MODEL_BYTES: u64 = 8 << 30;
 
 /// A fully specified predictor: what a frame's header records.
 #[derive(Clone, Debug, PartialEq)]
@@ -350,7 +353,52 @@ impl Model {
         }
     }
 
+    /// An estimate of the memory the model needs for a `vocab`-symbol alphabet, in
+    /// bytes: its parameters four times over (weights, gradients, Adam's moments), the
+    /// activations of one segment and the context models' tables. The dominant terms
+    /// only; the presets need 35 MB to 1 GB, far under [`MAX_MODEL_BYTES`].
+    fn memory_estimate(&self, vocab: usize) -> u64 {
+        let v = vocab as u64;
+        let lstm = |c: &LstmConfig| {
+            let (l, h, e) = (c.layers as u64, c.hidden as u64, c.embed as u64);
+            let params = v * e + l * 4 * h * (e + 2 * h + 8) + l * h * v + v;
+            let activations = (c.seg_len * c.batch) as u64 * (l * 16 * h + 2 * v + e);
+            4 * (4 * params + activations)
+        };
+        let transformer = |c: &TransformerConfig| {
+            let (l, d, f) = (c.layers as u64, c.d_model as u64, c.d_ff as u64);
+            let positions = (c.mem_segs as u64 + 1) * c.seg_len as u64;
+            let params = v * d + l * (4 * d * d + 2 * d * f + 4 * d + positions * c.heads as u64) + d * v + v;
+            let rows = (c.seg_len * c.batch) as u64;
+            let activations = rows * (l * (16 * d + 3 * f) + 2 * v) + positions * c.batch as u64 * l * 2 * d;
+            4 * (4 * params + activations) + 2 * (c.retrain_len * c.batch) as u64
+        };
+        let bytectx = |c: &ByteCtxConfig| (64u64 << c.table_bits) + (4u64 << c.match_bits) + (1u64 << c.history_bits);
+        // The n-gram model and the order-2 model bound their own tables (MAX_PAIRS, MAX_ENTRIES).
+        const CONTEXT_MODEL: u64 = 400 << 20;
+        match self {
+            Model::Order2 => CONTEXT_MODEL,
+            Model::Lstm(c) => lstm(c),
+            Model::LstmMix(c, _) => lstm(c) + CONTEXT_MODEL,
+            Model::Transformer(c) => transformer(c),
+            Model::TransformerMix(c, _) => transformer(c) + CONTEXT_MODEL,
+            Model::Bytes(ctx, c) => bytectx(ctx) + lstm(c),
+            Model::ByteCtx(ctx) => bytectx(ctx),
+        }
+    }
+
     fn build(&self, vocab: usize) -> Result<Box<dyn Predictor>> {
+        // A header may name any configuration within the fields' ranges; refuse one whose
+        // model would not fit in memory before allocating it (compression checks the same,
+        // so nnz never writes a file it would refuse to decode).
+        let need = self.memory_estimate(vocab);
+        ensure!(
+            need <= MAX_MODEL_BYTES,
+            "the model needs about {} MiB, more than nnz allows ({} MiB): choose a smaller model \
+             (a file that asks for it is corrupt or was not written by nnz)",
+            need >> 20,
+            MAX_MODEL_BYTES >> 20
+        );
         Ok(match self {
             Model::Order2 => Box::new(Order2::new(vocab)),
             Model::Lstm(cfg) => Box::new(Lstm::new(cfg, vocab)?),
@@ -775,6 +823,33 @@ pub fn list_frames(file: &[u8]) -> Result<Vec<Header>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every preset fits well under the limit; a configuration within the header fields'
+    /// ranges but far too large is refused before anything is allocated.
+    #[test]
+    fn model_memory_is_checked_before_allocation() {
+        let mib = |m: &Model, v: usize| m.memory_estimate(v) >> 20;
+        let len = 100 << 20;
+        for name in LstmConfig::PRESETS {
+            let m = Model::LstmMix(LstmConfig::preset_for(name, len, 16384).unwrap(), MIX_LR);
+            eprintln!("lstm {name}: {} MiB", mib(&m, 16384));
+            assert!(m.memory_estimate(16384) < MAX_MODEL_BYTES / 4, "lstm {name}");
+        }
+        for name in TransformerConfig::PRESETS {
+            let m = Model::TransformerMix(TransformerConfig::preset_for(name, len, 16384).unwrap(), MIX_LR);
+            eprintln!("transformer {name}: {} MiB", mib(&m, 16384));
+            assert!(m.memory_estimate(16384) < MAX_MODEL_BYTES / 4, "transformer {name}");
+        }
+        for name in ByteCtxConfig::PRESETS {
+            let m = BytesRequest::preset(name).resolve(len).unwrap();
+            eprintln!("bytes {name}: {} MiB", mib(&m, 256));
+            assert!(m.memory_estimate(256) < MAX_MODEL_BYTES / 4, "bytes {name}");
+        }
+        let huge = LstmConfig { layers: 16, hidden: 2048, embed: 1024, ..LstmConfig::preset("large").unwrap() };
+        huge.validate().unwrap(); // within the fields' ranges...
+        let err = Model::LstmMix(huge, MIX_LR).build(65536).err().expect("refused").to_string();
+        assert!(err.contains("more than nnz allows"), "{err}"); // ...but refused
+    }
 
     fn roundtrip(data: &[u8], opts: &CompressOptions) -> Vec<u8> {
         let packed = compress(data, opts, &mut |_| {}).unwrap();
