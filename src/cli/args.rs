@@ -76,30 +76,30 @@ pub struct CompressArgs {
     /// and more (per block)
     #[arg(long, value_enum, default_value_t = ModelArg::Auto)]
     pub model: ModelArg,
-    /// LSTM preset: tiny (tests), fast (2×96 cells), default (3×192), large (NNCP v1's
-    /// 4×352 profile). The number of streams adapts to the input's size. `fast` is the
-    /// default: mixed with the context model it compresses as well as `default` on
-    /// files up to a few MB, ten times faster (see the README). Transformer: tiny,
-    /// fast (2 layers × 128), default (3 × 192), large (NNCP's 4 × 256 profile, for GPUs)
+    /// Model size, for every model: tiny (tests), fast (the default), default (about 1%
+    /// smaller files, 5–10× slower), large (for large inputs or GPUs). bytes: byte
+    /// contexts with an LSTM over bytes of 2×96 (fast) or 3×192 cells (default); lstm:
+    /// 2×96, 3×192, 4×352 (NNCP v1's profile); transformer: 2×128, 3×192, 8×512. The
+    /// number of streams adapts to the input's size (see the README)
     #[arg(short, long, default_value = "fast", value_parser = ["tiny", "fast", "default", "large"])]
     pub preset: String,
-    /// Expert: LSTM layers (overrides the preset)
-    #[arg(long, value_name = "N", help_heading = "Expert LSTM overrides")]
+    /// Expert: network layers (overrides the preset)
+    #[arg(long, value_name = "N", help_heading = "Expert network overrides")]
     pub layers: Option<usize>,
     /// Expert: LSTM cells per layer (Transformer: model width)
-    #[arg(long, value_name = "N", help_heading = "Expert LSTM overrides")]
+    #[arg(long, value_name = "N", help_heading = "Expert network overrides")]
     pub hidden: Option<usize>,
     /// Expert: streams coded in lock step (the batch of every matrix product)
-    #[arg(long, value_name = "N", help_heading = "Expert LSTM overrides")]
+    #[arg(long, value_name = "N", help_heading = "Expert network overrides")]
     pub batch: Option<usize>,
     /// Expert: time steps per gradient step (truncated back-propagation length)
-    #[arg(long, value_name = "N", help_heading = "Expert LSTM overrides")]
+    #[arg(long, value_name = "N", help_heading = "Expert network overrides")]
     pub seg_len: Option<usize>,
     /// Expert: initial learning rate
-    #[arg(long, value_name = "RATE", help_heading = "Expert LSTM overrides")]
+    #[arg(long, value_name = "RATE", help_heading = "Expert network overrides")]
     pub lr: Option<f32>,
     /// Expert: the network alone, not mixed with the n-gram context model
-    #[arg(long, help_heading = "Expert LSTM overrides")]
+    #[arg(long, help_heading = "Expert network overrides")]
     pub no_mix: bool,
     /// Largest dictionary, in symbols (raw bytes included)
     #[arg(long, value_name = "N", default_value_t = 16384,
@@ -127,9 +127,11 @@ pub enum ModelArg {
     Bytes,
     /// Bytes, no dictionary: the byte context model alone; fast
     Bytectx,
-    /// LSTM trained online (NNCP v1): strong compression, slow
+    /// Dictionary of words, an LSTM trained online (NNCP v1) mixed with an n-gram model;
+    /// the fastest neural model on large text
     Lstm,
-    /// Transformer trained online (NNCP v2): relative positions, segment memory
+    /// Dictionary of words, a Transformer trained online (NNCP v2) mixed with an n-gram
+    /// model
     Transformer,
     /// Order-2 context model: fast, modest compression
     Order2,
