@@ -18,6 +18,21 @@
 //! assert!((w[0] - 0.99).abs() < 1e-6 && (w[1] + 0.99).abs() < 1e-6);
 //! ```
 
+/// The learning-rate schedule shared by the networks: `lr0 / (1 + n / decay)` after `n`
+/// gradient steps, never below `min`; constant when `decay ≤ 0`.
+pub fn decayed_lr(lr0: f32, n: u64, decay: f32, min: f32) -> f32 {
+    if decay <= 0.0 {
+        return lr0;
+    }
+    // n as f32 is exact up to 2^24 steps and deterministic (round-to-nearest) beyond.
+    let lr = lr0 / (1.0 + n as f32 / decay);
+    if lr < min {
+        min
+    } else {
+        lr
+    }
+}
+
 /// Adam state for `n` parameters.
 pub struct Adam {
     /// First moments; empty when `beta1 == 0`.

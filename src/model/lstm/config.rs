@@ -350,16 +350,7 @@ impl LstmConfig {
 
     /// Learning rate of gradient step `n` (0-based): `max(lr_min, lr / (1 + n / lr_decay))`.
     pub fn lr_at(&self, n: u64) -> f32 {
-        if self.lr_decay <= 0.0 {
-            return self.lr;
-        }
-        // n as f32 is exact up to 2^24 steps and deterministic (round-to-nearest) beyond.
-        let lr = self.lr / (1.0 + n as f32 / self.lr_decay);
-        if lr < self.lr_min {
-            self.lr_min
-        } else {
-            lr
-        }
+        crate::model::adam::decayed_lr(self.lr, n, self.lr_decay, self.lr_min)
     }
 }
 

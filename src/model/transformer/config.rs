@@ -365,16 +365,7 @@ impl TransformerConfig {
     /// Learning rate of gradient step `n` (0-based) of a schedule starting at `lr0`:
     /// `max(lr_min, lr0 / (1 + n / lr_decay))`.
     pub fn lr_at(&self, lr0: f32, n: u64) -> f32 {
-        if self.lr_decay <= 0.0 {
-            return lr0;
-        }
-        // n as f32 is exact up to 2^24 steps and deterministic (round-to-nearest) beyond.
-        let lr = lr0 / (1.0 + n as f32 / self.lr_decay);
-        if lr < self.lr_min {
-            self.lr_min
-        } else {
-            lr
-        }
+        crate::model::adam::decayed_lr(lr0, n, self.lr_decay, self.lr_min)
     }
 }
 
