@@ -26,7 +26,7 @@
 /// What [`choose`] picks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Choice {
-    /// The dictionary pass and the LSTM mixed with order-2 (large text).
+    /// The dictionary pass and the LSTM mixed with the n-gram model (large text).
     Tokens,
     /// The byte model: byte contexts mixed with a neural model over bytes.
     Bytes,

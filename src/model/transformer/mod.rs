@@ -88,6 +88,11 @@
 //! dickens, first 2 MB  lstm fast              495,369   1.9815    23.4    85.6
 //! ```
 //!
+//! Since then the mixture uses the order-3 n-gram model and the LSTM's token presets
+//! changed; book1 with both (`nnz compress --model M -p P`, wall time, another job on the
+//! core): transformer fast 2.305 at ~74 kB/s, default 2.294 at ~33 kB/s; lstm fast 2.247
+//! at ~115 kB/s, default 2.223 at ~16 kB/s.
+//!
 //! The default's time on book1 (`examples/transformer_bench.rs`): forward layers 19%,
 //! attention 7%, output 5%; backward output 11%, layers (attention included) 47%; Adam
 //! 8%; order-2 and mixing 3%: about 100 GFLOP/s counted as 3× the forward pass's
