@@ -76,28 +76,7 @@ fn byte_context_model_compresses_a_spreadsheet() {
 
 #[test]
 fn byte_model_writes_the_same_bits_on_every_kernel_path() {
-    let data = prefix("calgary/obj2", 8_000);
-    let mut files = Vec::new();
-    for path in ["scalar", "avx2", "avx512"] {
-        let out = nnz()
-            .args(["compress", "-q", "-c", "-p", "tiny", "--model", "bytes", "-"])
-            .env("NNZ_KERNEL", path)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .and_then(|mut child| {
-                child.stdin.take().unwrap().write_all(&data)?;
-                child.wait_with_output()
-            })
-            .unwrap();
-        if out.status.success() {
-            files.push((path, out.stdout));
-        }
-    }
-    assert!(files[0].0 == "scalar" && !files[0].1.is_empty());
-    for (path, f) in &files {
-        assert!(f == &files[0].1, "NNZ_KERNEL={path} wrote different bits than scalar");
-    }
+    assert_same_bits_on_every_kernel_path(&["-p", "tiny", "--model", "bytes"], &prefix("calgary/obj2", 8_000));
 }
 
 /// Pins the byte context model's bits (the network-free byte model, so that swapping the

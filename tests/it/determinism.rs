@@ -3,53 +3,10 @@
 
 use super::*;
 
-/// Kernel paths this CPU can run (the scalar reference always).
-fn paths() -> Vec<&'static str> {
-    ["scalar", "avx2", "avx512"]
-        .into_iter()
-        .filter(|p| {
-            let out = nnz()
-                .args(["compress", "-c", "--model", "store", "-"])
-                .env("NNZ_KERNEL", p)
-                .stdin(Stdio::null())
-                .output()
-                .unwrap();
-            out.status.success()
-        })
-        .collect()
-}
-
-fn with_kernel(path: &str, args: &[&str], stdin: &[u8]) -> Vec<u8> {
-    let mut child = nnz()
-        .args(args)
-        .env("NNZ_KERNEL", path)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut input = child.stdin.take().unwrap();
-    let data = stdin.to_vec();
-    let writer = std::thread::spawn(move || input.write_all(&data));
-    let out = child.wait_with_output().unwrap();
-    writer.join().unwrap().unwrap();
-    assert!(out.status.success(), "NNZ_KERNEL={path} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    out.stdout
-}
-
 #[test]
 fn every_kernel_path_writes_and_reads_the_same_bits() {
     let text = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("data/enwik4")).unwrap();
-    let paths = paths();
-    assert!(paths.contains(&"scalar"));
-    let files: Vec<Vec<u8>> =
-        paths.iter().map(|p| with_kernel(p, &["compress", "-q", "-p", "tiny", "--model", "lstm"], &text)).collect();
-    for (p, f) in paths.iter().zip(&files) {
-        assert!(f == &files[0], "NNZ_KERNEL={p} wrote different bits than {}", paths[0]);
-    }
-    for p in &paths {
-        assert_eq!(with_kernel(p, &["decompress", "-q"], &files[0]), text, "NNZ_KERNEL={p} decoded differently");
-    }
+    assert_same_bits_on_every_kernel_path(&["-p", "tiny", "--model", "lstm"], &text);
 }
 
 /// Regenerate (only with a format or numerics version bump!) with:
@@ -78,26 +35,11 @@ fn thread_count_does_not_change_the_bits() {
     let text = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("data/fields.c")).unwrap();
     let mut files = Vec::new();
     for threads in ["1", "2", "16"] {
-        let out = nnz()
-            .args(["compress", "-q", "-p", "tiny", "-c", "data/fields.c"])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .env("RAYON_NUM_THREADS", threads)
-            .env("CANDLE_NUM_THREADS", threads)
-            .env("OMP_NUM_THREADS", threads)
-            .output()
-            .unwrap();
+        let env = [("RAYON_NUM_THREADS", threads), ("CANDLE_NUM_THREADS", threads), ("OMP_NUM_THREADS", threads)];
+        let out = run_env(&["compress", "-q", "-p", "tiny", "-c", "-"], &env, &text);
         assert!(out.status.success());
-        let back = nnz()
-            .args(["decompress", "-q", "-c", "-"])
-            .env("RAYON_NUM_THREADS", if threads == "1" { "2" } else { "1" })
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .and_then(|mut child| {
-                child.stdin.take().unwrap().write_all(&out.stdout)?;
-                child.wait_with_output()
-            })
-            .unwrap();
+        let other = if threads == "1" { "2" } else { "1" };
+        let back = run_env(&["decompress", "-q", "-c", "-"], &[("RAYON_NUM_THREADS", other)], &out.stdout);
         assert_eq!(back.stdout, text, "decoded with another thread count");
         files.push(out.stdout);
     }

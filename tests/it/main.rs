@@ -20,8 +20,14 @@ pub fn nnz() -> Command {
 
 /// Runs `nnz args…` with `stdin` as standard input.
 pub fn run(args: &[&str], stdin: &[u8]) -> Output {
+    run_env(args, &[], stdin)
+}
+
+/// Runs `nnz args…` with the environment variables `env` set and `stdin` as standard input.
+pub fn run_env(args: &[&str], env: &[(&str, &str)], stdin: &[u8]) -> Output {
     let mut child = nnz()
         .args(args)
+        .envs(env.iter().copied())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -35,6 +41,38 @@ pub fn run(args: &[&str], stdin: &[u8]) -> Output {
     let out = child.wait_with_output().expect("wait for nnz");
     writer.join().expect("stdin writer");
     out
+}
+
+/// Kernel paths this CPU can run (the scalar reference always).
+pub fn kernel_paths() -> Vec<&'static str> {
+    let paths: Vec<_> = ["scalar", "avx2", "avx512"]
+        .into_iter()
+        .filter(|p| run_env(&["compress", "-c", "--model", "store", "-"], &[("NNZ_KERNEL", p)], b"").status.success())
+        .collect();
+    assert!(paths.contains(&"scalar"), "the scalar reference path always runs");
+    paths
+}
+
+/// Compresses `input` with `nnz compress -q args…` under every kernel path: every path
+/// must write the same bits, and decode them back to `input`.
+pub fn assert_same_bits_on_every_kernel_path(args: &[&str], input: &[u8]) {
+    let with_kernel = |path: &str, args: &[&str], stdin: &[u8]| {
+        let out = run_env(args, &[("NNZ_KERNEL", path)], stdin);
+        assert!(out.status.success(), "NNZ_KERNEL={path} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        out.stdout
+    };
+    let paths = kernel_paths();
+    let compress: Vec<&str> = ["compress", "-q"].iter().chain(args).copied().collect();
+    let files: Vec<Vec<u8>> = paths.iter().map(|p| with_kernel(p, &compress, input)).collect();
+    for (p, f) in paths.iter().zip(&files) {
+        assert!(f == &files[0], "NNZ_KERNEL={p} {args:?} wrote different bits than {}", paths[0]);
+    }
+    for p in &paths {
+        assert!(
+            with_kernel(p, &["decompress", "-q"], &files[0]) == input,
+            "NNZ_KERNEL={p} {args:?} decoded differently"
+        );
+    }
 }
 
 /// Runs `nnz args…` in `dir` with empty standard input.

@@ -7,23 +7,6 @@ fn enwik4() -> Vec<u8> {
     std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("data/enwik4")).unwrap()
 }
 
-fn with_kernel(path: &str, args: &[&str], stdin: &[u8]) -> Output {
-    let mut child = nnz()
-        .args(args)
-        .env("NNZ_KERNEL", path)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut input = child.stdin.take().unwrap();
-    let data = stdin.to_vec();
-    let writer = std::thread::spawn(move || input.write_all(&data));
-    let out = child.wait_with_output().unwrap();
-    writer.join().unwrap().unwrap();
-    out
-}
-
 #[test]
 fn tiny_transformer_roundtrips_mixed_and_alone() {
     let text = enwik4();
@@ -41,23 +24,7 @@ fn tiny_transformer_roundtrips_mixed_and_alone() {
 
 #[test]
 fn tiny_transformer_is_the_same_on_every_kernel_path() {
-    let text = enwik4();
-    let args = ["compress", "-q", "--model", "transformer", "-p", "tiny"];
-    let mut files: Vec<(&str, Vec<u8>)> = Vec::new();
-    for path in ["scalar", "avx2", "avx512"] {
-        let out = with_kernel(path, &args, &text);
-        if !out.status.success() {
-            // This CPU cannot run the path (scalar always runs).
-            assert_ne!(path, "scalar", "{}", String::from_utf8_lossy(&out.stderr));
-            continue;
-        }
-        files.push((path, out.stdout));
-    }
-    for (path, f) in &files {
-        assert!(f == &files[0].1, "NNZ_KERNEL={path} wrote different bits than {}", files[0].0);
-        let back = with_kernel(path, &["decompress", "-q"], &files[0].1);
-        assert!(back.stdout == text, "NNZ_KERNEL={path} decoded differently");
-    }
+    assert_same_bits_on_every_kernel_path(&["--model", "transformer", "-p", "tiny"], &enwik4());
 }
 
 /// Regenerate (only when the Transformer's numerics change on purpose) with:
@@ -89,20 +56,8 @@ fn thread_count_does_not_change_the_transformer_bits() {
     let text = enwik4();
     let mut files = Vec::new();
     for threads in ["1", "2", "16"] {
-        let mut child = nnz()
-            .args(["compress", "-q", "--model", "transformer", "-p", "tiny", "-c", "-"])
-            .env("RAYON_NUM_THREADS", threads)
-            .env("CANDLE_NUM_THREADS", threads)
-            .env("OMP_NUM_THREADS", threads)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut input = child.stdin.take().unwrap();
-        let data = text.clone();
-        let writer = std::thread::spawn(move || input.write_all(&data));
-        let out = child.wait_with_output().unwrap();
-        writer.join().unwrap().unwrap();
+        let env = [("RAYON_NUM_THREADS", threads), ("CANDLE_NUM_THREADS", threads), ("OMP_NUM_THREADS", threads)];
+        let out = run_env(&["compress", "-q", "--model", "transformer", "-p", "tiny", "-c", "-"], &env, &text);
         assert!(out.status.success());
         files.push(out.stdout);
     }
