@@ -42,6 +42,9 @@ fn main() -> anyhow::Result<()> {
         if let Ok(v) = std::env::var("BYTES_PRUNE") {
             cfg.prune = v.parse()?;
         }
+        if let Ok(v) = std::env::var("BYTES_TABLE_BITS") {
+            cfg.table_bits = v.parse()?;
+        }
         if let Ok(v) = std::env::var("BYTES_LIMIT") {
             cfg.limit = v.parse()?;
         }

@@ -78,7 +78,7 @@ pub struct CompressArgs {
     pub model: ModelArg,
     /// Model size, for every model: tiny (tests), fast (the default), default (about 1%
     /// smaller files, 5–10× slower), large (for large inputs or GPUs). bytes: byte
-    /// contexts with an LSTM over bytes of 2×96 (fast) or 3×192 cells (default); lstm:
+    /// contexts alone (fast) or with an LSTM over bytes of 3×192 cells (default); lstm:
     /// 2×96, 3×192, 4×352 (NNCP v1's profile); transformer: 2×128, 3×192, 8×512. The
     /// number of streams adapts to the input's size (see the README)
     #[arg(short, long, default_value = "fast", value_parser = ["tiny", "fast", "default", "large"])]

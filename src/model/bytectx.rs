@@ -56,11 +56,14 @@ use super::Predictor;
 use crate::kernels::scalar::{ln1, sigmoid1};
 use anyhow::{bail, ensure, Result};
 
-/// Number of hashed contexts (each with a counter per node).
-const N_CTX: usize = 12;
+/// Number of hashed contexts (each with a counter per node): the general ones, then
+/// the text contexts (see [`Stream::text_contexts`]).
+const N_BASE_CTX: usize = 12;
+const N_TEXT_CTX: usize = 4;
+const N_CTX: usize = N_BASE_CTX + N_TEXT_CTX;
 /// Mixer inputs: the contexts' counters, the same through their adaptive maps, the
-/// match model, the neural model, a bias, padding.
-const N_IN: usize = 32;
+/// match model, the neural model, a bias, padding (a multiple of 8, see [`dot`]).
+const N_IN: usize = (2 * N_CTX + 3).div_ceil(8) * 8;
 const IN_MAP: usize = N_CTX;
 const IN_MATCH: usize = 2 * N_CTX;
 const IN_NN: usize = 2 * N_CTX + 1;
@@ -70,15 +73,29 @@ const IN_BIAS: usize = 2 * N_CTX + 2;
 const MATCH_STATES: usize = 4;
 const ORDER_LEVELS: usize = 6;
 /// The second mixer's weight sets: per node and a class of the last byte (9).
-const C1_CLASSES: usize = 9;
+const C1_CLASSES: usize = 256;
 /// The second mixer learns this much slower than the first.
 const SLOW_MIXER: f32 = 0.3;
+/// First-layer mixers: by match state and orders seen, by the last byte, by the byte
+/// before it.
+const N_MIXERS: usize = 3;
+/// A weight set's learning rate after `n` updates, in units of the configured rate:
+/// LR_FLOOR + LR_BOOST · LR_SETTLE / (LR_SETTLE + n). High at first, so that a fresh
+/// set learns fast; low later, which text prefers (book1, byte contexts alone, `fast`:
+/// a constant 0.02 gave 2.1273 bits per byte, 0.006 gave 2.1075 but obj2 1.8084 →
+/// 1.8601; this schedule 2.1030 and 1.7970).
+const LR_FLOOR: f32 = 0.3;
+const LR_BOOST: f32 = 3.0;
+const LR_SETTLE: f32 = 256.0;
 /// Learning rate of the final mixer (two inputs per node: the two mixers' outputs).
 const FINAL_LR: f32 = 0.002;
 /// Adaptive maps: count levels × probability buckets, per context.
 const MAP_COUNTS: usize = 8;
 const MAP_BUCKETS: usize = 32;
-const MAP_SIZE: usize = MAP_COUNTS * MAP_BUCKETS;
+/// Run states of a context at a node (see [`run_state`]): none, or the bit its last
+/// byte predicts × how many times in a row that byte was seen (1, 2, 3, 4+).
+const RUN_STATES: usize = 9;
+const MAP_SIZE: usize = MAP_COUNTS * MAP_BUCKETS * RUN_STATES;
 /// The match model looks up the last MATCH_MIN bytes.
 const MATCH_MIN: usize = 6;
 /// Longest match length the match model tells apart.
@@ -88,6 +105,8 @@ const P_MIN: f32 = 1.0 / 65536.0;
 /// APM: buckets over the stretched probability, and how far to trust it.
 const APM_BUCKETS: usize = 33;
 const APM_RATE: f32 = 0.02;
+/// The second APM's contexts: a hash of the last two bytes, this many bits.
+const APM2_BITS: u32 = 8;
 /// Counters: 22-bit probability, 10-bit count.
 const COUNT_BITS: u32 = 10;
 const COUNT_MASK: u32 = (1 << COUNT_BITS) - 1;
@@ -117,15 +136,17 @@ impl ByteCtxConfig {
     pub const PRESETS: [&'static str; 3] = ["tiny", "fast", "default"];
     /// Serialized size.
     pub const BYTES: usize = 11;
-    const VERSION: u8 = 1;
+    /// Version 2: run states in the adaptive maps, text contexts, three mixers with a
+    /// learning-rate schedule, a second APM (version 1 files are refused).
+    const VERSION: u8 = 2;
 
-    /// `tiny`: 256 KiB of tables (tests); `fast`: 64 MiB; `default`: 256 MiB.
+    /// `tiny`: 256 KiB of tables (tests); `fast`: 256 MiB; `default`: 512 MiB.
     pub fn preset(name: &str) -> Result<ByteCtxConfig> {
         let base = ByteCtxConfig { table_bits: 12, match_bits: 12, history_bits: 16, limit: 255, lr: 0.02, prune: 12 };
         Ok(match name {
             "tiny" => ByteCtxConfig { prune: 8, ..base },
-            "fast" => ByteCtxConfig { table_bits: 20, match_bits: 20, history_bits: 24, ..base },
-            "default" | "large" => ByteCtxConfig { table_bits: 22, match_bits: 22, history_bits: 26, ..base },
+            "fast" => ByteCtxConfig { table_bits: 22, match_bits: 20, history_bits: 24, ..base },
+            "default" | "large" => ByteCtxConfig { table_bits: 23, match_bits: 22, history_bits: 26, ..base },
             _ => bail!("unknown byte model preset {name:?}; expected one of {:?}", Self::PRESETS),
         })
     }
@@ -134,9 +155,13 @@ impl ByteCtxConfig {
     /// do not allocate the full tables; the header records the result).
     pub fn preset_for(name: &str, len: u64) -> Result<ByteCtxConfig> {
         let mut cfg = Self::preset(name)?;
-        // About one slot per 2 context occurrences at the largest order, rounded up.
+        // The table: about 2 slots per context occurrence (16 contexts, 2 slots each:
+        // most are new at the high orders); a full table costs much (book1, `fast`
+        // alone: 2^20 slots 2.0838 bits per byte, 2^21 2.0597, 2^22 2.0467).
+        let want_table = (64 - len.max(1).leading_zeros()) as u8 + 5;
+        cfg.table_bits = cfg.table_bits.min(want_table.max(10));
+        // The match index and history: about one entry per byte, rounded up.
         let want = (64 - len.max(1).leading_zeros()) as u8 + 3;
-        cfg.table_bits = cfg.table_bits.min(want.max(10));
         cfg.match_bits = cfg.match_bits.min(want.max(10));
         cfg.history_bits = cfg.history_bits.min(want.max(12));
         Ok(cfg)
@@ -166,7 +191,12 @@ impl ByteCtxConfig {
 
     pub fn from_bytes(b: &[u8]) -> Result<ByteCtxConfig> {
         ensure!(b.len() == Self::BYTES, "byte model parameters: {} bytes, expected {}", b.len(), Self::BYTES);
-        ensure!(b[0] == Self::VERSION, "byte model parameters: version {}, expected {}", b[0], Self::VERSION);
+        ensure!(
+            b[0] == Self::VERSION,
+            "byte model version {} (this nnz reads version {}): the file was written by another version of nnz",
+            b[0],
+            Self::VERSION
+        );
         let cfg = ByteCtxConfig {
             table_bits: b[1],
             match_bits: b[2],
@@ -210,6 +240,11 @@ struct Stream {
     word: u64,
     /// Hash of the word before it.
     word_prev: u64,
+    /// Text contexts: the word before `word_prev`, where the current line starts
+    /// (position of the byte after the last newline) and where the line before started.
+    word_prev2: u64,
+    line_start: u64,
+    prev_line_start: u64,
     /// Context hashes for the next byte, one per context.
     ctx: [u64; N_CTX],
     /// Record detector: the last 4 positions of each byte value.
@@ -235,9 +270,11 @@ struct Scratch {
     inputs: Vec<f32>,
     /// Per node: (weight set, logit, probability) of each first-layer mixer, and the
     /// final mixer's probability.
-    mixers: Vec<[(u32, f32, f32); 2]>,
+    mixers: Vec<[(u32, f32, f32); N_MIXERS]>,
     p_mix: Vec<f32>,
     apm_at: Vec<(u32, f32)>,
+    /// The second APM's entry (same interpolation weight as the first's).
+    apm2_at: Vec<u32>,
     /// Per node and context: the adaptive map entry used (index into `maps`).
     map_at: Vec<u32>,
 }
@@ -253,6 +290,10 @@ struct NodeEnv {
     orders_seen: usize,
     c1: usize,
     c1_class: usize,
+    /// The second APM's context (hash of the last two bytes).
+    h2: usize,
+    /// The byte before the last.
+    c2: usize,
 }
 
 impl Stream {
@@ -263,6 +304,9 @@ impl Stream {
             c8: 0,
             word: 0,
             word_prev: 0,
+            word_prev2: 0,
+            line_start: 0,
+            prev_line_start: 0,
             ctx: [0; N_CTX],
             cpos: vec![[0; 4]; 256],
             rlen: [0; 2],
@@ -272,9 +316,10 @@ impl Stream {
             scratch: Scratch {
                 full: vec![false; 256],
                 inputs: vec![0.0; 256 * N_IN],
-                mixers: vec![[(0, 0.0, 0.5); 2]; 256],
+                mixers: vec![[(0, 0.0, 0.5); N_MIXERS]; 256],
                 p_mix: vec![0.5; 256],
                 apm_at: vec![(0, 0.0); 256],
+                apm2_at: vec![0; 256],
                 map_at: vec![0; 256 * N_CTX],
             },
             expected: None,
@@ -290,6 +335,25 @@ impl Stream {
         }
         let mask = self.hist.len() as u64 - 1;
         self.hist[((self.n - back) & mask) as usize]
+    }
+
+    /// Text contexts, after byte `c` was appended: ctx[N_BASE_CTX..].
+    fn text_contexts(&mut self, c: u8) {
+        let pos = self.n;
+        if c == b'\n' {
+            self.prev_line_start = self.line_start;
+            self.line_start = pos;
+        }
+        let col = pos - self.line_start;
+        // The byte at the same column of the line above (0 past its end).
+        let q = self.prev_line_start + col;
+        let above = if q < self.line_start { self.back(pos - q) as u64 } else { 0 };
+        let c8 = self.c8;
+        let t = &mut self.ctx[N_BASE_CTX..];
+        t[0] = hash2(32, hash2(self.word, hash2(self.word_prev, self.word_prev2)));
+        t[1] = hash2(33, c8);
+        t[2] = hash2(34, above | (c8 & 0xff) << 8 | col.min(255) << 16);
+        t[3] = hash2(35, c8 & 0xff_ffff_ffff);
     }
 
     /// The record length in force, 0 if none.
@@ -383,12 +447,16 @@ pub struct ByteCtx {
     /// Mixer weights, N_IN per set: first mixer's sets (node, match state, orders seen),
     /// then the second mixer's (node, class of the last byte).
     weights: Vec<f32>,
+    /// Updates each weight set has had (saturating), for its learning-rate schedule.
+    set_updates: Vec<u32>,
     /// Final mixer: per node, the weights of the two first-layer mixers' logits.
-    final_weights: Vec<[f32; 2]>,
+    final_weights: Vec<[f32; N_MIXERS]>,
     /// Match model: counters of "the expected bit is right", by match length.
     match_counters: Vec<u32>,
     /// APM over (order-1 context, node) × stretch buckets.
     apm: Vec<f32>,
+    /// APM over (hash of the last two bytes, node) × stretch buckets.
+    apm2: Vec<f32>,
     streams: Vec<Stream>,
     stretch: Vec<f32>,
     squash: Squash,
@@ -416,7 +484,7 @@ impl ByteCtx {
                 *v = sigmoid1(x);
             }
         }
-        let mut weights = vec![0.0f32; 256 * (MATCH_STATES * ORDER_LEVELS + C1_CLASSES) * N_IN];
+        let mut weights = vec![0.0f32; 256 * (MATCH_STATES * ORDER_LEVELS + C1_CLASSES + 256) * N_IN];
         for w in weights.chunks_exact_mut(N_IN) {
             w[..N_CTX].fill(0.3);
             w[..N_CTX].fill(0.15);
@@ -424,6 +492,7 @@ impl ByteCtx {
             w[IN_MATCH] = 0.5;
             w[IN_NN] = 0.5;
         }
+        let apm2 = apm.chunks_exact(APM_BUCKETS).next().unwrap_or(&[]).repeat(256 << APM2_BITS);
         ByteCtx {
             table: vec![[0u32; 16]; 1 << cfg.table_bits],
             meta: vec![0; 1 << cfg.table_bits],
@@ -435,11 +504,13 @@ impl ByteCtx {
                 .collect(),
             slot_mask: (1 << cfg.table_bits) - 1,
             match_index: vec![0; 1 << cfg.match_bits],
+            set_updates: vec![0; weights.len() / N_IN],
             weights,
-            final_weights: vec![[0.5, 0.5]; 256],
+            final_weights: vec![[1.0 / N_MIXERS as f32; N_MIXERS]; 256],
             node_counters: vec![FRESH; 256],
             match_counters: vec![FRESH; 64 * 2],
             apm,
+            apm2,
             streams: (0..batch).map(|_| Stream::new(per_stream)).collect(),
             stretch: stretch_table(),
             squash: Squash::new(),
@@ -519,11 +590,19 @@ impl ByteCtx {
     /// counters at local node `j` of `slots`, their maps, match, network, bias), runs
     /// both mixers and the final one, then the APM. Records what learning needs.
     #[allow(clippy::too_many_arguments)]
-    fn full_node(&self, k: usize, j: usize, slots: &[Option<usize>; N_CTX], env: &NodeEnv, sc: &mut Scratch) -> f32 {
+    fn full_node(
+        &self,
+        k: usize,
+        j: usize,
+        slots: &[Option<usize>; N_CTX],
+        metas: &[u32; N_CTX],
+        env: &NodeEnv,
+        sc: &mut Scratch,
+    ) -> f32 {
         let x = &mut sc.inputs[k * N_IN..(k + 1) * N_IN];
         for (i, slot) in slots.iter().enumerate() {
             let c = slot.map_or(FRESH, |s| self.table[s][j]);
-            let at = i * MAP_SIZE + map_index(c);
+            let at = i * MAP_SIZE + run_state(metas[i], k) * (MAP_COUNTS * MAP_BUCKETS) + map_index(c);
             sc.map_at[k * N_CTX + i] = at as u32;
             x[i] = self.stretch[(c >> (COUNT_BITS + 10)) as usize];
             x[IN_MAP + i] = self.stretch[(self.maps[at] >> (COUNT_BITS + 10)) as usize];
@@ -545,15 +624,16 @@ impl ByteCtx {
         let sets = [
             k + 256 * (state + MATCH_STATES * env.orders_seen),
             k + 256 * (MATCH_STATES * ORDER_LEVELS + env.c1_class),
+            k + 256 * (MATCH_STATES * ORDER_LEVELS + C1_CLASSES + env.c2),
         ];
-        let mut logits = [0.0f32; 2];
+        let mut logits = [0.0f32; N_MIXERS];
         for (m, &set) in sets.iter().enumerate() {
             let d = dot(&self.weights[set * N_IN..(set + 1) * N_IN], x).clamp(-15.0, 15.0);
             logits[m] = d;
             sc.mixers[k][m] = (set as u32, d, self.squash.get(d));
         }
         let v = self.final_weights[k];
-        let d = (v[0] * logits[0] + v[1] * logits[1]).clamp(-15.0, 15.0);
+        let d = (v[0] * logits[0] + v[1] * logits[1] + v[2] * logits[2]).clamp(-15.0, 15.0);
         let p = self.squash.get(d).clamp(P_MIN, 1.0 - P_MIN);
         sc.p_mix[k] = p;
         // APM: interpolate between the two buckets around `d`.
@@ -563,8 +643,11 @@ impl ByteCtx {
         let row = (env.c1 * 256 + k) * APM_BUCKETS;
         let a = self.apm[row + lo] * (1.0 - frac) + self.apm[row + lo + 1] * frac;
         sc.apm_at[k] = ((row + lo) as u32, frac);
+        let row2 = (env.h2 * 256 + k) * APM_BUCKETS;
+        let a2 = self.apm2[row2 + lo] * (1.0 - frac) + self.apm2[row2 + lo + 1] * frac;
+        sc.apm2_at[k] = (row2 + lo) as u32;
         sc.full[k] = true;
-        ((p + 3.0 * a) * 0.25).clamp(P_MIN, 1.0 - P_MIN)
+        ((p + 1.5 * a + 1.5 * a2) * 0.25).clamp(P_MIN, 1.0 - P_MIN)
     }
 
     /// Like [`Predictor::predict`], with the `B × 256` distribution of a neural model as
@@ -586,6 +669,8 @@ impl ByteCtx {
             orders_seen: 0,
             c1: 0,
             c1_class: 0,
+            h2: 0,
+            c2: 0,
         };
         for b in 0..self.streams.len() {
             let mut sc = std::mem::take(&mut self.streams[b].scratch);
@@ -596,7 +681,9 @@ impl ByteCtx {
             env.match_st =
                 self.stretch[(self.match_counters[s.match_len.min(MATCH_MAX)] >> (COUNT_BITS + 10)) as usize];
             env.c1 = (s.c8 & 0xff) as usize;
-            env.c1_class = if env.c1 == 0 { 0 } else { 1 + (env.c1 >> 5) };
+            env.c1_class = env.c1;
+            env.c2 = ((s.c8 >> 8) & 0xff) as usize;
+            env.h2 = (hash2(40, s.c8 & 0xffff) >> (64 - APM2_BITS)) as usize;
             let mut first = [None; N_CTX];
             let mut metas = [0u32; N_CTX];
             env.orders_seen = 0;
@@ -621,7 +708,7 @@ impl ByteCtx {
                 mass[2 * k] = mass[k] - right;
             };
             for k in 1..16 {
-                let p = self.full_node(k, k, &first, &env, &mut sc);
+                let p = self.full_node(k, k, &first, &metas, &env, &mut sc);
                 split(&mut mass, k, p);
             }
             for hi in 0..16 {
@@ -637,7 +724,7 @@ impl ByteCtx {
                 for j in 1..16 {
                     let k = second_nibble_node(hi, j);
                     let p = if mass[k] >= prune {
-                        self.full_node(k, j, &second, &env, &mut sc)
+                        self.full_node(k, j, &second, &metas, &env, &mut sc)
                     } else {
                         sc.full[k] = false;
                         let c = self.node_counters[k];
@@ -657,7 +744,10 @@ impl ByteCtx {
         for i in 0..N_CTX {
             let h = self.streams[b].ctx[i];
             let first = self.find_or_insert(h);
-            self.meta[first] |= 1 << (c >> 4) | 1 << 16;
+            // The nibbles seen, the last byte and its run length (see [`run_state`]).
+            let m = self.meta[first];
+            let run = if m >> 24 != 0 && (m >> 16) & 0xff == c as u32 { ((m >> 24) + 1).min(255) } else { 1 };
+            self.meta[first] = (m & 0xffff) | 1 << (c >> 4) | (c as u32) << 16 | run << 24;
             let mut j = 1usize;
             for d in 0..4 {
                 let bit = ((c >> (7 - d)) & 1) as u32;
@@ -684,8 +774,11 @@ impl ByteCtx {
                 continue;
             }
             for (m, &(set, _, p)) in s.mixers[k].iter().enumerate() {
-                let err = (y - p) * if m == 0 { lr } else { lr * SLOW_MIXER };
                 let set = set as usize;
+                let n = self.set_updates[set];
+                self.set_updates[set] = n.saturating_add(1);
+                let sched = LR_FLOOR + LR_BOOST * LR_SETTLE / (LR_SETTLE + n as f32);
+                let err = (y - p) * if m == 1 { lr * SLOW_MIXER } else { lr } * sched;
                 let w = &mut self.weights[set * N_IN..(set + 1) * N_IN];
                 for (wi, xi) in w.iter_mut().zip(&s.inputs[k * N_IN..(k + 1) * N_IN]) {
                     *wi += err * xi;
@@ -693,12 +786,16 @@ impl ByteCtx {
             }
             let err = (y - s.p_mix[k]) * FINAL_LR;
             let v = &mut self.final_weights[k];
-            v[0] += err * s.mixers[k][0].1;
-            v[1] += err * s.mixers[k][1].1;
+            for (vm, mx) in v.iter_mut().zip(&s.mixers[k]) {
+                *vm += err * mx.1;
+            }
             let (at, frac) = s.apm_at[k];
             let at = at as usize;
             self.apm[at] += (y - self.apm[at]) * (APM_RATE * (1.0 - frac));
             self.apm[at + 1] += (y - self.apm[at + 1]) * (APM_RATE * frac);
+            let at2 = s.apm2_at[k] as usize;
+            self.apm2[at2] += (y - self.apm2[at2]) * (APM_RATE * (1.0 - frac));
+            self.apm2[at2 + 1] += (y - self.apm2[at2 + 1]) * (APM_RATE * frac);
             for &at in &s.map_at[k * N_CTX..(k + 1) * N_CTX] {
                 Self::train(&mut self.maps[at as usize], bit, &self.rate, 1023);
             }
@@ -756,6 +853,7 @@ impl ByteCtx {
         if lower.is_ascii_lowercase() || c >= 128 {
             s.word = hash2(s.word.wrapping_add(1), lower as u64);
         } else if s.word != 0 {
+            s.word_prev2 = s.word_prev;
             s.word_prev = s.word;
             s.word = 0;
         }
@@ -765,7 +863,7 @@ impl ByteCtx {
         let above2 = if rlen > 0 { s.back(2 * rlen) as u64 } else { 0 };
         let col = if rlen > 0 { pos % rlen } else { 0 };
         let o = |k: u32| if k >= 8 { c8 } else { c8 & ((1u64 << (8 * k)) - 1) };
-        s.ctx = [
+        let base = [
             hash2(0, 0),
             hash2(1, o(1)),
             hash2(2, o(2)),
@@ -779,6 +877,8 @@ impl ByteCtx {
             hash2(11, above | above2 << 8 | rlen.min(1 << 20) << 16),
             hash2(12, above | (c8 & 0xff) << 8 | col.min(255) << 16 | rlen.min(1 << 20) << 24),
         ];
+        s.ctx[..N_BASE_CTX].copy_from_slice(&base);
+        s.text_contexts(c);
         // Match model: index the last MATCH_MIN bytes, and look for a match if none.
         // Positions are global: byte `i` of stream `b` is `b + B·i`.
         let mut fresh = false;
@@ -841,6 +941,26 @@ fn map_index(c: u32) -> usize {
         7
     };
     level * MAP_BUCKETS + (c >> (COUNT_BITS + 17)) as usize
+}
+
+/// The run state of a context at node `k`, from its slot's meta word: 0 if the context
+/// has no last byte or that byte does not pass through node `k`, else 1 + 4 × (the bit
+/// the last byte takes at `k`) + (its run length, 1..=4, minus 1). Deterministic
+/// contexts (one byte, seen again and again) are where a counter's probability
+/// undersells the evidence; the adaptive maps learn by how much.
+#[inline]
+fn run_state(meta: u32, k: usize) -> usize {
+    let run = (meta >> 24) as usize;
+    if run == 0 {
+        return 0;
+    }
+    let last = 256 + ((meta >> 16) & 0xff) as usize;
+    let d = (usize::BITS - 1 - k.leading_zeros()) as usize;
+    if last >> (8 - d) != k {
+        return 0;
+    }
+    let bit = (last >> (7 - d)) & 1;
+    1 + 4 * bit + run.min(4) - 1
 }
 
 /// Byte probabilities from node probabilities: the mass of each node is split between
