@@ -51,7 +51,10 @@ fn main() -> anyhow::Result<()> {
         let mut model: Box<dyn Predictor> = match &lstm {
             None => Box::new(ByteCtx::new(&cfg, 1)),
             Some(p) => {
-                let lc = LstmConfig::preset_for(p, data.len() as u64, 256)?;
+                let mut lc = LstmConfig::preset_for(p, data.len() as u64, 256)?;
+                if let Ok(v) = std::env::var("LSTM_BATCH") {
+                    lc.batch = v.parse()?;
+                }
                 Box::new(ByteMix::new(Box::new(Lstm::new(&lc, 256)?), &cfg)?)
             }
         };

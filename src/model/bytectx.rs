@@ -1127,6 +1127,58 @@ mod tests {
     }
 
     #[test]
+    fn run_states_follow_the_last_byte() {
+        // No last byte: state 0 everywhere.
+        assert!((1..256).all(|k| run_state(0, k) == 0));
+        // Last byte 0b1010_0000 seen 3 times: on its path, 1 + 4·bit + 2; off it, 0.
+        let meta = 3 << 24 | 0xa0 << 16 | 1 << 0xa;
+        let mut k = 1usize;
+        for d in 0..8 {
+            let bit = (0xa0 >> (7 - d)) & 1;
+            assert_eq!(run_state(meta, k), 1 + 4 * bit + 2, "node {k}");
+            k = 2 * k + bit;
+            // The child the byte does not take is off its path.
+            assert_eq!(run_state(meta, k ^ 1), 0, "node {}", k ^ 1);
+        }
+        // Long runs share the last state; every state fits the maps.
+        let long = 200 << 24 | 0xff << 16;
+        assert_eq!(run_state(long, 255), 1 + 4 + 3);
+        assert!((0..=255u32).all(|c| (1..256).all(|k| run_state(7 << 24 | c << 16, k) < RUN_STATES)));
+    }
+
+    #[test]
+    fn learning_keeps_the_run_of_the_last_byte() {
+        let mut m = ByteCtx::new(&ByteCtxConfig::preset("tiny").unwrap(), 1);
+        let mut probs = vec![0.0f32; 256];
+        for &c in b"xyxxx" {
+            m.predict(&mut probs);
+            m.update(&[c as u16]);
+        }
+        // The order-0 context saw x, y, x, x, x: last byte x, a run of 3.
+        let slot = m.find(hash2(0, 0)).expect("order 0 present");
+        assert_eq!((m.meta[slot] >> 16) & 0xff, b'x' as u32);
+        assert_eq!(m.meta[slot] >> 24, 3);
+        assert_eq!(m.meta[slot] & 0xffff, 1 << (b'x' >> 4) | 1 << (b'y' >> 4));
+    }
+
+    #[test]
+    fn tables_grow_with_the_input_up_to_the_preset() {
+        let fast = ByteCtxConfig::preset("fast").unwrap();
+        assert_eq!(ByteCtxConfig::preset_for("fast", 768_771).unwrap().table_bits, fast.table_bits);
+        assert_eq!(ByteCtxConfig::preset_for("default", 152_089).unwrap().table_bits, 23);
+        assert_eq!(ByteCtxConfig::preset_for("fast", 100).unwrap().table_bits, 12);
+        assert_eq!(ByteCtxConfig::preset_for("tiny", 1 << 30).unwrap(), ByteCtxConfig::preset("tiny").unwrap());
+    }
+
+    #[test]
+    fn older_versions_are_refused_clearly() {
+        let mut bytes = ByteCtxConfig::preset("tiny").unwrap().to_bytes();
+        bytes[0] = 1;
+        let err = ByteCtxConfig::from_bytes(&bytes).unwrap_err().to_string();
+        assert!(err.contains("another version of nnz"), "{err}");
+    }
+
+    #[test]
     fn learns_records_and_repeats() {
         // Fixed-length records with a counter column: the record and match contexts win.
         let mut data = Vec::new();
