@@ -76,7 +76,7 @@ fn info_describes_the_file() {
     let size = std::fs::metadata(dir.path().join("t.txt.nnz")).unwrap().len();
     for needle in [
         "format version:    1".to_string(),
-        "model:             bytes (byte contexts+lstm), preset fast".to_string(),
+        "model:             bytectx (byte contexts), preset fast".to_string(),
         format!("original size:     {}", text.len()),
         format!("compressed size:   {size}"),
         "frames:            1".to_string(),
