@@ -5,7 +5,11 @@
 //! cargo run --release --example bytes_bench -- [--preset fast] [--lstm fast] FILE...
 //! ```
 //! `--max N` reads only the first N bytes of each file; `--choose` only prints what the
-//! automatic choice picks.
+//! automatic choice picks. What `nnz compress` runs: `-p fast` is `--preset fast` alone
+//! (no `--lstm`); `-p default` is `--preset default --lstm default` with the LSTM's
+//! streams of at least 256 KiB (`LSTM_BATCH=1` for alice29.txt, `2` for book1).
+//! Tuning overrides: `BYTES_LR`, `BYTES_PRUNE`, `BYTES_LIMIT`, `BYTES_TABLE_BITS`,
+//! `LSTM_BATCH`.
 
 use nnz::model::bytectx::{ByteCtx, ByteCtxConfig, ByteMix};
 use nnz::model::lstm::{Lstm, LstmConfig};
