@@ -5,7 +5,8 @@
 //! cargo run --release --example bytes_bench -- [--preset fast] [--lstm fast] FILE...
 //! ```
 //! `--max N` reads only the first N bytes of each file; `--choose` only prints what the
-//! automatic choice picks.
+//! automatic choice picks; `--batch N` runs the context model alone over N lock-step
+//! streams, as the LSTM's batch splits a file (the LSTM's preset sets it otherwise).
 
 use nnz::model::bytectx::{ByteCtx, ByteCtxConfig, ByteMix};
 use nnz::model::lstm::{Lstm, LstmConfig};
@@ -17,12 +18,14 @@ fn main() -> anyhow::Result<()> {
     let (mut preset, mut lstm, mut max) = ("fast".to_string(), None::<String>, usize::MAX);
     let mut files = Vec::new();
     let mut choose_only = false;
+    let mut batch = 1usize;
     while let Some(a) = args.next() {
         match a.as_str() {
             "--preset" => preset = args.next().expect("--preset NAME"),
             "--lstm" => lstm = Some(args.next().expect("--lstm PRESET")),
             "--max" => max = args.next().expect("--max N").parse()?,
             "--choose" => choose_only = true,
+            "--batch" => batch = args.next().expect("--batch N").parse()?,
             _ => files.push(a),
         }
     }
@@ -46,7 +49,7 @@ fn main() -> anyhow::Result<()> {
             cfg.limit = v.parse()?;
         }
         let mut model: Box<dyn Predictor> = match &lstm {
-            None => Box::new(ByteCtx::new(&cfg, 1)),
+            None => Box::new(ByteCtx::new(&cfg, batch)),
             Some(p) => {
                 let lc = LstmConfig::preset_for(p, data.len() as u64, 256)?;
                 Box::new(ByteMix::new(Box::new(Lstm::new(&lc, 256)?), &cfg)?)

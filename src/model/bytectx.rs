@@ -28,7 +28,7 @@
 //! updates (ties: the first) — a deterministic rule.
 //!
 //! `B` lock-step streams share every table (updated in stream order at each step); each
-//! stream has its own history, context hashes, record detector and match pointer, and the
+//! stream has its own history, context hashes, record detector (positions; the votes for a record length are shared) and match pointer, and the
 //! match model may point into another stream's history.
 //!
 //! A neural model can join the mixture ([`ByteCtx::predict_with`]): its 256-way
@@ -56,11 +56,14 @@ use super::Predictor;
 use crate::kernels::scalar::{ln1, sigmoid1};
 use anyhow::{bail, ensure, Result};
 
-/// Number of hashed contexts (each with a counter per node).
-const N_CTX: usize = 12;
+/// Number of hashed contexts (each with a counter per node): the general ones, then the
+/// block for binary data ([`bin_contexts`]).
+const N_CTX_BASE: usize = 12;
+const N_CTX_BIN: usize = 3;
+const N_CTX: usize = N_CTX_BASE + N_CTX_BIN;
 /// Mixer inputs: the contexts' counters, the same through their adaptive maps, the
-/// match model, the neural model, a bias, padding.
-const N_IN: usize = 32;
+/// match model, the neural model, a bias, padding to a multiple of 8 (see [`dot`]).
+const N_IN: usize = (2 * N_CTX + 3).div_ceil(8) * 8;
 const IN_MAP: usize = N_CTX;
 const IN_MATCH: usize = 2 * N_CTX;
 const IN_NN: usize = 2 * N_CTX + 1;
@@ -214,9 +217,6 @@ struct Stream {
     ctx: [u64; N_CTX],
     /// Record detector: the last 4 positions of each byte value.
     cpos: Vec<[u64; 4]>,
-    /// The two record lengths in competition and how often each was seen.
-    rlen: [u64; 2],
-    rcount: [u32; 2],
     /// Match model: global position of the predicted byte, and the match length (0: none).
     match_ptr: u64,
     match_len: usize,
@@ -265,8 +265,6 @@ impl Stream {
             word_prev: 0,
             ctx: [0; N_CTX],
             cpos: vec![[0; 4]; 256],
-            rlen: [0; 2],
-            rcount: [0; 2],
             match_ptr: 0,
             match_len: 0,
             scratch: Scratch {
@@ -292,13 +290,39 @@ impl Stream {
         self.hist[((self.n - back) & mask) as usize]
     }
 
-    /// The record length in force, 0 if none.
-    fn record_len(&self) -> u64 {
+}
+
+/// The record lengths a record detector has seen: the two in competition and how often
+/// each was seen.
+#[derive(Clone, Copy, Default)]
+struct Records {
+    rlen: [u64; 2],
+    rcount: [u32; 2],
+}
+
+impl Records {
+    /// One more vote for record length `r`.
+    fn vote(&mut self, r: u64) {
+        if r == self.rlen[0] {
+            self.rcount[0] += 1;
+        } else if r == self.rlen[1] {
+            self.rcount[1] += 1;
+        } else if self.rcount[0] > self.rcount[1] {
+            self.rlen[1] = r;
+            self.rcount[1] = 1;
+        } else {
+            self.rlen[0] = r;
+            self.rcount[0] = 1;
+        }
+    }
+
+    /// The record length in force, 0 if none, and its votes.
+    fn best(&self) -> (u64, u32) {
         let best = if self.rcount[0] >= self.rcount[1] { 0 } else { 1 };
         if self.rcount[best] >= 2 {
-            self.rlen[best]
+            (self.rlen[best], self.rcount[best])
         } else {
-            0
+            (0, 0)
         }
     }
 }
@@ -390,6 +414,8 @@ pub struct ByteCtx {
     /// APM over (order-1 context, node) × stretch buckets.
     apm: Vec<f32>,
     streams: Vec<Stream>,
+    /// The record lengths all streams' record detectors voted for.
+    records: Records,
     stretch: Vec<f32>,
     squash: Squash,
     rate: Vec<u32>,
@@ -441,6 +467,7 @@ impl ByteCtx {
             match_counters: vec![FRESH; 64 * 2],
             apm,
             streams: (0..batch).map(|_| Stream::new(per_stream)).collect(),
+            records: Records::default(),
             stretch: stretch_table(),
             squash: Squash::new(),
             rate: rate_table(),
@@ -737,20 +764,17 @@ impl ByteCtx {
                        // times in a row votes for record length r.
         let cp = &mut s.cpos[c as usize];
         let r = pos - cp[0];
-        if cp[0] > 0 && r > 1 && r == cp[0] - cp[1] && cp[1] > 0 && r == cp[1] - cp[2] && cp[2] > 0 {
-            if r == s.rlen[0] {
-                s.rcount[0] += 1;
-            } else if r == s.rlen[1] {
-                s.rcount[1] += 1;
-            } else if s.rcount[0] > s.rcount[1] {
-                s.rlen[1] = r;
-                s.rcount[1] = 1;
-            } else {
-                s.rlen[0] = r;
-                s.rcount[0] = 1;
-            }
-        }
+        let voted = cp[0] > 0 && r > 1 && r == cp[0] - cp[1] && cp[1] > 0 && r == cp[1] - cp[2] && cp[2] > 0;
         *cp = [pos, cp[0], cp[1], cp[2]];
+        // The streams of a frame cut one input, so they share one tally of votes: a
+        // stream need not find the record length again (pic: one stream, a blank top of
+        // page, found it after 58 kB alone; pic 0.4709 → 0.4494 bits per byte, kennedy.xls
+        // 0.1573 → 0.1305 with B = 8; a stream's own tally first lost to the shared one).
+        if voted {
+            self.records.vote(r);
+        }
+        let rlen = self.records.best().0;
+        let s = &mut self.streams[b];
         // Words: letters, lower-cased; the hash resets at any other byte.
         let lower = c.to_ascii_lowercase();
         if lower.is_ascii_lowercase() || c >= 128 {
@@ -760,12 +784,11 @@ impl ByteCtx {
             s.word = 0;
         }
         let c8 = s.c8;
-        let rlen = s.record_len();
         let above = if rlen > 0 { s.back(rlen) as u64 } else { 0 };
         let above2 = if rlen > 0 { s.back(2 * rlen) as u64 } else { 0 };
         let col = if rlen > 0 { pos % rlen } else { 0 };
         let o = |k: u32| if k >= 8 { c8 } else { c8 & ((1u64 << (8 * k)) - 1) };
-        s.ctx = [
+        s.ctx[..N_CTX_BASE].copy_from_slice(&[
             hash2(0, 0),
             hash2(1, o(1)),
             hash2(2, o(2)),
@@ -778,7 +801,9 @@ impl ByteCtx {
             hash2(10, (c8 >> 16) & 0xffff_ffff), // bytes 3..6 back
             hash2(11, above | above2 << 8 | rlen.min(1 << 20) << 16),
             hash2(12, above | (c8 & 0xff) << 8 | col.min(255) << 16 | rlen.min(1 << 20) << 24),
-        ];
+        ]);
+        let bin = bin_contexts(s, rlen);
+        s.ctx[N_CTX_BASE..].copy_from_slice(&bin);
         // Match model: index the last MATCH_MIN bytes, and look for a match if none.
         // Positions are global: byte `i` of stream `b` is `b + B·i`.
         let mut fresh = false;
@@ -826,6 +851,36 @@ impl ByteCtx {
         s.match_len = len;
         s.expected = expected;
     }
+}
+
+/// The contexts for binary data (issue #7), after the general ones.
+///
+/// Image contexts: in a fixed-length record of `rlen` bytes (a row of pixels, as the
+/// record detector finds it), the bytes of the rows above around the next byte's column,
+/// and the byte to its left. For a 1-bit bitmap each byte is 8 pixels; the node of the
+/// byte tree adds the pixels of the current byte coded so far, so these are paq8's
+/// 1-bit image contexts (above-left, above, above-right, two rows up, left) at byte
+/// granularity. They also serve tables of fixed-size records (spreadsheets, databases).
+/// Without a record length they fall back to sparse contexts that cost little.
+fn bin_contexts(s: &Stream, rlen: u64) -> [u64; N_CTX_BIN] {
+    let left = s.c8 & 0xff;
+    if rlen < 2 {
+        return [hash2(100, 0), hash2(101, 0), hash2(102, 0)];
+    }
+    let up = s.back(rlen) as u64;
+    let up_l = s.back(rlen + 1) as u64;
+    let up_r = s.back(rlen - 1) as u64;
+    let up2 = s.back(2 * rlen) as u64;
+    let up2_l = s.back(2 * rlen + 1) as u64;
+    let up2_r = s.back(2 * rlen - 1) as u64;
+    [
+        // The neighbourhood in the row above and the pixels just left of the byte.
+        hash2(100, up_l | up << 8 | up_r << 16 | (left & 0x0f) << 24),
+        // Two rows up over the same columns, and the nearest pixels of the row above.
+        hash2(101, up | up2 << 8 | (up_l & 0x03) << 16 | (up_r >> 6) << 18 | (left & 0x03) << 20),
+        // Everything at once: sparse, but sharp where the page repeats (white rows, text).
+        hash2(102, hash2(up_l | up << 8 | up_r << 16 | left << 24, up2_l | up2 << 8 | up2_r << 16)),
+    ]
 }
 
 /// The adaptive map entry of a counter: its count level and probability bucket.
