@@ -59,7 +59,7 @@ use anyhow::{bail, ensure, Result};
 /// Number of hashed contexts (each with a counter per node): the general ones, then the
 /// block for binary data ([`bin_contexts`]).
 const N_CTX_BASE: usize = 12;
-const N_CTX_BIN: usize = 3;
+const N_CTX_BIN: usize = 4;
 const N_CTX: usize = N_CTX_BASE + N_CTX_BIN;
 /// Mixer inputs: the contexts' counters, the same through their adaptive maps, the
 /// match model, the neural model, a bias, padding to a multiple of 8 (see [`dot`]).
@@ -865,7 +865,7 @@ impl ByteCtx {
 fn bin_contexts(s: &Stream, rlen: u64) -> [u64; N_CTX_BIN] {
     let left = s.c8 & 0xff;
     if rlen < 2 {
-        return [hash2(100, 0), hash2(101, 0), hash2(102, 0)];
+        return [hash2(100, 0), hash2(101, 0), hash2(102, 0), hash2(103, 0)];
     }
     let up = s.back(rlen) as u64;
     let up_l = s.back(rlen + 1) as u64;
@@ -874,12 +874,14 @@ fn bin_contexts(s: &Stream, rlen: u64) -> [u64; N_CTX_BIN] {
     let up2_l = s.back(2 * rlen + 1) as u64;
     let up2_r = s.back(2 * rlen - 1) as u64;
     [
-        // The neighbourhood in the row above and the pixels just left of the byte.
-        hash2(100, up_l | up << 8 | up_r << 16 | (left & 0x0f) << 24),
+        // The byte above and its nearest pixels on either side, and left of the byte.
+        hash2(100, up | (up_l & 0x01) << 8 | (up_r >> 7) << 9 | (left & 0x01) << 10),
         // Two rows up over the same columns, and the nearest pixels of the row above.
         hash2(101, up | up2 << 8 | (up_l & 0x03) << 16 | (up_r >> 6) << 18 | (left & 0x03) << 20),
         // Everything at once: sparse, but sharp where the page repeats (white rows, text).
         hash2(102, hash2(up_l | up << 8 | up_r << 16 | left << 24, up2_l | up2 << 8 | up2_r << 16)),
+        // The byte above and the pixel just left of the byte: dense, learns fast.
+        hash2(103, up | (left & 0x01) << 8),
     ]
 }
 
