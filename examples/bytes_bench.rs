@@ -6,8 +6,10 @@
 //! ```
 //! `--max N` reads only the first N bytes of each file; `--choose` only prints what the
 //! automatic choice picks; `--batch N` runs the context model alone over N lock-step
-//! streams, as the LSTM's batch splits a file (the LSTM's preset sets it otherwise).
+//! streams, as the LSTM's batch splits a file (the LSTM's preset sets it otherwise);
+//! `--x86 auto|on|off` applies the x86 filter as `nnz compress` chooses it, always or never.
 
+use nnz::filter::Filter;
 use nnz::model::bytectx::{ByteCtx, ByteCtxConfig, ByteMix};
 use nnz::model::lstm::{Lstm, LstmConfig};
 use nnz::model::Predictor;
@@ -19,6 +21,7 @@ fn main() -> anyhow::Result<()> {
     let mut files = Vec::new();
     let mut choose_only = false;
     let mut batch = 1usize;
+    let mut x86 = "auto".to_string();
     while let Some(a) = args.next() {
         match a.as_str() {
             "--preset" => preset = args.next().expect("--preset NAME"),
@@ -26,12 +29,21 @@ fn main() -> anyhow::Result<()> {
             "--max" => max = args.next().expect("--max N").parse()?,
             "--choose" => choose_only = true,
             "--batch" => batch = args.next().expect("--batch N").parse()?,
+            "--x86" => x86 = args.next().expect("--x86 auto|on|off"),
             _ => files.push(a),
         }
     }
     for f in files {
         let mut data = std::fs::read(&f)?;
         data.truncate(max);
+        // The x86 filter, as `nnz compress` chooses it (or forced on or off).
+        let filter = match x86.as_str() {
+            "on" => Filter::X86,
+            "off" => Filter::None,
+            _ => Filter::choose(&data),
+        };
+        eprintln!("{f}\tx86 {:?}\tfilter {filter:?}", nnz::filter::x86::stats(&data));
+        filter.forward(&mut data);
         if choose_only {
             let text = nnz::choose::text_bytes(&data) as f64 / data.len().max(1) as f64;
             println!("{f}\t{:?}\ttext share {text:.4}", nnz::choose::choose(&data));

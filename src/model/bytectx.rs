@@ -53,6 +53,7 @@
 //! ```
 
 use super::Predictor;
+use crate::filter::Filter;
 use crate::kernels::scalar::{ln1, sigmoid1};
 use anyhow::{bail, ensure, Result};
 
@@ -114,17 +115,29 @@ pub struct ByteCtxConfig {
     /// Nodes the byte reaches with probability under 2^−prune get a cheap estimate
     /// instead of the full mixture (0: never).
     pub prune: u8,
+    /// The reversible filter the frame's bytes went through before coding (chosen per
+    /// frame by the engine; the presets say none).
+    pub filter: Filter,
 }
 
 impl ByteCtxConfig {
     pub const PRESETS: [&'static str; 3] = ["tiny", "fast", "default"];
     /// Serialized size.
-    pub const BYTES: usize = 11;
-    const VERSION: u8 = 1;
+    pub const BYTES: usize = 12;
+    /// Version 2 added the filter and the contexts for binary data.
+    const VERSION: u8 = 2;
 
     /// `tiny`: 256 KiB of tables (tests); `fast`: 64 MiB; `default`: 256 MiB.
     pub fn preset(name: &str) -> Result<ByteCtxConfig> {
-        let base = ByteCtxConfig { table_bits: 12, match_bits: 12, history_bits: 16, limit: 255, lr: 0.02, prune: 12 };
+        let base = ByteCtxConfig {
+            table_bits: 12,
+            match_bits: 12,
+            history_bits: 16,
+            limit: 255,
+            lr: 0.02,
+            prune: 12,
+            filter: Filter::None,
+        };
         Ok(match name {
             "tiny" => ByteCtxConfig { prune: 8, ..base },
             "fast" => ByteCtxConfig { table_bits: 20, match_bits: 20, history_bits: 24, ..base },
@@ -164,12 +177,18 @@ impl ByteCtxConfig {
         out.extend_from_slice(&self.limit.to_le_bytes());
         out.extend_from_slice(&self.lr.to_bits().to_le_bytes());
         out.push(self.prune);
+        out.push(self.filter.to_byte());
         out
     }
 
     pub fn from_bytes(b: &[u8]) -> Result<ByteCtxConfig> {
         ensure!(b.len() == Self::BYTES, "byte model parameters: {} bytes, expected {}", b.len(), Self::BYTES);
-        ensure!(b[0] == Self::VERSION, "byte model parameters: version {}, expected {}", b[0], Self::VERSION);
+        ensure!(
+            b[0] == Self::VERSION,
+            "unsupported byte model version {}: this nnz reads version {}; use the nnz release that wrote the file",
+            b[0],
+            Self::VERSION
+        );
         let cfg = ByteCtxConfig {
             table_bits: b[1],
             match_bits: b[2],
@@ -177,6 +196,7 @@ impl ByteCtxConfig {
             limit: u16::from_le_bytes([b[4], b[5]]),
             lr: f32::from_bits(u32::from_le_bytes([b[6], b[7], b[8], b[9]])),
             prune: b[10],
+            filter: Filter::from_byte(b[11])?,
         };
         cfg.validate()?;
         Ok(cfg)
@@ -289,7 +309,6 @@ impl Stream {
         let mask = self.hist.len() as u64 - 1;
         self.hist[((self.n - back) & mask) as usize]
     }
-
 }
 
 /// The record lengths a record detector has seen: the two in competition and how often
