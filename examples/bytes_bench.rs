@@ -72,6 +72,9 @@ fn main() -> anyhow::Result<()> {
         let mut probs = vec![0.0f32; 256 * b];
         let mut step = vec![0u16; b];
         let mut bits = 0.0f64;
+        // `BYTES_COSTS=PATH`: every byte's cost in bits, as little-endian f32, for analysis.
+        let costs_path = std::env::var("BYTES_COSTS").ok();
+        let mut costs = costs_path.as_ref().map(|_| vec![0.0f32; data.len()]);
         let start = Instant::now();
         for t in 0..len {
             model.predict(&mut probs);
@@ -79,12 +82,19 @@ fn main() -> anyhow::Result<()> {
                 let i = s * len + t;
                 *sym = if i < data.len() { data[i] as u16 } else { 0 };
                 if i < data.len() {
-                    bits -= (probs[s * 256 + *sym as usize].max(1e-9) as f64).log2();
+                    let c = -(probs[s * 256 + *sym as usize].max(1e-9) as f64).log2();
+                    bits += c;
+                    if let Some(costs) = costs.as_mut() {
+                        costs[i] = c as f32;
+                    }
                 }
             }
             model.update(&step);
         }
         let secs = start.elapsed().as_secs_f64();
+        if let (Some(path), Some(costs)) = (&costs_path, &costs) {
+            std::fs::write(path, costs.iter().flat_map(|c| c.to_le_bytes()).collect::<Vec<u8>>())?;
+        }
         println!(
             "{f}\t{} bytes\t{:.4} bpb\t{:.0} kB/s\tB={b}",
             data.len(),
