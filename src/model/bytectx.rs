@@ -64,6 +64,8 @@ const N_CTX_BIN: usize = 4;
 const N_CTX: usize = N_CTX_BASE + N_CTX_BIN;
 /// A context hash that stands for "no context": never stored, its inputs are 0.
 const NO_CTX: u64 = 0;
+/// The adaptive map entry of an absent context: none, nothing to train.
+const NO_MAP: u32 = u32::MAX;
 /// The contexts for binary data need a record length of an image's row, at least
 /// MIN_IMAGE_ROW bytes, or a shorter one whose votes come at least STRONG_VOTES times per
 /// 4096 bytes lately ([`Records::strong`]): the detector finds periods everywhere (8 in
@@ -289,6 +291,8 @@ struct NodeEnv {
     orders_seen: usize,
     c1: usize,
     c1_class: usize,
+    /// Bit i: context i is absent ([`NO_CTX`]).
+    absent: u32,
     /// The first weight set of this stream's first mixer, and of the second mixer.
     set_base: usize,
     second_base: usize,
@@ -609,6 +613,14 @@ impl ByteCtx {
             x[i] = self.stretch[(c >> (COUNT_BITS + 10)) as usize];
             x[IN_MAP + i] = self.stretch[(self.maps[at] >> (COUNT_BITS + 10)) as usize];
         }
+        // Absent contexts (NO_CTX) say nothing, not even through their maps.
+        for i in 0..N_CTX {
+            if env.absent >> i & 1 != 0 {
+                sc.map_at[k * N_CTX + i] = NO_MAP;
+                x[i] = 0.0;
+                x[IN_MAP + i] = 0.0;
+            }
+        }
         // The neural model: p(bit = 1 at node k) = mass(2k + 1) / mass(k).
         x[IN_NN] = if env.nn {
             let p = (env.nn_sums[2 * k + 1] / env.nn_sums[k].max(1e-30)).clamp(1e-6, 1.0 - 1e-6);
@@ -667,6 +679,7 @@ impl ByteCtx {
             orders_seen: 0,
             c1: 0,
             c1_class: 0,
+            absent: 0,
             set_base: 0,
             second_base: self.streams.len() * FIRST_SETS,
         };
@@ -684,6 +697,7 @@ impl ByteCtx {
             let mut first = [None; N_CTX];
             let mut metas = [0u32; N_CTX];
             env.orders_seen = 0;
+            env.absent = (0..N_CTX).filter(|&i| ctx[i] == NO_CTX).fold(0, |m, i| m | 1 << i);
             for i in 0..N_CTX {
                 first[i] = if ctx[i] == NO_CTX { None } else { self.find(ctx[i]) };
                 metas[i] = first[i].map_or(0, |s| self.meta[s]);
@@ -787,7 +801,9 @@ impl ByteCtx {
             self.apm[at] += (y - self.apm[at]) * (APM_RATE * (1.0 - frac));
             self.apm[at + 1] += (y - self.apm[at + 1]) * (APM_RATE * frac);
             for &at in &s.map_at[k * N_CTX..(k + 1) * N_CTX] {
-                Self::train(&mut self.maps[at as usize], bit, &self.rate, 1023);
+                if at != NO_MAP {
+                    Self::train(&mut self.maps[at as usize], bit, &self.rate, 1023);
+                }
             }
             let st = &self.streams[b];
             if let (_, Some(expected_bit)) = Self::match_state(st.expected, st.match_len, k) {
