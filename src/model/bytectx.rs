@@ -62,8 +62,10 @@ use anyhow::{bail, ensure, Result};
 const N_CTX_BASE: usize = 12;
 const N_CTX_BIN: usize = 4;
 const N_CTX: usize = N_CTX_BASE + N_CTX_BIN;
-/// A context hash that stands for "no context": never stored, its inputs are 0.
-const NO_CTX: u64 = 0;
+/// A context hash that stands for "no context": never stored, its inputs are 0. (Not 0:
+/// the order-0 context's hash, `hash2(0, 0)`, is 0. A context that hashes to this value
+/// by chance, once in 2^64, is merely not used: both directions agree.)
+const NO_CTX: u64 = u64::MAX;
 /// The adaptive map entry of an absent context: none, nothing to train.
 const NO_MAP: u32 = u32::MAX;
 /// The contexts for binary data need a record length of an image's row, at least
@@ -1166,6 +1168,44 @@ mod tests {
         }
         assert_eq!((m.memory_bytes(), m.table.len()), (before, table_len));
         assert_eq!(m.table.capacity(), table_len);
+    }
+
+    #[test]
+    fn the_general_contexts_are_never_absent() {
+        // NO_CTX must not be a hash the general contexts produce (0 was: order 0's).
+        let mut m = ByteCtx::new(&ByteCtxConfig::preset("tiny").unwrap(), 1);
+        let mut probs = vec![0.0; 256];
+        for i in 0..300u32 {
+            assert!(m.streams[0].ctx[..N_CTX_BASE].iter().all(|&h| h != NO_CTX), "byte {i}");
+            m.predict(&mut probs);
+            m.update(&[(i % 7) as u16 * 40]);
+        }
+    }
+
+    #[test]
+    fn image_contexts_need_a_trusted_record_length() {
+        // Rows of 64 bytes (a bitmap): the binary contexts come on; text keeps them off.
+        let mut m = ByteCtx::new(&ByteCtxConfig::preset("tiny").unwrap(), 1);
+        let mut probs = vec![0.0; 256];
+        for i in 0..64 * 40u32 {
+            m.predict(&mut probs);
+            let c = if i % 64 == 10 { 0x3c } else { (i / 64 % 3) as u16 };
+            m.update(&[c]);
+        }
+        assert_eq!(m.records.best().0, 64);
+        assert!(m.streams[0].ctx[N_CTX_BASE..].iter().all(|&h| h != NO_CTX));
+        let mut t = ByteCtx::new(&ByteCtxConfig::preset("tiny").unwrap(), 1);
+        // Words of a pseudo-random text: periods come and go, none is trusted.
+        let words = ["alice ", "was ", "beginning ", "to ", "get ", "very ", "tired ", "of ", "sitting "];
+        let mut x = 12345u32;
+        for _ in 0..400 {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            for &c in words[(x >> 16) as usize % words.len()].as_bytes() {
+                t.predict(&mut probs);
+                t.update(&[c as u16]);
+            }
+        }
+        assert!(t.streams[0].ctx[N_CTX_BASE..].iter().all(|&h| h == NO_CTX));
     }
 
     #[test]
