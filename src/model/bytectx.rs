@@ -4,7 +4,8 @@
 //! Each byte is seen as 8 binary decisions down a tree of 255 nodes (node 1 is the root,
 //! node `k` has children `2k` and `2k + 1`, leaf `256 + c` is byte `c`). Every context
 //! (the last 1, 2, 3, 4, 6 bytes, the current word, sparse contexts that skip the last
-//! byte, the column of a fixed-length record, ...) owns, in one shared hash table, a
+//! byte, the column of a fixed-length record, the pixels around the next byte in the
+//! rows above of a 1-bit image, ...) owns, in one shared hash table, a
 //! probability counter for every node: the chance that the next bit is 1 given the
 //! context and the bits of the byte so far. A small online mixer turns the contexts'
 //! predictions (in the logistic domain, `stretch(p) = ln(p / (1 − p))`) into one
@@ -27,9 +28,13 @@
 //! on update only, replacing the slot of the bucket whose root counter has seen fewer
 //! updates (ties: the first) — a deterministic rule.
 //!
-//! `B` lock-step streams share every table (updated in stream order at each step); each
-//! stream has its own history, context hashes, record detector (positions; the votes for a record length are shared) and match pointer, and the
-//! match model may point into another stream's history.
+//! `B` lock-step streams share every table (updated in stream order at each step) and
+//! one tally of record-length votes; each stream has its own history, context hashes,
+//! record detector positions, match pointer and first mixer (the streams are different
+//! parts of one input), and the match model may point into another stream's history.
+//!
+//! The frame's bytes may have gone through a reversible filter first
+//! ([`ByteCtxConfig::filter`], [`crate::filter`]): the model codes what it is given.
 //!
 //! A neural model can join the mixture ([`ByteCtx::predict_with`]): its 256-way
 //! distribution is turned into one probability per node (the mass of the node's right
