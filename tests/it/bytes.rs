@@ -101,7 +101,7 @@ fn x86_like(n: usize) -> Vec<u8> {
     while code.len() < n {
         let here = code.len() as u32 + 5;
         let target = 0x400 * (i % 11) + 0x10;
-        code.push(if i % 5 == 0 { 0xe9 } else { 0xe8 });
+        code.push(if i.is_multiple_of(5) { 0xe9 } else { 0xe8 });
         code.extend_from_slice(&target.wrapping_sub(here).to_le_bytes());
         code.extend_from_slice(&[0x8b, 0x45, (i % 13) as u8 * 4, 0x89, 0xc1 + (i % 3) as u8]);
         i += 1;
