@@ -5,12 +5,16 @@
 //! cargo run --release --example bytes_bench -- [--preset fast] [--lstm fast] FILE...
 //! ```
 //! `--max N` reads only the first N bytes of each file; `--choose` only prints what the
-//! automatic choice picks. What `nnz compress` runs: `-p fast` is `--preset fast` alone
+//! automatic choice picks; `--batch N` runs the context model alone over N lock-step
+//! streams, as the LSTM's batch splits a file (the LSTM's preset sets it otherwise);
+//! `--x86 auto|on|off` applies the x86 filter as `nnz compress` chooses it, always or never.
+//! What `nnz compress` runs: `-p fast` is `--preset fast` alone
 //! (no `--lstm`); `-p default` is `--preset default --lstm default` with the LSTM's
 //! streams of at least 256 KiB (`LSTM_BATCH=1` for alice29.txt, `2` for book1).
 //! Tuning overrides: `BYTES_LR`, `BYTES_PRUNE`, `BYTES_LIMIT`, `BYTES_TABLE_BITS`,
 //! `LSTM_BATCH`.
 
+use nnz::filter::Filter;
 use nnz::model::bytectx::{ByteCtx, ByteCtxConfig, ByteMix};
 use nnz::model::lstm::{Lstm, LstmConfig};
 use nnz::model::Predictor;
@@ -21,18 +25,30 @@ fn main() -> anyhow::Result<()> {
     let (mut preset, mut lstm, mut max) = ("fast".to_string(), None::<String>, usize::MAX);
     let mut files = Vec::new();
     let mut choose_only = false;
+    let mut batch = 1usize;
+    let mut x86 = "auto".to_string();
     while let Some(a) = args.next() {
         match a.as_str() {
             "--preset" => preset = args.next().expect("--preset NAME"),
             "--lstm" => lstm = Some(args.next().expect("--lstm PRESET")),
             "--max" => max = args.next().expect("--max N").parse()?,
             "--choose" => choose_only = true,
+            "--batch" => batch = args.next().expect("--batch N").parse()?,
+            "--x86" => x86 = args.next().expect("--x86 auto|on|off"),
             _ => files.push(a),
         }
     }
     for f in files {
         let mut data = std::fs::read(&f)?;
         data.truncate(max);
+        // The x86 filter, as `nnz compress` chooses it (or forced on or off).
+        let filter = match x86.as_str() {
+            "on" => Filter::X86,
+            "off" => Filter::None,
+            _ => Filter::choose(&data),
+        };
+        eprintln!("{f}\tx86 {:?}\tfilter {filter:?}", nnz::filter::x86::stats(&data));
+        filter.forward(&mut data);
         if choose_only {
             let text = nnz::choose::text_bytes(&data) as f64 / data.len().max(1) as f64;
             println!("{f}\t{:?}\ttext share {text:.4}", nnz::choose::choose(&data));
@@ -53,7 +69,7 @@ fn main() -> anyhow::Result<()> {
             cfg.limit = v.parse()?;
         }
         let mut model: Box<dyn Predictor> = match &lstm {
-            None => Box::new(ByteCtx::new(&cfg, 1)),
+            None => Box::new(ByteCtx::new(&cfg, batch)),
             Some(p) => {
                 let mut lc = LstmConfig::preset_for(p, data.len() as u64, 256)?;
                 if let Ok(v) = std::env::var("LSTM_BATCH") {
@@ -67,6 +83,9 @@ fn main() -> anyhow::Result<()> {
         let mut probs = vec![0.0f32; 256 * b];
         let mut step = vec![0u16; b];
         let mut bits = 0.0f64;
+        // `BYTES_COSTS=PATH`: every byte's cost in bits, as little-endian f32, for analysis.
+        let costs_path = std::env::var("BYTES_COSTS").ok();
+        let mut costs = costs_path.as_ref().map(|_| vec![0.0f32; data.len()]);
         let start = Instant::now();
         for t in 0..len {
             model.predict(&mut probs);
@@ -74,12 +93,19 @@ fn main() -> anyhow::Result<()> {
                 let i = s * len + t;
                 *sym = if i < data.len() { data[i] as u16 } else { 0 };
                 if i < data.len() {
-                    bits -= (probs[s * 256 + *sym as usize].max(1e-9) as f64).log2();
+                    let c = -(probs[s * 256 + *sym as usize].max(1e-9) as f64).log2();
+                    bits += c;
+                    if let Some(costs) = costs.as_mut() {
+                        costs[i] = c as f32;
+                    }
                 }
             }
             model.update(&step);
         }
         let secs = start.elapsed().as_secs_f64();
+        if let (Some(path), Some(costs)) = (&costs_path, &costs) {
+            std::fs::write(path, costs.iter().flat_map(|c| c.to_le_bytes()).collect::<Vec<u8>>())?;
+        }
         println!(
             "{f}\t{} bytes\t{:.4} bpb\t{:.0} kB/s\tB={b}",
             data.len(),

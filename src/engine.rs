@@ -27,6 +27,7 @@
 //! ```
 
 use crate::coder::{self, Decoder, Encoder};
+use crate::filter::Filter;
 use crate::format::{self, Header, ModelKind, TokenizerSection, NUMERICS_VERSION};
 use crate::model::bytectx::{ByteCtx, ByteCtxConfig, ByteMix};
 use crate::model::lstm::{Lstm, LstmConfig};
@@ -294,8 +295,8 @@ const MIX_LR: f32 = 0.02;
 /// order-3 Kneser–Ney model ([`crate::model::ngram`]).
 const MIX_VERSION: u8 = 2;
 /// Version of the byte model's parameter layout.
-/// Version 2: the byte context model's version 2 (see `ByteCtxConfig`); version 1
-/// files are refused.
+/// Version 2: the byte context model's version 2 (see `ByteCtxConfig`: run states, text
+/// and binary contexts, three mixers, the x86 filter); version 1 files are refused.
 const BYTES_VERSION: u8 = 2;
 /// The most memory a model may ask for ([`Model::memory_estimate`]): 8 GiB, eight times
 /// the largest preset.
@@ -369,13 +370,13 @@ impl Model {
             }
             ModelKind::Bytes => {
                 let n = ByteCtxConfig::BYTES;
-                ensure!(params.len() > n + 1, "corrupt header: bad byte model parameters");
                 ensure!(
-                    params[0] == BYTES_VERSION,
-                    "byte model version {} (this nnz reads version {}): the file was written by another version of nnz",
-                    params[0],
-                    BYTES_VERSION
+                    params.is_empty() || params[0] == BYTES_VERSION,
+                    "byte model version {} (this nnz reads version {BYTES_VERSION}): the file was written by \
+                     another version of nnz",
+                    params[0]
                 );
+                ensure!(params.len() > n + 1, "corrupt header: bad byte model parameters");
                 let ctx = ByteCtxConfig::from_bytes(&params[1..n + 1]).context("corrupt header")?;
                 Ok(Model::Bytes(ctx, LstmConfig::from_bytes(&params[n + 1..]).context("corrupt header")?))
             }
@@ -415,6 +416,22 @@ impl Model {
             Model::TransformerMix(c, _) => transformer(c) + CONTEXT_MODEL,
             Model::Bytes(ctx, c) => bytectx(ctx) + lstm(c),
             Model::ByteCtx(ctx) => bytectx(ctx),
+        }
+    }
+
+    /// The filter a byte model's frame went through ([`Filter::None`] for the others).
+    fn filter(&self) -> Filter {
+        match self {
+            Model::Bytes(ctx, _) | Model::ByteCtx(ctx) => ctx.filter,
+            _ => Filter::None,
+        }
+    }
+
+    /// Records the filter of a byte model's frame (others take none).
+    fn set_filter(&mut self, filter: Filter) {
+        match self {
+            Model::Bytes(ctx, _) | Model::ByteCtx(ctx) => ctx.filter = filter,
+            _ => assert_eq!(filter, Filter::None, "only the byte models filter"),
         }
     }
 
@@ -584,6 +601,17 @@ fn compress_frame(
         return Ok(stored_file(data, checksum));
     }
     let model_request = opts.model.for_data(data);
+    // The byte models may code the frame through a reversible filter (x86 code).
+    let filter = if model_request.tokenized() { Filter::None } else { Filter::choose(data) };
+    let filtered;
+    let data_in = if filter == Filter::None {
+        data
+    } else {
+        let mut v = data.to_vec();
+        filter.forward(&mut v);
+        filtered = v;
+        &filtered[..]
+    };
     let tokenizer_start = Instant::now();
     let (dictionary, tokenizer) = match &opts.tokenizer {
         Some(topts) if model_request.tokenized() => {
@@ -594,10 +622,11 @@ fn compress_frame(
         }
         _ => (Dictionary::identity(), None),
     };
-    let symbols = dictionary.encode(data);
+    let symbols = dictionary.encode(data_in);
     let tokenizer_secs = tokenizer_start.elapsed().as_secs_f64();
-    let model_spec =
+    let mut model_spec =
         model_request.resolve(symbols.len() as u64, dictionary.vocab_size())?.expect("store handled above");
+    model_spec.set_filter(filter);
     let mut model = model_spec.build(dictionary.vocab_size())?;
     let mut frame_stats = Stats { tokenizer_secs, ..Stats::default() };
     let mut dir = Direction::Encode { symbols: &symbols, coder: Encoder::new() };
@@ -834,6 +863,7 @@ fn decode_payload(header: &Header, payload: &[u8], progress: &mut dyn FnMut(&Loo
     if out.len() as u64 != header.original_len {
         bail!("corrupt data: decoded {} bytes, the header says {}", out.len(), header.original_len);
     }
+    spec.filter().inverse(&mut out);
     Ok(out)
 }
 

@@ -2,6 +2,7 @@ pub mod choose;
 pub mod cli;
 pub mod coder;
 pub mod engine;
+pub mod filter;
 pub mod format;
 pub mod fuzzing;
 pub mod kernels;

@@ -92,3 +92,57 @@ fn byte_context_golden_file_is_reproduced_bit_for_bit() {
     let now = run(&["compress", "-q", "-p", "tiny", "--model", "bytectx"], &data).stdout;
     assert!(now == golden, "compressing data/obj2.8k with -p tiny --model bytectx no longer gives the golden file");
 }
+
+/// Synthetic x86-like code: calls and jumps from many places to a few targets, between
+/// other instructions, ending in a call cut short (a partial operand).
+fn x86_like(n: usize) -> Vec<u8> {
+    let mut code = Vec::new();
+    let mut i = 0u32;
+    while code.len() < n {
+        let here = code.len() as u32 + 5;
+        let target = 0x400 * (i % 11) + 0x10;
+        code.push(if i.is_multiple_of(5) { 0xe9 } else { 0xe8 });
+        code.extend_from_slice(&target.wrapping_sub(here).to_le_bytes());
+        code.extend_from_slice(&[0x8b, 0x45, (i % 13) as u8 * 4, 0x89, 0xc1 + (i % 3) as u8]);
+        i += 1;
+    }
+    code.truncate(n);
+    code.extend_from_slice(&[0xe8, 0x10, 0x00]);
+    code
+}
+
+/// The filter byte of a byte model's frame (the byte context model's parameters follow
+/// the byte model's version byte; the filter is their last byte).
+fn filter_of(packed: &[u8]) -> u8 {
+    let frames = nnz::engine::list_frames(packed).unwrap();
+    let p = &frames[0].model_params;
+    p[nnz::model::bytectx::ByteCtxConfig::BYTES]
+}
+
+#[test]
+fn x86_filter_is_chosen_for_code_recorded_and_undone() {
+    let code = x86_like(20_000);
+    let with = roundtrip(&code, &["-p", "tiny", "--model", "bytes"]);
+    assert_eq!(filter_of(&with), nnz::filter::Filter::X86.to_byte());
+    // The byte context model alone filters too (its parameters are the config itself).
+    let alone = roundtrip(&code, &["-p", "tiny", "--model", "bytectx"]);
+    let frames = nnz::engine::list_frames(&alone).unwrap();
+    assert_eq!(frames[0].model_params[nnz::model::bytectx::ByteCtxConfig::BYTES - 1], 1);
+    // Text: no filter.
+    let text = prefix("canterbury/alice29.txt", 8_000);
+    assert_eq!(filter_of(&roundtrip(&text, &["-p", "tiny", "--model", "bytes"])), 0);
+}
+
+#[test]
+fn a_byte_model_file_of_an_older_version_is_refused_with_a_message() {
+    let packed = roundtrip(&prefix("calgary/obj2", 3_000), &["-p", "tiny", "--model", "bytes"]);
+    let (mut header, len) = nnz::format::Header::read(&packed).unwrap();
+    header.model_params[0] = 1; // the byte model's version before the filter
+    let mut old = Vec::new();
+    header.write(&mut old);
+    old.extend_from_slice(&packed[len..]);
+    let out = run(&["decompress", "-q"], &old);
+    assert!(!out.status.success());
+    let msg = String::from_utf8_lossy(&out.stderr);
+    assert!(msg.contains("byte model version 1 (this nnz reads version 2)"), "{msg}");
+}
