@@ -89,10 +89,11 @@ const NO_MAP: u32 = u32::MAX;
 /// MIN_IMAGE_ROW bytes, or a shorter one whose votes come at least STRONG_VOTES times per
 /// 4096 bytes lately ([`Records::strong`]): the detector finds periods everywhere (8 in
 /// alice29.txt, 0.26 votes/kB), real records vote more often (kennedy.xls 1.9/kB). Context
-/// model alone, fast: alice29 (B = 4) 2.0031 with the contexts on at any period, 1.9937
-/// so; kennedy.xls (B = 16) 0.1355 either way, 0.1520 with rows of 16 or more only.
+/// model alone, fast: kennedy.xls (B = 16) 0.1340 with 16 (as with 3 or 8), 0.1520 with
+/// rows of 16 or more only; alice29 (B = 1) 1.9797 with 3, 1.9772 with 8, 1.9758 with 16
+/// (1.9759 without these contexts), book1 (B = 1) 2.1417 with 3, 2.1344 with 16 (2.1344).
 const MIN_IMAGE_ROW: u64 = 16;
-const STRONG_VOTES: u32 = 3;
+const STRONG_VOTES: u32 = 16;
 /// Mixer inputs: the contexts' counters, the same through their adaptive maps, the
 /// match model, the neural model, a bias, padding to a multiple of 8 (see [`dot`]).
 const N_IN: usize = (2 * N_CTX + 3).div_ceil(8) * 8;
