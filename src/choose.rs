@@ -66,6 +66,11 @@ pub fn text_bytes(data: &[u8]) -> u64 {
     count
 }
 
+/// Whether `data` counts as text (at least [`TEXT_PER_MILLE`] of its bytes are).
+pub fn is_text(data: &[u8]) -> bool {
+    text_bytes(data) as u128 * 1000 >= TEXT_PER_MILLE as u128 * data.len() as u128
+}
+
 /// The choice for `len` bytes of which `text` are text.
 pub fn decide(len: u64, text: u64) -> Choice {
     if len >= TOKENS_MIN_LEN && text as u128 * 1000 >= TEXT_PER_MILLE as u128 * len as u128 {

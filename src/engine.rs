@@ -113,22 +113,26 @@ pub struct BytesRequest {
     pub preset: String,
     /// The LSTM over bytes (its `mix` field is ignored: the context model is the mixer).
     pub lstm: LstmRequest,
+    /// Whether the frame is text ([`crate::choose::is_text`]; set per frame by
+    /// [`ModelSpec::for_data`]): `fast` leaves the network out on text only.
+    pub text: bool,
 }
 
 impl BytesRequest {
     pub fn preset(name: &str) -> BytesRequest {
-        BytesRequest { preset: name.to_string(), lstm: LstmRequest::preset(name) }
+        BytesRequest { preset: name.to_string(), lstm: LstmRequest::preset(name), text: false }
     }
 
     fn resolve(&self, len: u64) -> Result<Model> {
         let ctx = ByteCtxConfig::preset_for(&self.preset, len)?;
-        // `fast` is the byte contexts alone (unless an LSTM field is given): the LSTM
-        // over bytes tripled its time for little (book1, ideal code length: 2.0838 bits
-        // per byte alone at 72 kB/s against 2.0912 at 41 kB/s mixed, since the network
-        // wants 16 streams; obj2 1.7530 / 1.7550; kennedy.xls 0.1322 / 0.1167).
+        // `fast` on text is the byte contexts alone (unless an LSTM field is given): there
+        // the LSTM over bytes nearly tripled the time for 0.2% (book1, `nnz compress`:
+        // 2.047 bits per byte at 57 kB/s alone, 2.042 at 21 kB/s mixed). On binary data it
+        // pays for its time: kennedy.xls 0.132 → 0.109, the first MB of silesia osdb
+        // 1.900 → 1.823, obj2 1.752 → 1.696 (at 30, 19 and 14 kB/s).
         let l = &self.lstm;
         let overrides = l.layers.is_some() || l.hidden.is_some() || l.batch.is_some() || l.seg_len.is_some();
-        if self.preset == "fast" && !overrides && l.lr.is_none() {
+        if self.preset == "fast" && self.text && !overrides && l.lr.is_none() {
             return Ok(Model::ByteCtx(ctx));
         }
         let mut lstm = self.lstm.resolve(len, 256)?;
@@ -260,8 +264,13 @@ impl ModelSpec {
         match self {
             ModelSpec::Auto { lstm, bytes } => match crate::choose::choose(data) {
                 crate::choose::Choice::Tokens => ModelSpec::Lstm(lstm.clone()),
-                crate::choose::Choice::Bytes => ModelSpec::Bytes(bytes.clone()),
+                crate::choose::Choice::Bytes => {
+                    ModelSpec::Bytes(BytesRequest { text: crate::choose::is_text(data), ..bytes.clone() })
+                }
             },
+            ModelSpec::Bytes(req) => {
+                ModelSpec::Bytes(BytesRequest { text: crate::choose::is_text(data), ..req.clone() })
+            }
             other => other.clone(),
         }
     }
@@ -913,9 +922,17 @@ mod tests {
     }
 
     #[test]
-    fn bytes_model_fast_is_the_contexts_alone_and_default_has_long_streams() {
-        assert!(matches!(BytesRequest::preset("fast").resolve(768_771).unwrap(), Model::ByteCtx(_)));
+    fn bytes_model_fast_is_the_contexts_alone_on_text_and_default_has_long_streams() {
+        // `fast` leaves the network out on text only, as `for_data` finds it.
+        let fast = ModelSpec::Bytes(BytesRequest::preset("fast"));
+        let text = b"Alice was beginning to get very tired of sitting by her sister.\n".repeat(20);
+        let binary: Vec<u8> = (0..1300u32).map(|i| (i * 7 % 251) as u8).collect();
+        let model = |data: &[u8]| fast.for_data(data).resolve(data.len() as u64, 256).unwrap().unwrap();
+        assert!(matches!(model(&text), Model::ByteCtx(_)));
+        assert!(matches!(model(&binary), Model::Bytes(..)));
         let mut req = BytesRequest::preset("fast");
+        req.text = true;
+        assert!(matches!(req.resolve(768_771).unwrap(), Model::ByteCtx(_)));
         req.lstm.hidden = Some(64);
         assert!(matches!(req.resolve(768_771).unwrap(), Model::Bytes(..)));
         let batch = |len| match BytesRequest::preset("default").resolve(len).unwrap() {

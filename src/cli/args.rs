@@ -76,9 +76,10 @@ pub struct CompressArgs {
     /// and more (per block)
     #[arg(long, value_enum, default_value_t = ModelArg::Auto)]
     pub model: ModelArg,
-    /// Model size, for every model: tiny (tests), fast (the default), default (about 1%
-    /// smaller files, 5–10× slower), large (for large inputs or GPUs). bytes: byte
-    /// contexts alone (fast) or with an LSTM over bytes of 3×192 cells (default); lstm:
+    /// Model size, for every model: tiny (tests), fast (the default), default (1–6%
+    /// smaller files, up to 17% on binaries; 8–15× slower), large (for large inputs or GPUs). bytes: byte
+    /// contexts alone on text and with an LSTM over bytes of 2×96 cells on other data
+    /// (fast), with an LSTM of 3×192 cells (default); lstm:
     /// 2×96, 3×192, 4×352 (NNCP v1's profile); transformer: 2×128, 3×192, 8×512. The
     /// number of streams adapts to the input's size (see the README)
     #[arg(short, long, default_value = "fast", value_parser = ["tiny", "fast", "default", "large"])]
@@ -122,8 +123,9 @@ pub struct CompressArgs {
 pub enum ModelArg {
     /// `bytes`, or `lstm` for text blocks of 32 MiB and more (src/choose.rs)
     Auto,
-    /// Bytes, no dictionary: byte context model (orders 1-6, word, sparse, record, match)
-    /// mixed with an LSTM over bytes; the strongest model on binary and on text up to MBs
+    /// Bytes, no dictionary: byte context model (orders 0-8, words, lines, sparse, record
+    /// and 1-bit image contexts, match; x86 call filter when code is detected), mixed with
+    /// an LSTM over bytes with `-p default`; the strongest model on binary and on text up to MBs
     Bytes,
     /// Bytes, no dictionary: the byte context model alone; fast
     Bytectx,
@@ -161,12 +163,12 @@ impl CompressArgs {
         let (model, preset) = match self.model {
             ModelArg::Auto => {
                 let (lstm, name) = lstm_request();
-                let bytes = BytesRequest { preset: self.preset.clone(), lstm: lstm.clone() };
+                let bytes = BytesRequest { preset: self.preset.clone(), lstm: lstm.clone(), text: false };
                 (ModelSpec::Auto { lstm, bytes }, name)
             }
             ModelArg::Bytes => {
                 let (lstm, name) = lstm_request();
-                (ModelSpec::Bytes(BytesRequest { preset: self.preset.clone(), lstm }), name)
+                (ModelSpec::Bytes(BytesRequest { preset: self.preset.clone(), lstm, text: false }), name)
             }
             ModelArg::Bytectx => (ModelSpec::ByteCtx(self.preset.clone()), self.preset.clone()),
             ModelArg::Lstm => {
