@@ -876,6 +876,15 @@ fn decode_payload(header: &Header, payload: &[u8], progress: &mut dyn FnMut(&Loo
     Ok(out)
 }
 
+/// The filter a frame's bytes went through before coding (what `nnz info` shows);
+/// [`Filter::None`] for stored frames and for models that take none.
+pub fn frame_filter(header: &Header) -> Result<Filter> {
+    if header.stored {
+        return Ok(Filter::None);
+    }
+    Ok(Model::from_header(header.model, &header.model_params)?.filter())
+}
+
 /// The headers of every frame of a `.nnz` file, without decoding anything.
 pub fn list_frames(file: &[u8]) -> Result<Vec<Header>> {
     let mut frames = Vec::new();

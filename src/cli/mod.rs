@@ -143,6 +143,17 @@ fn info(path: &Path) -> Result<String> {
         let preset = if h.preset.is_empty() { String::new() } else { format!(", preset {}", h.preset) };
         outln!(out, "model:             {}{preset}", h.model.name());
         outln!(out, "numerics version:  {}", h.numerics);
+        // Each frame chooses its own filter: name every filter the file uses.
+        let mut filters = Vec::new();
+        for f in &frames {
+            let filter = engine::frame_filter(f).with_context(cannot)?;
+            if filter != crate::filter::Filter::None && !filters.contains(&filter) {
+                filters.push(filter);
+            }
+        }
+        for filter in filters {
+            outln!(out, "filter:            {}", filter.describe());
+        }
     }
     match &h.tokenizer {
         Some(t) => outln!(

@@ -38,6 +38,14 @@ impl Filter {
         }
     }
 
+    /// What `nnz info` calls it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Filter::None => "none",
+            Filter::X86 => "x86 (E8/E9 call and jump targets made absolute)",
+        }
+    }
+
     pub fn from_byte(b: u8) -> Result<Filter> {
         Ok(match b {
             0 => Filter::None,

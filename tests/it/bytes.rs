@@ -124,13 +124,16 @@ fn x86_filter_is_chosen_for_code_recorded_and_undone() {
     let code = x86_like(20_000);
     let with = roundtrip(&code, &["-p", "tiny", "--model", "bytes"]);
     assert_eq!(filter_of(&with), nnz::filter::Filter::X86.to_byte());
+    assert!(info(&with).contains("filter:            x86"), "{}", info(&with));
     // The byte context model alone filters too (its parameters are the config itself).
     let alone = roundtrip(&code, &["-p", "tiny", "--model", "bytectx"]);
     let frames = nnz::engine::list_frames(&alone).unwrap();
     assert_eq!(frames[0].model_params[nnz::model::bytectx::ByteCtxConfig::BYTES - 1], 1);
     // Text: no filter.
     let text = prefix("canterbury/alice29.txt", 8_000);
-    assert_eq!(filter_of(&roundtrip(&text, &["-p", "tiny", "--model", "bytes"])), 0);
+    let plain = roundtrip(&text, &["-p", "tiny", "--model", "bytes"]);
+    assert_eq!(filter_of(&plain), 0);
+    assert!(!info(&plain).contains("filter:"), "{}", info(&plain));
 }
 
 #[test]
