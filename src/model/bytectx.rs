@@ -105,8 +105,6 @@ const IN_BIAS: usize = 2 * N_CTX + 2;
 /// have been seen (0..=5).
 const MATCH_STATES: usize = 4;
 const ORDER_LEVELS: usize = 6;
-/// The second mixer's weight sets: per node and a class of the last byte (9).
-const C1_CLASSES: usize = 256;
 /// Weight sets of the first mixer, per stream: the streams of a frame are different
 /// parts of the input (a tar's PDF and its text), and a mixer of their own adapts to
 /// each (first MB of silesia samba without its PDF, context model alone, B = 16: 1.2902
@@ -126,7 +124,7 @@ const N_MIXERS: usize = 3;
 const LR_FLOOR: f32 = 0.3;
 const LR_BOOST: f32 = 3.0;
 const LR_SETTLE: f32 = 256.0;
-/// Learning rate of the final mixer (two inputs per node: the two mixers' outputs).
+/// Learning rate of the final mixer (N_MIXERS inputs per node: the mixers' logits).
 const FINAL_LR: f32 = 0.002;
 /// Adaptive maps: count levels × probability buckets, per context.
 const MAP_COUNTS: usize = 8;
@@ -338,8 +336,8 @@ struct NodeEnv {
     len: usize,
     match_st: f32,
     orders_seen: usize,
+    /// The last byte.
     c1: usize,
-    c1_class: usize,
     /// The second APM's context (hash of the last two bytes).
     h2: usize,
     /// The byte before the last.
@@ -539,11 +537,12 @@ pub struct ByteCtx {
     /// One counter per node, no context: the cheap estimate of pruned nodes.
     node_counters: Vec<u32>,
     /// Mixer weights, N_IN per set: each stream's first mixer's sets (node, match state,
-    /// orders seen), then the second mixer's, shared (node, class of the last byte).
+    /// orders seen), then the second and third mixers' sets, shared (node × the last
+    /// byte, node × the byte before it).
     weights: Vec<f32>,
     /// Updates each weight set has had (saturating), for its learning-rate schedule.
     set_updates: Vec<u32>,
-    /// Final mixer: per node, the weights of the two first-layer mixers' logits.
+    /// Final mixer: per node, the weights of the first-layer mixers' logits.
     final_weights: Vec<[f32; N_MIXERS]>,
     /// Match model: counters of "the expected bit is right", by match length.
     match_counters: Vec<u32>,
@@ -580,7 +579,7 @@ impl ByteCtx {
                 *v = sigmoid1(x);
             }
         }
-        let mut weights = vec![0.0f32; (batch * FIRST_SETS + 256 * (C1_CLASSES + 256)) * N_IN];
+        let mut weights = vec![0.0f32; (batch * FIRST_SETS + 256 * (256 + 256)) * N_IN];
         for w in weights.chunks_exact_mut(N_IN) {
             w[..N_CTX].fill(0.3);
             w[..N_CTX].fill(0.15);
@@ -772,8 +771,8 @@ impl ByteCtx {
         let (state, _) = Self::match_state(env.expected, env.len, k);
         [
             env.set_base + k + 256 * (state + MATCH_STATES * env.orders_seen),
-            env.second_base + k + 256 * env.c1_class,
-            env.second_base + k + 256 * (C1_CLASSES + env.c2),
+            env.second_base + k + 256 * env.c1,
+            env.second_base + k + 256 * (256 + env.c2),
         ]
     }
 
@@ -821,7 +820,6 @@ impl ByteCtx {
             match_st: 0.0,
             orders_seen: 0,
             c1: 0,
-            c1_class: 0,
             h2: 0,
             c2: 0,
             absent: 0,
@@ -837,7 +835,6 @@ impl ByteCtx {
             env.match_st =
                 self.stretch[(self.match_counters[s.match_len.min(MATCH_MAX)] >> (COUNT_BITS + 10)) as usize];
             env.c1 = (s.c8 & 0xff) as usize;
-            env.c1_class = env.c1;
             env.c2 = ((s.c8 >> 8) & 0xff) as usize;
             env.h2 = (hash2(40, s.c8 & 0xffff) >> (64 - APM2_BITS)) as usize;
             env.set_base = b * FIRST_SETS;
