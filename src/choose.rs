@@ -66,14 +66,20 @@ pub fn text_bytes(data: &[u8]) -> u64 {
     count
 }
 
-/// Whether `data` counts as text (at least [`TEXT_PER_MILLE`] of its bytes are).
+/// Whether `len` bytes of which `text` are text count as text (at least
+/// [`TEXT_PER_MILLE`] of them).
+fn counts_as_text(len: u64, text: u64) -> bool {
+    text as u128 * 1000 >= TEXT_PER_MILLE as u128 * len as u128
+}
+
+/// Whether `data` counts as text.
 pub fn is_text(data: &[u8]) -> bool {
-    text_bytes(data) as u128 * 1000 >= TEXT_PER_MILLE as u128 * data.len() as u128
+    counts_as_text(data.len() as u64, text_bytes(data))
 }
 
 /// The choice for `len` bytes of which `text` are text.
 pub fn decide(len: u64, text: u64) -> Choice {
-    if len >= TOKENS_MIN_LEN && text as u128 * 1000 >= TEXT_PER_MILLE as u128 * len as u128 {
+    if len >= TOKENS_MIN_LEN && counts_as_text(len, text) {
         Choice::Tokens
     } else {
         Choice::Bytes
