@@ -33,7 +33,7 @@ use crate::model::bytectx::{ByteCtx, ByteCtxConfig, ByteMix};
 use crate::model::lstm::{Lstm, LstmConfig};
 use crate::model::mix::Mix;
 use crate::model::order2::Order2;
-use crate::model::transformer::{Transformer, TransformerConfig};
+use crate::model::transformer::{self, TransformerConfig};
 use crate::model::Predictor;
 use crate::tokenizer::{self, Dictionary};
 use anyhow::{bail, ensure, Context, Result};
@@ -460,8 +460,8 @@ impl Model {
             Model::Order2 => Box::new(Order2::new(vocab)),
             Model::Lstm(cfg) => Box::new(Lstm::new(cfg, vocab)?),
             Model::LstmMix(cfg, lr) => Box::new(Mix::new(Box::new(Lstm::new(cfg, vocab)?), *lr)),
-            Model::Transformer(cfg) => Box::new(Transformer::new(cfg, vocab)?),
-            Model::TransformerMix(cfg, lr) => Box::new(Mix::new(Box::new(Transformer::new(cfg, vocab)?), *lr)),
+            Model::Transformer(cfg) => transformer::build(cfg, vocab)?,
+            Model::TransformerMix(cfg, lr) => Box::new(Mix::new(transformer::build(cfg, vocab)?, *lr)),
             Model::Bytes(ctx, lstm) => {
                 ensure!(vocab == 256, "corrupt header: the byte model codes bytes, not {vocab} symbols");
                 Box::new(ByteMix::new(Box::new(Lstm::new(lstm, 256)?), ctx)?)
@@ -584,10 +584,12 @@ fn run(
         model_secs += (t1 - t0).as_secs_f64() + t2.elapsed().as_secs_f64();
         coder_secs += (t2 - t1).as_secs_f64();
         if t % PROGRESS_EVERY == PROGRESS_EVERY - 1 || t + 1 == len {
+            model.check()?;
             report.bits = dir.bits();
             progress(&report);
         }
     }
+    model.check()?;
     stats.model_secs += model_secs;
     stats.coder_secs += coder_secs;
     Ok(())

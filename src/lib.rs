@@ -1,6 +1,9 @@
 pub mod choose;
 pub mod cli;
 pub mod coder;
+#[cfg(feature = "cuda")]
+pub mod cuda;
+pub mod device;
 pub mod engine;
 pub mod filter;
 pub mod format;

@@ -66,6 +66,11 @@ pub struct CommonArgs {
     /// Keep the input file (always the case: nnz never deletes its input)
     #[arg(short, long, hide = true)]
     pub keep: bool,
+    /// Where the Transformer runs: `cpu`, or `cuda` (the first NVIDIA GPU; needs a
+    /// build with `--features cuda`). Files are identical either way, so either
+    /// decompresses the other's. Default: $NNZ_DEVICE, else cpu
+    #[arg(long, value_name = "DEVICE")]
+    pub device: Option<String>,
 }
 
 #[derive(Args, Debug)]

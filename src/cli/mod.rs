@@ -18,6 +18,7 @@ pub fn execute(cli: Cli) -> Result<()> {
     io::remove_temp_files_on_interrupt();
     // A bad NNZ_KERNEL is a clear error now, not a surprise in the middle of a file.
     crate::kernels::select_from_env()?;
+    crate::device::select_from_env()?;
     match cli.command {
         Command::Compress(args) => compress(&args),
         Command::Decompress(args) => decompress(&args),
@@ -43,8 +44,17 @@ macro_rules! outln {
     }};
 }
 
+/// `--device`, over `NNZ_DEVICE`.
+fn select_device(c: &CommonArgs) -> Result<()> {
+    if let Some(name) = &c.device {
+        crate::device::select(crate::device::parse(name)?);
+    }
+    Ok(())
+}
+
 fn compress(args: &CompressArgs) -> Result<()> {
     let c = &args.common;
+    select_device(c)?;
     let opts = args.options()?;
     let input = io::input_path(&c.input);
     let sink = io::resolve_sink(input, &c.output, c.stdout, true)?;
@@ -86,6 +96,7 @@ fn print_stats(s: &engine::Stats, total_secs: f64) {
 }
 
 fn decompress(c: &CommonArgs) -> Result<()> {
+    select_device(c)?;
     let input = io::input_path(&c.input);
     let sink = io::resolve_sink(input, &c.output, c.stdout, false)?;
     io::check_sink(&sink, input, c.force, false)?;

@@ -71,14 +71,20 @@ impl Adam {
         self.steps
     }
 
+    /// Counts a step and returns its bias-corrected step size `lr_t` — the scalar part
+    /// of [`Adam::step`], for a model whose element-wise update runs elsewhere (a GPU).
+    pub fn next_step_size(&mut self, lr: f32) -> f32 {
+        self.steps += 1;
+        self.beta1_pow *= self.beta1;
+        self.beta2_pow *= self.beta2;
+        lr * (1.0 - self.beta2_pow).sqrt() / (1.0 - self.beta1_pow)
+    }
+
     /// One update of `params` with gradient `grads` and base learning rate `lr`.
     pub fn step(&mut self, params: &mut [f32], grads: &[f32], lr: f32) {
         assert_eq!(params.len(), self.v.len());
         assert_eq!(grads.len(), self.v.len());
-        self.steps += 1;
-        self.beta1_pow *= self.beta1;
-        self.beta2_pow *= self.beta2;
-        let lr_t = lr * (1.0 - self.beta2_pow).sqrt() / (1.0 - self.beta1_pow);
+        let lr_t = self.next_step_size(lr);
         let (b1, b2, eps, clip) = (self.beta1, self.beta2, self.eps, self.clip);
         let (c1, c2) = (1.0 - b1, 1.0 - b2);
         let clamp = |g: f32| if clip > 0.0 { g.clamp(-clip, clip) } else { g };

@@ -116,6 +116,11 @@ impl Predictor for Mix {
         self.nn.update(symbols);
     }
 
+    fn check(&self) -> anyhow::Result<()> {
+        self.nn.check()?;
+        self.ctx.check()
+    }
+
     fn time_breakdown(&self) -> Vec<(&'static str, f64)> {
         let mut parts = self.nn.time_breakdown();
         parts.push(("context+mix", self.own_secs));

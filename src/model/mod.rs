@@ -33,6 +33,14 @@ pub trait Predictor {
     /// Streams that have already ended get the padding symbol 0. Training happens here.
     fn update(&mut self, symbols: &[u16]);
 
+    /// The first error the model met, if any. Models that cannot fail (every CPU
+    /// model) keep the default; a GPU model reports a device error here, since
+    /// `predict` and `update` cannot return one. The engine asks regularly and at the
+    /// end of every frame.
+    fn check(&self) -> anyhow::Result<()> {
+        Ok(())
+    }
+
     /// Where the model's time went, for `nnz compress --stats`: (part, seconds) pairs
     /// such as forward, backward, optimizer. Empty when the model keeps no breakdown.
     fn time_breakdown(&self) -> Vec<(&'static str, f64)> {

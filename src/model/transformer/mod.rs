@@ -131,8 +131,12 @@
 //! ```
 
 mod config;
+#[cfg(feature = "cuda")]
+mod gpu;
 
 pub use config::TransformerConfig;
+#[cfg(feature = "cuda")]
+pub use gpu::TransformerGpu;
 
 use crate::kernels;
 use crate::model::adam::Adam;
@@ -329,6 +333,18 @@ fn rms_rows_backward(
             let dn = dar[j] * g[j];
             dxr[j] += r * (dn - n * m);
         }
+    }
+}
+
+/// The Transformer for `vocab` symbols on the selected [`crate::device`]: the CPU
+/// model, or the GPU model (which computes the same bits).
+pub fn build(cfg: &TransformerConfig, vocab: usize) -> Result<Box<dyn Predictor>> {
+    match crate::device::active() {
+        crate::device::Device::Cpu => Ok(Box::new(Transformer::new(cfg, vocab)?)),
+        #[cfg(feature = "cuda")]
+        crate::device::Device::Cuda => Ok(Box::new(TransformerGpu::new(cfg, vocab)?)),
+        #[cfg(not(feature = "cuda"))]
+        crate::device::Device::Cuda => unreachable!("device::parse refuses cuda without the feature"),
     }
 }
 
