@@ -611,11 +611,13 @@ impl TransformerGpu {
     fn shift_memory(&mut self) -> Result<()> {
         let t_len = self.cfg.seg_len;
         let (n, dh) = (self.n, self.dh);
-        let chunks = self.cfg.batch * self.cfg.heads;
         for a in &self.acts {
             for (c, unit) in [(&a.kt, 1), (&a.vc, dh)] {
-                // Overlapping ranges: through the scratch buffer.
+                // Chunks of n positions (`unit` floats each): one per stream, head and
+                // key element in `kt`, one per stream and head in `vc`. Overlapping
+                // ranges: through the scratch buffer.
                 let (chunk, keep) = (n * unit, (n - t_len) * unit);
+                let chunks = c.len() / chunk;
                 self.chunk_copy((&self.tmp, 0), (c, t_len * unit), chunks, keep, chunk, chunk)?;
                 self.chunk_copy((c, 0), (&self.tmp, 0), chunks, keep, chunk, chunk)?;
             }
@@ -672,11 +674,11 @@ impl TransformerGpu {
     /// Saves (`save`) or restores the coding pass's memory around a retraining pass.
     fn swap_memory(&self, save: bool) -> Result<()> {
         let (n, dh, m) = (self.n, self.dh, self.m);
-        let chunks = self.cfg.batch * self.cfg.heads;
         let mut off = 0;
         for a in &self.acts {
             for (c, unit) in [(&a.kt, 1), (&a.vc, dh)] {
                 let (chunk, mem) = (n * unit, m * unit);
+                let chunks = c.len() / chunk;
                 if save {
                     self.chunk_copy((&self.saved_mem, off), (c, 0), chunks, mem, mem, chunk)?;
                 } else {
