@@ -55,6 +55,9 @@ fn select_device(c: &CommonArgs) -> Result<()> {
 fn compress(args: &CompressArgs) -> Result<()> {
     let c = &args.common;
     select_device(c)?;
+    if crate::device::active() == crate::device::Device::Cuda && args.model != args::ModelArg::Transformer && !c.quiet {
+        eprintln!("nnz: note: only the Transformer (--model transformer) runs on a GPU; this model runs on the CPU");
+    }
     let opts = args.options()?;
     let input = io::input_path(&c.input);
     let sink = io::resolve_sink(input, &c.output, c.stdout, true)?;

@@ -27,6 +27,7 @@ struct Api {
     cu_ctx_set_current: unsafe extern "C" fn(Handle) -> CuResult,
     cu_module_load_data: unsafe extern "C" fn(*mut Handle, *const c_void) -> CuResult,
     cu_module_get_function: unsafe extern "C" fn(*mut Handle, Handle, *const c_char) -> CuResult,
+    cu_module_unload: unsafe extern "C" fn(Handle) -> CuResult,
     cu_mem_alloc: unsafe extern "C" fn(*mut DevicePtr, usize) -> CuResult,
     cu_mem_free: unsafe extern "C" fn(DevicePtr) -> CuResult,
     cu_memcpy_htod: unsafe extern "C" fn(DevicePtr, *const c_void, usize) -> CuResult,
@@ -97,6 +98,8 @@ macro_rules! load {
     };
 }
 
+// `load!`'s transmute targets the struct field's type: annotating it would repeat it.
+#[allow(clippy::missing_transmute_annotations)]
 fn api() -> Result<&'static Api> {
     static API: OnceLock<std::result::Result<Api, String>> = OnceLock::new();
     API.get_or_init(|| {
@@ -112,6 +115,7 @@ fn api() -> Result<&'static Api> {
                 cu_ctx_set_current: load!(lib, "cuCtxSetCurrent"),
                 cu_module_load_data: load!(lib, "cuModuleLoadData"),
                 cu_module_get_function: load!(lib, "cuModuleGetFunction"),
+                cu_module_unload: load!(lib, "cuModuleUnload"),
                 cu_mem_alloc: load!(lib, "cuMemAlloc_v2"),
                 cu_mem_free: load!(lib, "cuMemFree_v2"),
                 cu_memcpy_htod: load!(lib, "cuMemcpyHtoD_v2"),
@@ -129,6 +133,7 @@ fn api() -> Result<&'static Api> {
     .map_err(|e| anyhow::anyhow!("{e}"))
 }
 
+#[allow(clippy::missing_transmute_annotations)]
 fn nvrtc() -> Result<&'static Nvrtc> {
     static NVRTC: OnceLock<std::result::Result<Nvrtc, String>> = OnceLock::new();
     NVRTC
@@ -270,7 +275,11 @@ impl Gpu {
         }
         let mut m = std::ptr::null_mut();
         // SAFETY: ptx is NUL-terminated.
-        check(self.api, unsafe { (self.api.cu_module_load_data)(&mut m, ptx.as_ptr() as *const c_void) }, "module load")?;
+        check(
+            self.api,
+            unsafe { (self.api.cu_module_load_data)(&mut m, ptx.as_ptr() as *const c_void) },
+            "module load",
+        )?;
         Ok(Module { api: self.api, module: m })
     }
 
@@ -374,7 +383,15 @@ pub struct Module {
     module: Handle,
 }
 
-/// One kernel of a [`Module`].
+impl Drop for Module {
+    fn drop(&mut self) {
+        // SAFETY: the module was loaded once and is unloaded once; its kernels must not
+        // be launched after this (their owner keeps the module beside them).
+        unsafe { (self.api.cu_module_unload)(self.module) };
+    }
+}
+
+/// One kernel of a [`Module`]; valid while the module is loaded.
 #[derive(Clone, Copy)]
 pub struct Kernel {
     api: &'static Api,

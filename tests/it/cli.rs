@@ -211,3 +211,24 @@ fn unknown_or_unavailable_kernel_path_is_an_error() {
     let out = nnz().args(["compress", "-c", "-"]).env("NNZ_KERNEL", "scalar").stdin(Stdio::null()).output().unwrap();
     assert!(out.status.success());
 }
+
+#[test]
+fn unknown_or_unavailable_device_is_an_error() {
+    let out = run(&["compress", "-c", "--device", "tpu", "-"], b"abc");
+    assert_error(&out, "unknown device \"tpu\"");
+    let out = run_env(&["compress", "-c", "-"], &[("NNZ_DEVICE", "tpu")], b"abc");
+    assert_error(&out, "unknown device");
+    // The CPU is always there, and is what files are decoded with unless told otherwise.
+    let out = run(&["compress", "-c", "--device", "cpu", "--model", "transformer", "-p", "tiny", "-"], b"abcabc");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out =
+        run(&["compress", "-c", "-q", "--device", "cuda", "--model", "transformer", "-p", "tiny", "-"], b"abcabc");
+    if cfg!(feature = "cuda") {
+        // A GPU build: either a GPU is there, or a one-line error says what is missing.
+        if !out.status.success() {
+            assert_error(&out, "");
+        }
+    } else {
+        assert_error(&out, "--features cuda");
+    }
+}
