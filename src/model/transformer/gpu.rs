@@ -202,10 +202,22 @@ fn kernel_source() -> String {
     src
 }
 
-/// Compiles and loads the kernels for `gpu`.
+/// Compiles (once per process: NVRTC takes about a second) and loads the kernels for `gpu`.
 fn load_kernels(gpu: &Gpu) -> Result<Kernels> {
-    let (major, minor) = gpu.capability;
-    let ptx = cuda::compile_ptx(&kernel_source(), major, minor, &NVRTC_OPTIONS)?;
+    /// The PTX of the last compilation, with the compute capability it was made for.
+    type Cached = Option<((i32, i32), Vec<u8>)>;
+    static PTX: std::sync::Mutex<Cached> = std::sync::Mutex::new(None);
+    let mut cache = PTX.lock().unwrap_or_else(|e| e.into_inner());
+    let ptx = match &*cache {
+        Some((cap, ptx)) if *cap == gpu.capability => ptx.clone(),
+        _ => {
+            let (major, minor) = gpu.capability;
+            let ptx = cuda::compile_ptx(&kernel_source(), major, minor, &NVRTC_OPTIONS)?;
+            *cache = Some((gpu.capability, ptx.clone()));
+            ptx
+        }
+    };
+    drop(cache);
     let module = gpu.load_module(&ptx)?;
     let k = |name: &str| module.kernel(name);
     let kernels = Kernels {
