@@ -31,12 +31,17 @@ pub fn parse(name: &str) -> Result<Device> {
     match name {
         "cpu" => Ok(Device::Cpu),
         "cuda" if cfg!(feature = "cuda") => Ok(Device::Cuda),
-        "cuda" => bail!(
-            "this nnz was built without GPU support: build it with `cargo build --release --features cuda` \
-             to use --device cuda"
-        ),
+        "cuda" => Err(no_gpu_support()),
         _ => bail!("unknown device {name:?}; expected cpu or cuda"),
     }
+}
+
+/// The error for asking a build without the `cuda` feature for a GPU.
+pub fn no_gpu_support() -> anyhow::Error {
+    anyhow::anyhow!(
+        "this nnz was built without GPU support: build it with `cargo build --release --features cuda` \
+         to use --device cuda"
+    )
 }
 
 /// Makes `device` the one networks are built on, for the whole process.

@@ -344,7 +344,7 @@ pub fn build(cfg: &TransformerConfig, vocab: usize) -> Result<Box<dyn Predictor>
         #[cfg(feature = "cuda")]
         crate::device::Device::Cuda => Ok(Box::new(TransformerGpu::new(cfg, vocab)?)),
         #[cfg(not(feature = "cuda"))]
-        crate::device::Device::Cuda => unreachable!("device::parse refuses cuda without the feature"),
+        crate::device::Device::Cuda => Err(crate::device::no_gpu_support()),
     }
 }
 
