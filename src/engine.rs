@@ -618,9 +618,7 @@ fn compress_frame(
     let data_in = if filter == Filter::None {
         data
     } else {
-        let mut v = data.to_vec();
-        filter.forward(&mut v);
-        filtered = v;
+        filtered = filter.forward(data.to_vec());
         &filtered[..]
     };
     let tokenizer_start = Instant::now();
@@ -848,8 +846,19 @@ fn decode_payload(header: &Header, payload: &[u8], progress: &mut dyn FnMut(&Loo
         header.symbols,
         header.original_len
     );
+    let spec = Model::from_header(header.model, &header.model_params)?;
     let dictionary = match &header.tokenizer {
         Some(t) => Dictionary::from_bytes(&t.dictionary).context("corrupt dictionary")?,
+        // A filter that changes the length (capitals) codes up to two bytes per byte.
+        None if !spec.filter().keeps_length() => {
+            ensure!(
+                header.symbols <= header.original_len.saturating_mul(2),
+                "corrupt header: {} symbols for {} bytes coded one byte per symbol",
+                header.symbols,
+                header.original_len
+            );
+            Dictionary::identity()
+        }
         None => {
             ensure!(
                 header.symbols == header.original_len,
@@ -860,7 +869,6 @@ fn decode_payload(header: &Header, payload: &[u8], progress: &mut dyn FnMut(&Loo
             Dictionary::identity()
         }
     };
-    let spec = Model::from_header(header.model, &header.model_params)?;
     let mut model = spec.build(dictionary.vocab_size())?;
     let streams = vec![Vec::new(); model.batch()];
     // `payload` is exactly the frame's payload: the decoder must end at its last byte.
@@ -871,10 +879,10 @@ fn decode_payload(header: &Header, payload: &[u8], progress: &mut dyn FnMut(&Loo
     let symbols: Vec<u16> = streams.concat();
     let mut out = Vec::new();
     dictionary.decode(&symbols, &mut out)?;
+    let out = spec.filter().inverse(out);
     if out.len() as u64 != header.original_len {
         bail!("corrupt data: decoded {} bytes, the header says {}", out.len(), header.original_len);
     }
-    spec.filter().inverse(&mut out);
     Ok(out)
 }
 

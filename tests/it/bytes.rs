@@ -120,7 +120,7 @@ fn filter_of(packed: &[u8]) -> u8 {
 }
 
 #[test]
-fn x86_filter_is_chosen_for_code_recorded_and_undone() {
+fn filters_are_chosen_recorded_and_undone() {
     let code = x86_like(20_000);
     let with = roundtrip(&code, &["-p", "tiny", "--model", "bytes"]);
     assert_eq!(filter_of(&with), nnz::filter::Filter::X86.to_byte());
@@ -129,9 +129,17 @@ fn x86_filter_is_chosen_for_code_recorded_and_undone() {
     let alone = roundtrip(&code, &["-p", "tiny", "--model", "bytectx"]);
     let frames = nnz::engine::list_frames(&alone).unwrap();
     assert_eq!(frames[0].model_params[nnz::model::bytectx::ByteCtxConfig::BYTES - 1], 1);
-    // Text: no filter.
+    // Text: the capitals filter, which changes the length (the frame codes more
+    // symbols than the text has bytes).
     let text = prefix("canterbury/alice29.txt", 8_000);
-    let plain = roundtrip(&text, &["-p", "tiny", "--model", "bytes"]);
+    let cased = roundtrip(&text, &["-p", "tiny", "--model", "bytes"]);
+    assert_eq!(filter_of(&cased), nnz::filter::Filter::Case.to_byte());
+    assert!(info(&cased).contains("filter:            case"), "{}", info(&cased));
+    let frame = &nnz::engine::list_frames(&cased).unwrap()[0];
+    assert!(frame.symbols > text.len() as u64, "{} symbols", frame.symbols);
+    // Lower-case text: nothing to do, no filter.
+    let lower = text.to_ascii_lowercase();
+    let plain = roundtrip(&lower, &["-p", "tiny", "--model", "bytes"]);
     assert_eq!(filter_of(&plain), 0);
     assert!(!info(&plain).contains("filter:"), "{}", info(&plain));
 }
