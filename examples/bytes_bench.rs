@@ -48,7 +48,7 @@ fn main() -> anyhow::Result<()> {
             _ => Filter::choose(&data),
         };
         eprintln!("{f}\tx86 {:?}\tfilter {filter:?}", nnz::filter::x86::stats(&data));
-        let data = filter.forward(data);
+        let data = filter.forward(&data);
         if choose_only {
             let text = nnz::choose::text_bytes(&data) as f64 / data.len().max(1) as f64;
             println!("{f}\t{:?}\ttext share {text:.4}", nnz::choose::choose(&data));

@@ -618,7 +618,7 @@ fn compress_frame(
     let data_in = if filter == Filter::None {
         data
     } else {
-        filtered = filter.forward(data.to_vec());
+        filtered = filter.forward(data);
         &filtered[..]
     };
     let tokenizer_start = Instant::now();

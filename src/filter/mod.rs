@@ -11,7 +11,7 @@
 //! ```
 //! use nnz::filter::Filter;
 //! let data = vec![0x90, 0xe8, 0x10, 0x00, 0x00, 0x00, 0xc3];
-//! let coded = Filter::X86.forward(data.clone());
+//! let coded = Filter::X86.forward(&data);
 //! assert_ne!(coded, data);
 //! assert_eq!(Filter::X86.inverse(coded), data);
 //! assert_eq!(Filter::choose(b"The text. The end."), Filter::Case);
@@ -61,15 +61,16 @@ impl Filter {
         })
     }
 
-    /// Applies the filter (before coding).
-    pub fn forward(self, mut data: Vec<u8>) -> Vec<u8> {
+    /// The filtered copy of `data` (before coding).
+    pub fn forward(self, data: &[u8]) -> Vec<u8> {
         match self {
-            Filter::None => data,
+            Filter::None => data.to_vec(),
             Filter::X86 => {
-                x86::forward(&mut data);
-                data
+                let mut out = data.to_vec();
+                x86::forward(&mut out);
+                out
             }
-            Filter::Case => case::forward(&data),
+            Filter::Case => case::forward(data),
         }
     }
 
