@@ -9,12 +9,14 @@
 //! in the rows above of a 1-bit image, ...) owns, in one shared hash table, a
 //! probability counter for every node: the chance that the next bit is 1 given the
 //! context and the bits of the byte so far, plus the context's last byte and how many
-//! times in a row it came (its run). Each counter enters the mixer twice: as is, and
-//! through an adaptive map of (run state, count, probability) → observed probability.
-//! Three online mixers turn the contexts' predictions (in the logistic domain,
+//! times in a row it came (its run), and a bit-history state per node (paq's
+//! nonstationary counts of 0s and 1s with the last bit, [`BitHistory`]). Each context
+//! enters the mixer twice: its counter as is, and its (run state, bit-history state)
+//! through an adaptive map → observed probability.
+//! Four online mixers turn the contexts' predictions (in the logistic domain,
 //! `stretch(p) = ln(p / (1 − p))`) into one probability per node, with weight sets
-//! chosen by the node and the state of the match model, by the node and the last byte,
-//! by the node and the byte before; a final per-node mixer combines them, and two
+//! chosen by the node and the state of the match model, by the last byte, by the byte
+//! before, by the node and the last byte; a final per-node mixer combines them, and two
 //! adaptive probability maps (APM, "SSE": by the last byte, by a hash of the last two)
 //! refine the result. Because the engine
 //! codes whole bytes, every node is evaluated and the probability of byte `c` is the
@@ -111,11 +113,18 @@ const ORDER_LEVELS: usize = 6;
 /// → 1.2563 bits per byte; pic, B = 8: 0.4326 → 0.4314; the second mixer, the final
 /// mixer per stream too: worse on both).
 const FIRST_SETS: usize = 256 * MATCH_STATES * ORDER_LEVELS;
-/// The second mixer learns this much slower than the first.
+/// The second mixer (by the last byte) learns this much slower than the others.
 const SLOW_MIXER: f32 = 0.3;
-/// First-layer mixers: by match state and orders seen, by the last byte, by the byte
-/// before it.
-const N_MIXERS: usize = 3;
+/// First-layer mixers: by node, match state and orders seen; by the last byte; by the
+/// byte before it; by node × the last byte. The second and third are not per node:
+/// node × byte (65536 sets) leaves each set a dozen updates on a 100 kB file, and these
+/// learn fast; the fourth is sharper on large inputs (context model alone, fast, real
+/// size: node × last byte and node × the byte before as the 2 mixers after the first
+/// (version 2) → by the last byte and by the byte before: paper2 2.0711 → 2.0618,
+/// book1 2.0450 → 2.0579, obj2 1.6819 → 1.6543, geo 3.5473 → 3.4673, kennedy.xls
+/// 0.1081 → 0.0936; + node × last byte as a fourth: 2.0522, 2.0485, 1.6406, 3.4791,
+/// 0.0937).
+const N_MIXERS: usize = 4;
 /// A weight set's learning rate after `n` updates, in units of the configured rate:
 /// LR_FLOOR + LR_BOOST · LR_SETTLE / (LR_SETTLE + n). High at first, so that a fresh
 /// set learns fast; low later, which text prefers (book1, byte contexts alone, `fast`:
@@ -126,13 +135,11 @@ const LR_BOOST: f32 = 3.0;
 const LR_SETTLE: f32 = 256.0;
 /// Learning rate of the final mixer (N_MIXERS inputs per node: the mixers' logits).
 const FINAL_LR: f32 = 0.002;
-/// Adaptive maps: count levels × probability buckets, per context.
-const MAP_COUNTS: usize = 8;
-const MAP_BUCKETS: usize = 32;
+/// Adaptive maps: per context, run state × bit-history state.
 /// Run states of a context at a node (see [`run_state`]): none, or the bit its last
 /// byte predicts × how many times in a row that byte was seen (1, 2, 3, 4+).
 const RUN_STATES: usize = 9;
-const MAP_SIZE: usize = MAP_COUNTS * MAP_BUCKETS * RUN_STATES;
+const MAP_SIZE: usize = BH_STATES * RUN_STATES;
 /// The match model looks up the last MATCH_MIN bytes.
 const MATCH_MIN: usize = 6;
 /// Longest match length the match model tells apart.
@@ -178,8 +185,10 @@ impl ByteCtxConfig {
     pub const BYTES: usize = 12;
     /// Version 2: run states in the adaptive maps, text contexts, three mixers with a
     /// learning-rate schedule, a second APM, the filter and the contexts for binary data
-    /// (version 1 files are refused).
-    const VERSION: u8 = 2;
+    /// (version 1 files are refused). Version 3: bit-history states, mixers by the last
+    /// byte, the byte before (not per node) and node × last byte; version 2 files are
+    /// refused.
+    const VERSION: u8 = 3;
 
     /// `tiny`: 256 KiB of tables (tests); `fast`: 256 MiB; `default`: 512 MiB.
     pub fn preset(name: &str) -> Result<ByteCtxConfig> {
@@ -531,14 +540,19 @@ pub struct ByteCtx {
     /// → the probability that its bit is 1 as actually observed. A context seen twice,
     /// both times with the same bit, may deserve 0.99 rather than its counter's 0.9.
     maps: Vec<u32>,
+    /// Per slot, the bit-history state ([`BitHistory`]) of each of its 15 nodes
+    /// (byte 0 unused): parallel to `table`, reset with it.
+    states: Vec<[u8; 16]>,
+    /// The bit-history state machine.
+    bh: BitHistory,
     slot_mask: usize,
     /// Match model index: hash of the last MATCH_MIN bytes → global position + 1 (0: empty).
     match_index: Vec<u64>,
     /// One counter per node, no context: the cheap estimate of pruned nodes.
     node_counters: Vec<u32>,
     /// Mixer weights, N_IN per set: each stream's first mixer's sets (node, match state,
-    /// orders seen), then the second and third mixers' sets, shared (node × the last
-    /// byte, node × the byte before it).
+    /// orders seen), then the other mixers' sets, shared (the last byte, the byte before
+    /// it, node × the last byte).
     weights: Vec<f32>,
     /// Updates each weight set has had (saturating), for its learning-rate schedule.
     set_updates: Vec<u32>,
@@ -579,7 +593,7 @@ impl ByteCtx {
                 *v = sigmoid1(x);
             }
         }
-        let mut weights = vec![0.0f32; (batch * FIRST_SETS + 256 * (256 + 256)) * N_IN];
+        let mut weights = vec![0.0f32; (batch * FIRST_SETS + 256 + 256 + 256 * 256) * N_IN];
         for w in weights.chunks_exact_mut(N_IN) {
             w[..N_CTX].fill(0.3);
             w[..N_CTX].fill(0.15);
@@ -588,15 +602,13 @@ impl ByteCtx {
             w[IN_NN] = 0.5;
         }
         let apm2 = apm.chunks_exact(APM_BUCKETS).next().unwrap_or(&[]).repeat(256 << APM2_BITS);
+        let bh = BitHistory::new();
         ByteCtx {
             table: vec![[0u32; 16]; 1 << cfg.table_bits],
             meta: vec![0; 1 << cfg.table_bits],
-            maps: (0..N_CTX * MAP_SIZE)
-                .map(|i| {
-                    let bucket = (i % MAP_BUCKETS) as u32;
-                    ((bucket * 2 + 1) << (22 - 6)) << COUNT_BITS
-                })
-                .collect(),
+            maps: (0..N_CTX * MAP_SIZE).map(|i| bh.initial_map(i % BH_STATES)).collect(),
+            states: vec![[0u8; 16]; 1 << cfg.table_bits],
+            bh,
             slot_mask: (1 << cfg.table_bits) - 1,
             match_index: vec![0; 1 << cfg.match_bits],
             set_updates: vec![0; weights.len() / N_IN],
@@ -617,7 +629,7 @@ impl ByteCtx {
 
     /// Bytes of memory the tables take (fixed at construction).
     pub fn memory_bytes(&self) -> usize {
-        self.table.len() * 68
+        self.table.len() * (68 + 16)
             + self.match_index.len() * 8
             + self.weights.len() * 4
             + self.apm.len() * 4
@@ -647,7 +659,10 @@ impl ByteCtx {
             use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
             let i = ((h >> 32) as usize) & self.slot_mask & !1;
             // SAFETY: prefetching has no effect on memory; the address is in bounds.
-            unsafe { _mm_prefetch(self.table[i..].as_ptr() as *const i8, _MM_HINT_T0) };
+            unsafe {
+                _mm_prefetch(self.table[i..].as_ptr() as *const i8, _MM_HINT_T0);
+                _mm_prefetch(self.states[i..].as_ptr() as *const i8, _MM_HINT_T0);
+            }
         }
         #[cfg(not(target_arch = "x86_64"))]
         let _ = h;
@@ -667,6 +682,7 @@ impl ByteCtx {
         slot[0] = tag;
         self.table[victim] = slot;
         self.meta[victim] = 0;
+        self.states[victim] = [0; 16];
         victim
     }
 
@@ -699,7 +715,7 @@ impl ByteCtx {
 
     /// The mixed probability that the bit at node `k` is 1: gathers the inputs (the
     /// counters at local node `j` of `slots`, their maps, match, network, bias), runs
-    /// both mixers and the final one, then the APM. Records what learning needs.
+    /// the first-layer mixers and the final one, then the APM. Records what learning needs.
     #[allow(clippy::too_many_arguments)]
     fn full_node(
         &self,
@@ -713,7 +729,8 @@ impl ByteCtx {
         let x = &mut sc.inputs[k * N_IN..(k + 1) * N_IN];
         for (i, slot) in slots.iter().enumerate() {
             let c = slot.map_or(FRESH, |s| self.table[s][j]);
-            let at = i * MAP_SIZE + run_state(metas[i], k) * (MAP_COUNTS * MAP_BUCKETS) + map_index(c);
+            let st = slot.map_or(0, |s| self.states[s][j]) as usize;
+            let at = i * MAP_SIZE + run_state(metas[i], k) * BH_STATES + st;
             sc.map_at[k * N_CTX + i] = at as u32;
             x[i] = self.stretch[(c >> (COUNT_BITS + 10)) as usize];
             x[IN_MAP + i] = self.stretch[(self.maps[at] >> (COUNT_BITS + 10)) as usize];
@@ -748,7 +765,7 @@ impl ByteCtx {
             sc.mixers[k][m] = (set as u32, d, self.squash.get(d));
         }
         let v = self.final_weights[k];
-        let d = (v[0] * logits[0] + v[1] * logits[1] + v[2] * logits[2]).clamp(-15.0, 15.0);
+        let d = ((v[0] * logits[0] + v[1] * logits[1]) + (v[2] * logits[2] + v[3] * logits[3])).clamp(-15.0, 15.0);
         let p = self.squash.get(d).clamp(P_MIN, 1.0 - P_MIN);
         sc.p_mix[k] = p;
         // APM: interpolate between the two buckets around `d`.
@@ -771,8 +788,9 @@ impl ByteCtx {
         let (state, _) = Self::match_state(env.expected, env.len, k);
         [
             env.set_base + k + 256 * (state + MATCH_STATES * env.orders_seen),
-            env.second_base + k + 256 * env.c1,
-            env.second_base + k + 256 * (256 + env.c2),
+            env.second_base + env.c1,
+            env.second_base + 256 + env.c2,
+            env.second_base + 512 + k + 256 * env.c1,
         ]
     }
 
@@ -925,6 +943,8 @@ impl ByteCtx {
             for d in 0..4 {
                 let bit = ((c >> (7 - d)) & 1) as u32;
                 Self::train(&mut self.table[first][j], bit, &self.rate, limit);
+                let st = &mut self.states[first][j];
+                *st = self.bh.next(*st, bit);
                 j = 2 * j + bit as usize;
             }
             let second = self.find_or_insert(hash2(h, (c >> 4) as u64 + 1));
@@ -932,6 +952,8 @@ impl ByteCtx {
             for d in 4..8 {
                 let bit = ((c >> (7 - d)) & 1) as u32;
                 Self::train(&mut self.table[second][j], bit, &self.rate, limit);
+                let st = &mut self.states[second][j];
+                *st = self.bh.next(*st, bit);
                 j = 2 * j + bit as usize;
             }
         }
@@ -1140,19 +1162,89 @@ fn bin_contexts(s: &Stream, rlen: u64, strong: bool) -> [u64; N_CTX_BIN] {
     ]
 }
 
-/// The adaptive map entry of a counter: its count level and probability bucket.
-#[inline]
-fn map_index(c: u32) -> usize {
-    const LEVEL: [u8; 16] = [0, 1, 2, 3, 4, 4, 5, 5, 5, 5, 6, 6, 6, 6, 6, 6];
-    let n = (c & COUNT_MASK) as usize;
-    let level = if n < 16 {
-        LEVEL[n] as usize
-    } else if n < 30 {
-        6
-    } else {
-        7
-    };
-    level * MAP_BUCKETS + (c >> (COUNT_BITS + 17)) as usize
+/// Number of bit-history states (one byte each).
+const BH_STATES: usize = 256;
+/// Largest count of one bit in a bit history, by the count of the other bit (0..=5):
+/// a history of mixed bits keeps fewer, as paq's state machine does.
+const BH_BOUND: [u8; 6] = [40, 23, 12, 7, 5, 4];
+
+/// A paq-style bit-history state machine: a state stands for the counts (n0, n1) of
+/// the bits seen in a context, bounded and nonstationary (a bit discounts the count of
+/// the other bit above 2, so a context that changes its mind forgets quickly), and for
+/// histories of both bits, the last bit. State 0 is "nothing seen". The states are
+/// numbered in the order a breadth-first walk from state 0 reaches them; the table is
+/// built at start-up with integers only.
+struct BitHistory {
+    /// next[2·s + bit]: the state after `bit` in state `s`.
+    next: Vec<u8>,
+    /// (n0, n1, last bit) of each state.
+    counts: Vec<(u8, u8, u8)>,
+}
+
+impl BitHistory {
+    fn allowed(n0: u8, n1: u8) -> bool {
+        let (lo, hi) = (n0.min(n1), n0.max(n1));
+        (lo as usize) < BH_BOUND.len() && hi <= BH_BOUND[lo as usize] && lo <= hi
+    }
+
+    /// The counts after `bit`, from (n0, n1).
+    fn step(n0: u8, n1: u8, bit: u32) -> (u8, u8) {
+        let (mut own, mut other) = if bit == 1 { (n1, n0) } else { (n0, n1) };
+        own += 1;
+        if other > 2 {
+            other = other / 2 + 1;
+        }
+        let pair = |own: u8, other: u8| if bit == 1 { (other, own) } else { (own, other) };
+        while !{
+            let (a, b) = pair(own, other);
+            Self::allowed(a, b)
+        } {
+            if other > 1 {
+                other -= 1;
+            } else {
+                own -= 1;
+            }
+        }
+        pair(own, other)
+    }
+
+    fn new() -> BitHistory {
+        let mut counts = vec![(0u8, 0u8, 0u8)];
+        let mut next = Vec::new();
+        let mut i = 0;
+        while i < counts.len() {
+            let (n0, n1, _) = counts[i];
+            for bit in 0..2u32 {
+                let (a, b) = Self::step(n0, n1, bit);
+                // The last bit matters only when both bits were seen.
+                let key = (a, b, if a > 0 && b > 0 { bit as u8 } else { 0 });
+                let at = match counts.iter().position(|&c| c == key) {
+                    Some(at) => at,
+                    None => {
+                        counts.push(key);
+                        counts.len() - 1
+                    }
+                };
+                next.push(at as u8);
+            }
+            i += 1;
+        }
+        assert!(counts.len() <= BH_STATES, "{} bit-history states", counts.len());
+        next.resize(2 * BH_STATES, 0);
+        BitHistory { next, counts }
+    }
+
+    #[inline]
+    fn next(&self, s: u8, bit: u32) -> u8 {
+        self.next[2 * s as usize + bit as usize]
+    }
+
+    /// A fresh adaptive-map entry for state `s`: (n1 + 1/2) / (n0 + n1 + 1), count 0.
+    fn initial_map(&self, s: usize) -> u32 {
+        let (n0, n1, _) = self.counts.get(s).copied().unwrap_or((0, 0, 0));
+        let p = ((2 * n1 as u64 + 1) << 22) / (2 * (n0 as u64 + n1 as u64) + 2);
+        (p.min((1 << 22) - 1) as u32) << COUNT_BITS
+    }
 }
 
 /// The run state of a context at node `k`, from its slot's meta word: 0 if the context
@@ -1356,6 +1448,33 @@ mod tests {
         let long = 200 << 24 | 0xff << 16;
         assert_eq!(run_state(long, 255), 1 + 4 + 3);
         assert!((0..=255u32).all(|c| (1..256).all(|k| run_state(7 << 24 | c << 16, k) < RUN_STATES)));
+    }
+
+    #[test]
+    fn bit_histories_count_and_forget() {
+        let bh = BitHistory::new();
+        // The table agrees with the step rule it was built from, for every state.
+        for (s, &(n0, n1, _)) in bh.counts.iter().enumerate() {
+            for bit in 0..2u32 {
+                let (a, b) = BitHistory::step(n0, n1, bit);
+                let (a2, b2, last) = bh.counts[bh.next(s as u8, bit) as usize];
+                assert_eq!((a, b), (a2, b2), "state {s} bit {bit}");
+                assert!(BitHistory::allowed(a, b));
+                assert_eq!(last, if a > 0 && b > 0 { bit as u8 } else { 0 });
+            }
+        }
+        // Ten 1s, then a 0: the 1s are discounted to 6, the 0 counted.
+        let mut s = 0u8;
+        for _ in 0..10 {
+            s = bh.next(s, 1);
+        }
+        assert_eq!(bh.counts[s as usize], (0, 10, 0));
+        assert_eq!(bh.counts[bh.next(s, 0) as usize], (1, 6, 0));
+        // A long run saturates at the bound.
+        for _ in 0..100 {
+            s = bh.next(s, 1);
+        }
+        assert_eq!(bh.counts[s as usize], (0, BH_BOUND[0], 0));
     }
 
     #[test]
