@@ -72,7 +72,8 @@ use anyhow::{bail, ensure, Result};
 
 /// Number of hashed contexts (each with a counter per node): the general ones, then the
 /// text contexts ([`Stream::text_contexts`]), then the block for binary data
-/// ([`bin_contexts`]), then one of each stream's own.
+/// ([`bin_contexts`]; without a trusted record length, two more text contexts), then one
+/// of each stream's own.
 const N_CTX_BASE: usize = 12;
 const N_CTX_TEXT: usize = 4;
 const N_CTX_BIN: usize = 4;
@@ -113,6 +114,9 @@ const ORDER_LEVELS: usize = 6;
 /// → 1.2563 bits per byte; pic, B = 8: 0.4326 → 0.4314; the second mixer, the final
 /// mixer per stream too: worse on both).
 const FIRST_SETS: usize = 256 * MATCH_STATES * ORDER_LEVELS;
+/// The mixer whose weights a fresh weight set of each mixer starts from: the fine sets
+/// of the first (per node) from the fifth's (per depth), node × last byte from last byte.
+const PARENT: [Option<usize>; N_MIXERS] = [Some(4), None, None, Some(1), None];
 /// The second mixer (by the last byte) learns this much slower than the others.
 const SLOW_MIXER: f32 = 0.3;
 /// First-layer mixers: by node, match state and orders seen; by the last byte; by the
@@ -124,7 +128,7 @@ const SLOW_MIXER: f32 = 0.3;
 /// book1 2.0450 → 2.0579, obj2 1.6819 → 1.6543, geo 3.5473 → 3.4673, kennedy.xls
 /// 0.1081 → 0.0936; + node × last byte as a fourth: 2.0522, 2.0485, 1.6406, 3.4791,
 /// 0.0937).
-const N_MIXERS: usize = 4;
+const N_MIXERS: usize = 5;
 /// A weight set's learning rate after `n` updates, in units of the configured rate:
 /// LR_FLOOR + LR_BOOST · LR_SETTLE / (LR_SETTLE + n). High at first, so that a fresh
 /// set learns fast; low later, which text prefers (book1, byte contexts alone, `fast`:
@@ -593,11 +597,10 @@ impl ByteCtx {
                 *v = sigmoid1(x);
             }
         }
-        let mut weights = vec![0.0f32; (batch * FIRST_SETS + 256 + 256 + 256 * 256) * N_IN];
+        let mut weights = vec![0.0f32; (batch * FIRST_SETS + 256 + 256 + 256 * 256 + 256) * N_IN];
         for w in weights.chunks_exact_mut(N_IN) {
-            w[..N_CTX].fill(0.3);
-            w[..N_CTX].fill(0.15);
-            w[IN_MAP..IN_MAP + N_CTX].fill(0.15);
+            w[..N_CTX].fill(0.07);
+            w[IN_MAP..IN_MAP + N_CTX].fill(0.07);
             w[IN_MATCH] = 0.5;
             w[IN_NN] = 0.5;
         }
@@ -760,12 +763,19 @@ impl ByteCtx {
         let sets = Self::weight_sets(env, k);
         let mut logits = [0.0f32; N_MIXERS];
         for (m, &set) in sets.iter().enumerate() {
-            let d = dot(&self.weights[set * N_IN..(set + 1) * N_IN], x).clamp(-15.0, 15.0);
+            // A set never trained predicts with its parent's weights (and starts from
+            // them when it learns).
+            let src = match PARENT[m] {
+                Some(pm) if self.set_updates[set] == 0 => sets[pm],
+                _ => set,
+            };
+            let d = dot(&self.weights[src * N_IN..(src + 1) * N_IN], x).clamp(-15.0, 15.0);
             logits[m] = d;
             sc.mixers[k][m] = (set as u32, d, self.squash.get(d));
         }
         let v = self.final_weights[k];
-        let d = ((v[0] * logits[0] + v[1] * logits[1]) + (v[2] * logits[2] + v[3] * logits[3])).clamp(-15.0, 15.0);
+        let d = ((v[0] * logits[0] + v[1] * logits[1]) + (v[2] * logits[2] + v[3] * logits[3]) + v[4] * logits[4])
+            .clamp(-15.0, 15.0);
         let p = self.squash.get(d).clamp(P_MIN, 1.0 - P_MIN);
         sc.p_mix[k] = p;
         // APM: interpolate between the two buckets around `d`.
@@ -791,6 +801,7 @@ impl ByteCtx {
             env.second_base + env.c1,
             env.second_base + 256 + env.c2,
             env.second_base + 512 + k + 256 * env.c1,
+            env.second_base + 512 + 65536 + depth(k) + 8 * (state + MATCH_STATES * env.orders_seen),
         ]
     }
 
@@ -972,6 +983,10 @@ impl ByteCtx {
                 let set = set as usize;
                 let n = self.set_updates[set];
                 self.set_updates[set] = n.saturating_add(1);
+                if let (0, Some(pm)) = (n, PARENT[m]) {
+                    let parent = s.mixers[k][pm].0 as usize;
+                    self.weights.copy_within(parent * N_IN..(parent + 1) * N_IN, set * N_IN);
+                }
                 let sched = LR_FLOOR + LR_BOOST * LR_SETTLE / (LR_SETTLE + n as f32);
                 let err = (y - p) * if m == 1 { lr * SLOW_MIXER } else { lr } * sched;
                 let w = &mut self.weights[set * N_IN..(set + 1) * N_IN];
@@ -1073,7 +1088,16 @@ impl ByteCtx {
             hash2(12, above | (c8 & 0xff) << 8 | col.min(255) << 16 | rlen.min(1 << 20) << 24),
         ]);
         s.text_contexts(c);
-        let bin = bin_contexts(s, rlen, strong);
+        let mut bin = bin_contexts(s, rlen, strong);
+        if bin[0] == NO_CTX {
+            // No records: the block serves text, with the current word and the word two
+            // back, the word before and the last byte. Context model alone, fast, real
+            // size: paper2 2.0467 → 2.0458, asyoulik 2.1672 → 2.1643, alice29 1.9064 →
+            // 1.9042, book1 2.0485 → 2.0483, obj2 1.6279 → 1.6253; the indirect
+            // contexts of paq8 (the bytes that followed the last byte, the last pair)
+            // beside them: book1 2.0507, alice29 1.9071, obj2 1.6111.
+            bin = [hash2(112, hash2(s.word, s.word_prev2)), hash2(113, hash2(s.word_prev, c8 & 0xff)), NO_CTX, NO_CTX];
+        }
         s.ctx[BIN_CTX..BIN_CTX + N_CTX_BIN].copy_from_slice(&bin);
         // The last 2 bytes in this stream alone: the streams are different parts of the
         // input (a tar's PDF and its SGML), whose statistics the shared contexts average.
@@ -1160,6 +1184,12 @@ fn bin_contexts(s: &Stream, rlen: u64, strong: bool) -> [u64; N_CTX_BIN] {
         // The byte above and the pixel just left of the byte: dense, learns fast.
         hash2(103, up | (left & 0x01) << 8),
     ]
+}
+
+/// The depth of node `k` in the byte tree (0 for the root).
+#[inline]
+fn depth(k: usize) -> usize {
+    (usize::BITS - 1 - k.leading_zeros()) as usize
 }
 
 /// Number of bit-history states (one byte each).
@@ -1571,7 +1601,10 @@ mod tests {
                 t.update(&[c as u16]);
             }
         }
-        assert!(t.streams[0].ctx[BIN_CTX..BIN_CTX + N_CTX_BIN].iter().all(|&h| h == NO_CTX));
+        // Without records the block serves text: two word contexts, two absent.
+        let s = &t.streams[0];
+        assert_eq!(s.ctx[BIN_CTX], hash2(112, hash2(s.word, s.word_prev2)));
+        assert!(s.ctx[BIN_CTX + 2..BIN_CTX + N_CTX_BIN].iter().all(|&h| h == NO_CTX));
     }
 
     #[test]
