@@ -116,19 +116,22 @@ const ORDER_LEVELS: usize = 6;
 const FIRST_SETS: usize = 256 * MATCH_STATES * ORDER_LEVELS;
 /// The mixer whose weights a fresh weight set of each mixer starts from: the fine sets
 /// of the first (per node) from the fifth's (per depth), node × last byte from last byte.
-const PARENT: [Option<usize>; N_MIXERS] = [Some(4), None, None, Some(1), None];
+const PARENT: [Option<usize>; N_MIXERS] = [Some(4), None, None, Some(1), None, None];
 /// The second mixer (by the last byte) learns this much slower than the others.
 const SLOW_MIXER: f32 = 0.3;
 /// First-layer mixers: by node, match state and orders seen; by the last byte; by the
-/// byte before it; by node × the last byte. The second and third are not per node:
-/// node × byte (65536 sets) leaves each set a dozen updates on a 100 kB file, and these
-/// learn fast; the fourth is sharper on large inputs (context model alone, fast, real
-/// size: node × last byte and node × the byte before as the 2 mixers after the first
-/// (version 2) → by the last byte and by the byte before: paper2 2.0711 → 2.0618,
-/// book1 2.0450 → 2.0579, obj2 1.6819 → 1.6543, geo 3.5473 → 3.4673, kennedy.xls
-/// 0.1081 → 0.0936; + node × last byte as a fourth: 2.0522, 2.0485, 1.6406, 3.4791,
-/// 0.0937).
-const N_MIXERS: usize = 5;
+/// byte before it; by node × the last byte; by depth, match state and orders seen; by
+/// depth, the letters of the current word so far and the class of the last byte. Small
+/// inputs need sets that learn fast: node × byte (65536 sets) leaves each set a dozen
+/// updates on a 100 kB file. Context model alone, fast, real size: version 2 had node ×
+/// last byte and node × the byte before after the first; by the last byte and by the
+/// byte before instead: paper2 2.0711 → 2.0618, book1 2.0450 → 2.0579, obj2 1.6819 →
+/// 1.6543, geo 3.5473 → 3.4673, kennedy.xls 0.1081 → 0.0936; + node × last byte: 2.0522,
+/// 2.0485, 1.6406, 3.4791, 0.0937; + depth × match × orders (with the changes of the
+/// same commit): 2.0456, 2.0483, 1.6255, 3.4521, 0.0886; + depth × word × class (after
+/// the schedule change): paper2 2.0384 → 2.0335, asyoulik 2.1567 → 2.1536, book1 2.0418
+/// → 2.0382, for 16% more time.
+const N_MIXERS: usize = 6;
 /// A weight set's learning rate after `n` updates, in units of the configured rate:
 /// LR_FLOOR + LR_BOOST · LR_SETTLE / (LR_SETTLE + n). High at first, so that a fresh
 /// set learns fast; low later, which text prefers (book1, byte contexts alone, `fast`:
@@ -306,6 +309,8 @@ struct Stream {
     c8: u64,
     /// Hash of the current word (letters, lower-cased), 0 between words.
     word: u64,
+    /// Letters in the current word so far.
+    word_len: u32,
     /// Hash of the word before it.
     word_prev: u64,
     /// Text contexts: the word before `word_prev`, where the current line starts
@@ -359,6 +364,9 @@ struct NodeEnv {
     h2: usize,
     /// The byte before the last.
     c2: usize,
+    /// The sixth mixer's selector: letters of the current word (0..=7) × class of the
+    /// last byte (4).
+    wsel: usize,
     /// Bit i: context i is absent ([`NO_CTX`]).
     absent: u32,
     /// The first weight set of this stream's first mixer, and of the shared mixers.
@@ -373,6 +381,7 @@ impl Stream {
             n: 0,
             c8: 0,
             word: 0,
+            word_len: 0,
             word_prev: 0,
             word_prev2: 0,
             line_start: 0,
@@ -601,7 +610,7 @@ impl ByteCtx {
                 *v = sigmoid1(x);
             }
         }
-        let mut weights = vec![0.0f32; (batch * FIRST_SETS + 256 + 256 + 256 * 256 + 256) * N_IN];
+        let mut weights = vec![0.0f32; (batch * FIRST_SETS + 256 + 256 + 256 * 256 + 256 + 256) * N_IN];
         for w in weights.chunks_exact_mut(N_IN) {
             w[..N_CTX].fill(0.07);
             w[IN_MAP..IN_MAP + N_CTX].fill(0.07);
@@ -778,7 +787,9 @@ impl ByteCtx {
             sc.mixers[k][m] = (set as u32, d, self.squash.get(d));
         }
         let v = self.final_weights[k];
-        let d = ((v[0] * logits[0] + v[1] * logits[1]) + (v[2] * logits[2] + v[3] * logits[3]) + v[4] * logits[4])
+        let d = ((v[0] * logits[0] + v[1] * logits[1])
+            + (v[2] * logits[2] + v[3] * logits[3])
+            + (v[4] * logits[4] + v[5] * logits[5]))
             .clamp(-15.0, 15.0);
         let p = self.squash.get(d).clamp(P_MIN, 1.0 - P_MIN);
         sc.p_mix[k] = p;
@@ -806,6 +817,7 @@ impl ByteCtx {
             env.second_base + 256 + env.c2,
             env.second_base + 512 + k + 256 * env.c1,
             env.second_base + 512 + 65536 + depth(k) + 8 * (state + MATCH_STATES * env.orders_seen),
+            env.second_base + 768 + 65536 + depth(k) + 8 * env.wsel,
         ]
     }
 
@@ -855,6 +867,7 @@ impl ByteCtx {
             c1: 0,
             h2: 0,
             c2: 0,
+            wsel: 0,
             absent: 0,
             set_base: 0,
             second_base: self.streams.len() * FIRST_SETS,
@@ -869,6 +882,7 @@ impl ByteCtx {
                 self.stretch[(self.match_counters[s.match_len.min(MATCH_MAX)] >> (COUNT_BITS + 10)) as usize];
             env.c1 = (s.c8 & 0xff) as usize;
             env.c2 = ((s.c8 >> 8) & 0xff) as usize;
+            env.wsel = s.word_len.min(7) as usize * 4 + byte_class(env.c1 as u8);
             env.h2 = (hash2(40, s.c8 & 0xffff) >> (64 - APM2_BITS)) as usize;
             env.set_base = b * FIRST_SETS;
             let mut first = [None; N_CTX];
@@ -1067,10 +1081,12 @@ impl ByteCtx {
         let lower = c.to_ascii_lowercase();
         if lower.is_ascii_lowercase() || c >= 128 {
             s.word = hash2(s.word.wrapping_add(1), lower as u64);
+            s.word_len += 1;
         } else if s.word != 0 {
             s.word_prev2 = s.word_prev;
             s.word_prev = s.word;
             s.word = 0;
+            s.word_len = 0;
         }
         let c8 = s.c8;
         let above = if rlen > 0 { s.back(rlen) as u64 } else { 0 };
@@ -1188,6 +1204,20 @@ fn bin_contexts(s: &Stream, rlen: u64, strong: bool) -> [u64; N_CTX_BIN] {
         // The byte above and the pixel just left of the byte: dense, learns fast.
         hash2(103, up | (left & 0x01) << 8),
     ]
+}
+
+/// A byte's class for mixer selection: letter, digit or space, punctuation, other.
+#[inline]
+fn byte_class(c: u8) -> usize {
+    if c.is_ascii_alphabetic() {
+        0
+    } else if c.is_ascii_digit() || c == b' ' {
+        1
+    } else if c.is_ascii_punctuation() {
+        2
+    } else {
+        3
+    }
 }
 
 /// The depth of node `k` in the byte tree (0 for the root).
