@@ -573,7 +573,9 @@ pub struct ByteCtx {
     weights: Vec<f32>,
     /// Updates each weight set has had (saturating), for its learning-rate schedule.
     set_updates: Vec<u32>,
-    /// Final mixer: per node, the weights of the first-layer mixers' logits.
+    /// Final mixer: per node and match state, the weights of the first-layer mixers'
+    /// logits (per node alone: paper2 2.0335, asyoulik 2.1536; with the match state:
+    /// 2.0327, 2.1531).
     final_weights: Vec<[f32; N_MIXERS]>,
     /// Match model: counters of "the expected bit is right", by match length.
     match_counters: Vec<u32>,
@@ -629,7 +631,7 @@ impl ByteCtx {
             match_index: vec![0; 1 << cfg.match_bits],
             set_updates: vec![0; weights.len() / N_IN],
             weights,
-            final_weights: vec![[1.0 / N_MIXERS as f32; N_MIXERS]; 256],
+            final_weights: vec![[1.0 / N_MIXERS as f32; N_MIXERS]; 256 * MATCH_STATES],
             node_counters: vec![FRESH; 256],
             match_counters: vec![FRESH; 64 * 2],
             apm,
@@ -786,7 +788,7 @@ impl ByteCtx {
             logits[m] = d;
             sc.mixers[k][m] = (set as u32, d, self.squash.get(d));
         }
-        let v = self.final_weights[k];
+        let v = self.final_weights[k + 256 * Self::match_state(env.expected, env.len, k).0];
         let d = ((v[0] * logits[0] + v[1] * logits[1])
             + (v[2] * logits[2] + v[3] * logits[3])
             + (v[4] * logits[4] + v[5] * logits[5]))
@@ -1013,7 +1015,8 @@ impl ByteCtx {
                 }
             }
             let err = (y - s.p_mix[k]) * FINAL_LR;
-            let v = &mut self.final_weights[k];
+            let st = &self.streams[b];
+            let v = &mut self.final_weights[k + 256 * Self::match_state(st.expected, st.match_len, k).0];
             for (vm, mx) in v.iter_mut().zip(&s.mixers[k]) {
                 *vm += err * mx.1;
             }
