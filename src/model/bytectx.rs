@@ -13,10 +13,11 @@
 //! nonstationary counts of 0s and 1s with the last bit, [`BitHistory`]). Each context
 //! enters the mixer twice: its counter as is, and its (run state, bit-history state)
 //! through an adaptive map → observed probability.
-//! Four online mixers turn the contexts' predictions (in the logistic domain,
+//! Six online mixers turn the contexts' predictions (in the logistic domain,
 //! `stretch(p) = ln(p / (1 − p))`) into one probability per node, with weight sets
 //! chosen by the node and the state of the match model, by the last byte, by the byte
-//! before, by the node and the last byte; a final per-node mixer combines them, and two
+//! before, by the node and the last byte, by the depth and the match state, by the depth
+//! and the position in a word; a final mixer per node and match state combines them, and two
 //! adaptive probability maps (APM, "SSE": by the last byte, by a hash of the last two)
 //! refine the result. Because the engine
 //! codes whole bytes, every node is evaluated and the probability of byte `c` is the
@@ -114,13 +115,18 @@ const ORDER_LEVELS: usize = 6;
 /// → 1.2563 bits per byte; pic, B = 8: 0.4326 → 0.4314; the second mixer, the final
 /// mixer per stream too: worse on both).
 const FIRST_SETS: usize = 256 * MATCH_STATES * ORDER_LEVELS;
+/// Weight sets of the mixers after the first, shared by the streams: last byte × class
+/// of the byte before (1024), byte before × class of the last (1024), node × last byte
+/// (65536), depth × match state × orders seen (192, 256 kept), depth × word × class (256).
+const SHARED_SETS: usize = 2048 + 65536 + 256 + 256;
 /// The mixer whose weights a fresh weight set of each mixer starts from: the fine sets
 /// of the first (per node) from the fifth's (per depth), node × last byte from last byte.
 const PARENT: [Option<usize>; N_MIXERS] = [Some(4), None, None, Some(1), None, None];
 /// The second mixer (by the last byte) learns this much slower than the others.
 const SLOW_MIXER: f32 = 0.3;
-/// First-layer mixers: by node, match state and orders seen; by the last byte; by the
-/// byte before it; by node × the last byte; by depth, match state and orders seen; by
+/// First-layer mixers: by node, match state and orders seen; by the last byte and the
+/// class of the byte before ([`byte_class`]); by the byte before and the class of the
+/// last; by node × the last byte; by depth, match state and orders seen; by
 /// depth, the letters of the current word so far and the class of the last byte. Small
 /// inputs need sets that learn fast: node × byte (65536 sets) leaves each set a dozen
 /// updates on a 100 kB file. Context model alone, fast, real size: version 2 had node ×
@@ -130,7 +136,8 @@ const SLOW_MIXER: f32 = 0.3;
 /// 2.0485, 1.6406, 3.4791, 0.0937; + depth × match × orders (with the changes of the
 /// same commit): 2.0456, 2.0483, 1.6255, 3.4521, 0.0886; + depth × word × class (after
 /// the schedule change): paper2 2.0384 → 2.0335, asyoulik 2.1567 → 2.1536, book1 2.0418
-/// → 2.0382, for 16% more time.
+/// → 2.0382, for 16% more time; the classes in the second and third (the final mixer per
+/// match state too): paper2 2.0327 → 2.0293, asyoulik 2.1531 → 2.1514.
 const N_MIXERS: usize = 6;
 /// A weight set's learning rate after `n` updates, in units of the configured rate:
 /// LR_FLOOR + LR_BOOST · LR_SETTLE / (LR_SETTLE + n). High at first, so that a fresh
@@ -568,8 +575,7 @@ pub struct ByteCtx {
     /// One counter per node, no context: the cheap estimate of pruned nodes.
     node_counters: Vec<u32>,
     /// Mixer weights, N_IN per set: each stream's first mixer's sets (node, match state,
-    /// orders seen), then the other mixers' sets, shared (the last byte, the byte before
-    /// it, node × the last byte).
+    /// orders seen), then the other mixers' sets, shared ([`SHARED_SETS`]).
     weights: Vec<f32>,
     /// Updates each weight set has had (saturating), for its learning-rate schedule.
     set_updates: Vec<u32>,
@@ -612,7 +618,7 @@ impl ByteCtx {
                 *v = sigmoid1(x);
             }
         }
-        let mut weights = vec![0.0f32; (batch * FIRST_SETS + 256 + 256 + 256 * 256 + 256 + 256) * N_IN];
+        let mut weights = vec![0.0f32; (batch * FIRST_SETS + SHARED_SETS) * N_IN];
         for w in weights.chunks_exact_mut(N_IN) {
             w[..N_CTX].fill(0.07);
             w[IN_MAP..IN_MAP + N_CTX].fill(0.07);
@@ -815,11 +821,11 @@ impl ByteCtx {
         let (state, _) = Self::match_state(env.expected, env.len, k);
         [
             env.set_base + k + 256 * (state + MATCH_STATES * env.orders_seen),
-            env.second_base + env.c1,
-            env.second_base + 256 + env.c2,
-            env.second_base + 512 + k + 256 * env.c1,
-            env.second_base + 512 + 65536 + depth(k) + 8 * (state + MATCH_STATES * env.orders_seen),
-            env.second_base + 768 + 65536 + depth(k) + 8 * env.wsel,
+            env.second_base + env.c1 + 256 * byte_class(env.c2 as u8),
+            env.second_base + 1024 + env.c2 + 256 * byte_class(env.c1 as u8),
+            env.second_base + 2048 + k + 256 * env.c1,
+            env.second_base + 2048 + 65536 + depth(k) + 8 * (state + MATCH_STATES * env.orders_seen),
+            env.second_base + 2048 + 65536 + 256 + depth(k) + 8 * env.wsel,
         ]
     }
 
