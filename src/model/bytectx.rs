@@ -117,8 +117,10 @@ const ORDER_LEVELS: usize = 6;
 const FIRST_SETS: usize = 256 * MATCH_STATES * ORDER_LEVELS;
 /// Weight sets of the mixers after the first, shared by the streams: last byte × class
 /// of the byte before (1024), byte before × class of the last (1024), node × last byte
-/// (65536), depth × match state × orders seen (192, 256 kept), depth × word × class (256).
-const SHARED_SETS: usize = 2048 + 65536 + 256 + 256;
+/// (65536), depth × match state × orders seen × class of the last byte (768; without the
+/// class: paper2 2.0293, asyoulik 2.1514; with: 2.0285, 2.1511), depth × word × class
+/// (256).
+const SHARED_SETS: usize = 2048 + 65536 + 768 + 256;
 /// The mixer whose weights a fresh weight set of each mixer starts from: the fine sets
 /// of the first (per node) from the fifth's (per depth), node × last byte from last byte.
 const PARENT: [Option<usize>; N_MIXERS] = [Some(4), None, None, Some(1), None, None];
@@ -126,8 +128,8 @@ const PARENT: [Option<usize>; N_MIXERS] = [Some(4), None, None, Some(1), None, N
 const SLOW_MIXER: f32 = 0.3;
 /// First-layer mixers: by node, match state and orders seen; by the last byte and the
 /// class of the byte before ([`byte_class`]); by the byte before and the class of the
-/// last; by node × the last byte; by depth, match state and orders seen; by
-/// depth, the letters of the current word so far and the class of the last byte. Small
+/// last; by node × the last byte; by depth, match state, orders seen and the class of the
+/// last byte; by depth, the letters of the current word so far and the class of the last byte. Small
 /// inputs need sets that learn fast: node × byte (65536 sets) leaves each set a dozen
 /// updates on a 100 kB file. Context model alone, fast, real size: version 2 had node ×
 /// last byte and node × the byte before after the first; by the last byte and by the
@@ -819,13 +821,14 @@ impl ByteCtx {
     #[inline]
     fn weight_sets(env: &NodeEnv, k: usize) -> [usize; N_MIXERS] {
         let (state, _) = Self::match_state(env.expected, env.len, k);
+        let class1 = byte_class(env.c1 as u8);
         [
             env.set_base + k + 256 * (state + MATCH_STATES * env.orders_seen),
             env.second_base + env.c1 + 256 * byte_class(env.c2 as u8),
-            env.second_base + 1024 + env.c2 + 256 * byte_class(env.c1 as u8),
+            env.second_base + 1024 + env.c2 + 256 * class1,
             env.second_base + 2048 + k + 256 * env.c1,
-            env.second_base + 2048 + 65536 + depth(k) + 8 * (state + MATCH_STATES * env.orders_seen),
-            env.second_base + 2048 + 65536 + 256 + depth(k) + 8 * env.wsel,
+            env.second_base + 2048 + 65536 + depth(k) + 8 * (state + MATCH_STATES * env.orders_seen + 24 * class1),
+            env.second_base + 2048 + 65536 + 768 + depth(k) + 8 * env.wsel,
         ]
     }
 
