@@ -9,12 +9,15 @@
 //! in the rows above of a 1-bit image, ...) owns, in one shared hash table, a
 //! probability counter for every node: the chance that the next bit is 1 given the
 //! context and the bits of the byte so far, plus the context's last byte and how many
-//! times in a row it came (its run). Each counter enters the mixer twice: as is, and
-//! through an adaptive map of (run state, count, probability) → observed probability.
-//! Three online mixers turn the contexts' predictions (in the logistic domain,
+//! times in a row it came (its run), and a bit-history state per node (paq's
+//! nonstationary counts of 0s and 1s with the last bit, [`BitHistory`]). Each context
+//! enters the mixer twice: its counter as is, and its (run state, bit-history state)
+//! through an adaptive map → observed probability.
+//! Six online mixers turn the contexts' predictions (in the logistic domain,
 //! `stretch(p) = ln(p / (1 − p))`) into one probability per node, with weight sets
-//! chosen by the node and the state of the match model, by the node and the last byte,
-//! by the node and the byte before; a final per-node mixer combines them, and two
+//! chosen by the node and the state of the match model, by the last byte, by the byte
+//! before, by the node and the last byte, by the depth and the match state, by the depth
+//! and the position in a word; a final mixer per node and match state combines them, and two
 //! adaptive probability maps (APM, "SSE": by the last byte, by a hash of the last two)
 //! refine the result. Because the engine
 //! codes whole bytes, every node is evaluated and the probability of byte `c` is the
@@ -70,7 +73,8 @@ use anyhow::{bail, ensure, Result};
 
 /// Number of hashed contexts (each with a counter per node): the general ones, then the
 /// text contexts ([`Stream::text_contexts`]), then the block for binary data
-/// ([`bin_contexts`]), then one of each stream's own.
+/// ([`bin_contexts`]; without a trusted record length, two more text contexts), then one
+/// of each stream's own.
 const N_CTX_BASE: usize = 12;
 const N_CTX_TEXT: usize = 4;
 const N_CTX_BIN: usize = 4;
@@ -111,28 +115,51 @@ const ORDER_LEVELS: usize = 6;
 /// → 1.2563 bits per byte; pic, B = 8: 0.4326 → 0.4314; the second mixer, the final
 /// mixer per stream too: worse on both).
 const FIRST_SETS: usize = 256 * MATCH_STATES * ORDER_LEVELS;
-/// The second mixer learns this much slower than the first.
+/// Weight sets of the mixers after the first, shared by the streams: last byte × class
+/// of the byte before (1024), byte before × class of the last (1024), node × last byte
+/// (65536), depth × match state × orders seen × class of the last byte (768; without the
+/// class: paper2 2.0293, asyoulik 2.1514; with: 2.0285, 2.1511), depth × word × class
+/// (256).
+const SHARED_SETS: usize = 2048 + 65536 + 768 + 256;
+/// The mixer whose weights a fresh weight set of each mixer starts from: the fine sets
+/// of the first (per node) from the fifth's (per depth), node × last byte from last byte.
+const PARENT: [Option<usize>; N_MIXERS] = [Some(4), None, None, Some(1), None, None];
+/// The second mixer (by the last byte) learns this much slower than the others.
 const SLOW_MIXER: f32 = 0.3;
-/// First-layer mixers: by match state and orders seen, by the last byte, by the byte
-/// before it.
-const N_MIXERS: usize = 3;
+/// First-layer mixers: by node, match state and orders seen; by the last byte and the
+/// class of the byte before ([`byte_class`]); by the byte before and the class of the
+/// last; by node × the last byte; by depth, match state, orders seen and the class of the
+/// last byte; by depth, the letters of the current word so far and the class of the last byte. Small
+/// inputs need sets that learn fast: node × byte (65536 sets) leaves each set a dozen
+/// updates on a 100 kB file. Context model alone, fast, real size: version 2 had node ×
+/// last byte and node × the byte before after the first; by the last byte and by the
+/// byte before instead: paper2 2.0711 → 2.0618, book1 2.0450 → 2.0579, obj2 1.6819 →
+/// 1.6543, geo 3.5473 → 3.4673, kennedy.xls 0.1081 → 0.0936; + node × last byte: 2.0522,
+/// 2.0485, 1.6406, 3.4791, 0.0937; + depth × match × orders (with the changes of the
+/// same commit): 2.0456, 2.0483, 1.6255, 3.4521, 0.0886; + depth × word × class (after
+/// the schedule change): paper2 2.0384 → 2.0335, asyoulik 2.1567 → 2.1536, book1 2.0418
+/// → 2.0382, for 16% more time; the classes in the second and third (the final mixer per
+/// match state too): paper2 2.0327 → 2.0293, asyoulik 2.1531 → 2.1514.
+const N_MIXERS: usize = 6;
 /// A weight set's learning rate after `n` updates, in units of the configured rate:
 /// LR_FLOOR + LR_BOOST · LR_SETTLE / (LR_SETTLE + n). High at first, so that a fresh
 /// set learns fast; low later, which text prefers (book1, byte contexts alone, `fast`:
 /// a constant 0.02 gave 2.1273 bits per byte, 0.006 gave 2.1075 but obj2 1.8084 →
-/// 1.8601; this schedule 2.1030 and 1.7970).
-const LR_FLOOR: f32 = 0.3;
+/// 1.8601; this schedule 2.1030 and 1.7970). Version 3 (five mixers, bit histories)
+/// settles sooner and lower: floor 0.3 → 0.2, settle 256 → 32 (fast, real size: paper2
+/// 2.0456 → 2.0384, asyoulik 2.1643 → 2.1567, alice29 1.9042 → 1.8963, book1 2.0483 →
+/// 2.0418, obj2 1.6255 → 1.6334, geo 3.4521 → 3.4432, kennedy.xls 0.0886 → 0.0874;
+/// settle 1024: worse, 16 or 64: about as 32, boost 6: worse).
+const LR_FLOOR: f32 = 0.2;
 const LR_BOOST: f32 = 3.0;
-const LR_SETTLE: f32 = 256.0;
+const LR_SETTLE: f32 = 32.0;
 /// Learning rate of the final mixer (N_MIXERS inputs per node: the mixers' logits).
 const FINAL_LR: f32 = 0.002;
-/// Adaptive maps: count levels × probability buckets, per context.
-const MAP_COUNTS: usize = 8;
-const MAP_BUCKETS: usize = 32;
+/// Adaptive maps: per context, run state × bit-history state.
 /// Run states of a context at a node (see [`run_state`]): none, or the bit its last
 /// byte predicts × how many times in a row that byte was seen (1, 2, 3, 4+).
 const RUN_STATES: usize = 9;
-const MAP_SIZE: usize = MAP_COUNTS * MAP_BUCKETS * RUN_STATES;
+const MAP_SIZE: usize = BH_STATES * RUN_STATES;
 /// The match model looks up the last MATCH_MIN bytes.
 const MATCH_MIN: usize = 6;
 /// Longest match length the match model tells apart.
@@ -178,8 +205,10 @@ impl ByteCtxConfig {
     pub const BYTES: usize = 12;
     /// Version 2: run states in the adaptive maps, text contexts, three mixers with a
     /// learning-rate schedule, a second APM, the filter and the contexts for binary data
-    /// (version 1 files are refused).
-    const VERSION: u8 = 2;
+    /// (version 1 files are refused). Version 3: bit-history states, mixers by the last
+    /// byte, the byte before (not per node) and node × last byte; version 2 files are
+    /// refused.
+    const VERSION: u8 = 3;
 
     /// `tiny`: 256 KiB of tables (tests); `fast`: 256 MiB; `default`: 512 MiB.
     pub fn preset(name: &str) -> Result<ByteCtxConfig> {
@@ -193,8 +222,11 @@ impl ByteCtxConfig {
             filter: Filter::None,
         };
         Ok(match name {
+            // `fast` prunes more: version 3's six mixers cost 15% more time (book1 user
+            // time vs version 2), prune 10 takes 20% off for +0.06% (book1 2.0345 →
+            // 2.0357, paper2 2.0285 → 2.0298, obj2 1.6313 → 1.6348).
             "tiny" => ByteCtxConfig { prune: 8, ..base },
-            "fast" => ByteCtxConfig { table_bits: 22, match_bits: 20, history_bits: 24, ..base },
+            "fast" => ByteCtxConfig { table_bits: 22, match_bits: 20, history_bits: 24, prune: 10, ..base },
             "default" | "large" => ByteCtxConfig { table_bits: 23, match_bits: 22, history_bits: 26, ..base },
             _ => bail!("unknown byte model preset {name:?}; expected one of {:?}", Self::PRESETS),
         })
@@ -289,6 +321,8 @@ struct Stream {
     c8: u64,
     /// Hash of the current word (letters, lower-cased), 0 between words.
     word: u64,
+    /// Letters in the current word so far.
+    word_len: u32,
     /// Hash of the word before it.
     word_prev: u64,
     /// Text contexts: the word before `word_prev`, where the current line starts
@@ -342,6 +376,9 @@ struct NodeEnv {
     h2: usize,
     /// The byte before the last.
     c2: usize,
+    /// The sixth mixer's selector: letters of the current word (0..=7) × class of the
+    /// last byte (4).
+    wsel: usize,
     /// Bit i: context i is absent ([`NO_CTX`]).
     absent: u32,
     /// The first weight set of this stream's first mixer, and of the shared mixers.
@@ -356,6 +393,7 @@ impl Stream {
             n: 0,
             c8: 0,
             word: 0,
+            word_len: 0,
             word_prev: 0,
             word_prev2: 0,
             line_start: 0,
@@ -531,18 +569,24 @@ pub struct ByteCtx {
     /// → the probability that its bit is 1 as actually observed. A context seen twice,
     /// both times with the same bit, may deserve 0.99 rather than its counter's 0.9.
     maps: Vec<u32>,
+    /// Per slot, the bit-history state ([`BitHistory`]) of each of its 15 nodes
+    /// (byte 0 unused): parallel to `table`, reset with it.
+    states: Vec<[u8; 16]>,
+    /// The bit-history state machine.
+    bh: BitHistory,
     slot_mask: usize,
     /// Match model index: hash of the last MATCH_MIN bytes → global position + 1 (0: empty).
     match_index: Vec<u64>,
     /// One counter per node, no context: the cheap estimate of pruned nodes.
     node_counters: Vec<u32>,
     /// Mixer weights, N_IN per set: each stream's first mixer's sets (node, match state,
-    /// orders seen), then the second and third mixers' sets, shared (node × the last
-    /// byte, node × the byte before it).
+    /// orders seen), then the other mixers' sets, shared ([`SHARED_SETS`]).
     weights: Vec<f32>,
     /// Updates each weight set has had (saturating), for its learning-rate schedule.
     set_updates: Vec<u32>,
-    /// Final mixer: per node, the weights of the first-layer mixers' logits.
+    /// Final mixer: per node and match state, the weights of the first-layer mixers'
+    /// logits (per node alone: paper2 2.0335, asyoulik 2.1536; with the match state:
+    /// 2.0327, 2.1531).
     final_weights: Vec<[f32; N_MIXERS]>,
     /// Match model: counters of "the expected bit is right", by match length.
     match_counters: Vec<u32>,
@@ -579,29 +623,26 @@ impl ByteCtx {
                 *v = sigmoid1(x);
             }
         }
-        let mut weights = vec![0.0f32; (batch * FIRST_SETS + 256 * (256 + 256)) * N_IN];
+        let mut weights = vec![0.0f32; (batch * FIRST_SETS + SHARED_SETS) * N_IN];
         for w in weights.chunks_exact_mut(N_IN) {
-            w[..N_CTX].fill(0.3);
-            w[..N_CTX].fill(0.15);
-            w[IN_MAP..IN_MAP + N_CTX].fill(0.15);
+            w[..N_CTX].fill(0.07);
+            w[IN_MAP..IN_MAP + N_CTX].fill(0.07);
             w[IN_MATCH] = 0.5;
             w[IN_NN] = 0.5;
         }
         let apm2 = apm.chunks_exact(APM_BUCKETS).next().unwrap_or(&[]).repeat(256 << APM2_BITS);
+        let bh = BitHistory::new();
         ByteCtx {
             table: vec![[0u32; 16]; 1 << cfg.table_bits],
             meta: vec![0; 1 << cfg.table_bits],
-            maps: (0..N_CTX * MAP_SIZE)
-                .map(|i| {
-                    let bucket = (i % MAP_BUCKETS) as u32;
-                    ((bucket * 2 + 1) << (22 - 6)) << COUNT_BITS
-                })
-                .collect(),
+            maps: (0..N_CTX * MAP_SIZE).map(|i| bh.initial_map(i % BH_STATES)).collect(),
+            states: vec![[0u8; 16]; 1 << cfg.table_bits],
+            bh,
             slot_mask: (1 << cfg.table_bits) - 1,
             match_index: vec![0; 1 << cfg.match_bits],
             set_updates: vec![0; weights.len() / N_IN],
             weights,
-            final_weights: vec![[1.0 / N_MIXERS as f32; N_MIXERS]; 256],
+            final_weights: vec![[1.0 / N_MIXERS as f32; N_MIXERS]; 256 * MATCH_STATES],
             node_counters: vec![FRESH; 256],
             match_counters: vec![FRESH; 64 * 2],
             apm,
@@ -617,7 +658,7 @@ impl ByteCtx {
 
     /// Bytes of memory the tables take (fixed at construction).
     pub fn memory_bytes(&self) -> usize {
-        self.table.len() * 68
+        self.table.len() * (68 + 16)
             + self.match_index.len() * 8
             + self.weights.len() * 4
             + self.apm.len() * 4
@@ -647,7 +688,10 @@ impl ByteCtx {
             use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
             let i = ((h >> 32) as usize) & self.slot_mask & !1;
             // SAFETY: prefetching has no effect on memory; the address is in bounds.
-            unsafe { _mm_prefetch(self.table[i..].as_ptr() as *const i8, _MM_HINT_T0) };
+            unsafe {
+                _mm_prefetch(self.table[i..].as_ptr() as *const i8, _MM_HINT_T0);
+                _mm_prefetch(self.states[i..].as_ptr() as *const i8, _MM_HINT_T0);
+            }
         }
         #[cfg(not(target_arch = "x86_64"))]
         let _ = h;
@@ -667,6 +711,7 @@ impl ByteCtx {
         slot[0] = tag;
         self.table[victim] = slot;
         self.meta[victim] = 0;
+        self.states[victim] = [0; 16];
         victim
     }
 
@@ -699,7 +744,7 @@ impl ByteCtx {
 
     /// The mixed probability that the bit at node `k` is 1: gathers the inputs (the
     /// counters at local node `j` of `slots`, their maps, match, network, bias), runs
-    /// both mixers and the final one, then the APM. Records what learning needs.
+    /// the first-layer mixers and the final one, then the APM. Records what learning needs.
     #[allow(clippy::too_many_arguments)]
     fn full_node(
         &self,
@@ -713,7 +758,8 @@ impl ByteCtx {
         let x = &mut sc.inputs[k * N_IN..(k + 1) * N_IN];
         for (i, slot) in slots.iter().enumerate() {
             let c = slot.map_or(FRESH, |s| self.table[s][j]);
-            let at = i * MAP_SIZE + run_state(metas[i], k) * (MAP_COUNTS * MAP_BUCKETS) + map_index(c);
+            let st = slot.map_or(0, |s| self.states[s][j]) as usize;
+            let at = i * MAP_SIZE + run_state(metas[i], k) * BH_STATES + st;
             sc.map_at[k * N_CTX + i] = at as u32;
             x[i] = self.stretch[(c >> (COUNT_BITS + 10)) as usize];
             x[IN_MAP + i] = self.stretch[(self.maps[at] >> (COUNT_BITS + 10)) as usize];
@@ -743,12 +789,21 @@ impl ByteCtx {
         let sets = Self::weight_sets(env, k);
         let mut logits = [0.0f32; N_MIXERS];
         for (m, &set) in sets.iter().enumerate() {
-            let d = dot(&self.weights[set * N_IN..(set + 1) * N_IN], x).clamp(-15.0, 15.0);
+            // A set never trained predicts with its parent's weights (and starts from
+            // them when it learns).
+            let src = match PARENT[m] {
+                Some(pm) if self.set_updates[set] == 0 => sets[pm],
+                _ => set,
+            };
+            let d = dot(&self.weights[src * N_IN..(src + 1) * N_IN], x).clamp(-15.0, 15.0);
             logits[m] = d;
             sc.mixers[k][m] = (set as u32, d, self.squash.get(d));
         }
-        let v = self.final_weights[k];
-        let d = (v[0] * logits[0] + v[1] * logits[1] + v[2] * logits[2]).clamp(-15.0, 15.0);
+        let v = self.final_weights[k + 256 * Self::match_state(env.expected, env.len, k).0];
+        let d = ((v[0] * logits[0] + v[1] * logits[1])
+            + (v[2] * logits[2] + v[3] * logits[3])
+            + (v[4] * logits[4] + v[5] * logits[5]))
+            .clamp(-15.0, 15.0);
         let p = self.squash.get(d).clamp(P_MIN, 1.0 - P_MIN);
         sc.p_mix[k] = p;
         // APM: interpolate between the two buckets around `d`.
@@ -769,10 +824,14 @@ impl ByteCtx {
     #[inline]
     fn weight_sets(env: &NodeEnv, k: usize) -> [usize; N_MIXERS] {
         let (state, _) = Self::match_state(env.expected, env.len, k);
+        let class1 = byte_class(env.c1 as u8);
         [
             env.set_base + k + 256 * (state + MATCH_STATES * env.orders_seen),
-            env.second_base + k + 256 * env.c1,
-            env.second_base + k + 256 * (256 + env.c2),
+            env.second_base + env.c1 + 256 * byte_class(env.c2 as u8),
+            env.second_base + 1024 + env.c2 + 256 * class1,
+            env.second_base + 2048 + k + 256 * env.c1,
+            env.second_base + 2048 + 65536 + depth(k) + 8 * (state + MATCH_STATES * env.orders_seen + 24 * class1),
+            env.second_base + 2048 + 65536 + 768 + depth(k) + 8 * env.wsel,
         ]
     }
 
@@ -822,6 +881,7 @@ impl ByteCtx {
             c1: 0,
             h2: 0,
             c2: 0,
+            wsel: 0,
             absent: 0,
             set_base: 0,
             second_base: self.streams.len() * FIRST_SETS,
@@ -836,6 +896,7 @@ impl ByteCtx {
                 self.stretch[(self.match_counters[s.match_len.min(MATCH_MAX)] >> (COUNT_BITS + 10)) as usize];
             env.c1 = (s.c8 & 0xff) as usize;
             env.c2 = ((s.c8 >> 8) & 0xff) as usize;
+            env.wsel = s.word_len.min(7) as usize * 4 + byte_class(env.c1 as u8);
             env.h2 = (hash2(40, s.c8 & 0xffff) >> (64 - APM2_BITS)) as usize;
             env.set_base = b * FIRST_SETS;
             let mut first = [None; N_CTX];
@@ -925,6 +986,8 @@ impl ByteCtx {
             for d in 0..4 {
                 let bit = ((c >> (7 - d)) & 1) as u32;
                 Self::train(&mut self.table[first][j], bit, &self.rate, limit);
+                let st = &mut self.states[first][j];
+                *st = self.bh.next(*st, bit);
                 j = 2 * j + bit as usize;
             }
             let second = self.find_or_insert(hash2(h, (c >> 4) as u64 + 1));
@@ -932,6 +995,8 @@ impl ByteCtx {
             for d in 4..8 {
                 let bit = ((c >> (7 - d)) & 1) as u32;
                 Self::train(&mut self.table[second][j], bit, &self.rate, limit);
+                let st = &mut self.states[second][j];
+                *st = self.bh.next(*st, bit);
                 j = 2 * j + bit as usize;
             }
         }
@@ -950,6 +1015,10 @@ impl ByteCtx {
                 let set = set as usize;
                 let n = self.set_updates[set];
                 self.set_updates[set] = n.saturating_add(1);
+                if let (0, Some(pm)) = (n, PARENT[m]) {
+                    let parent = s.mixers[k][pm].0 as usize;
+                    self.weights.copy_within(parent * N_IN..(parent + 1) * N_IN, set * N_IN);
+                }
                 let sched = LR_FLOOR + LR_BOOST * LR_SETTLE / (LR_SETTLE + n as f32);
                 let err = (y - p) * if m == 1 { lr * SLOW_MIXER } else { lr } * sched;
                 let w = &mut self.weights[set * N_IN..(set + 1) * N_IN];
@@ -958,7 +1027,8 @@ impl ByteCtx {
                 }
             }
             let err = (y - s.p_mix[k]) * FINAL_LR;
-            let v = &mut self.final_weights[k];
+            let st = &self.streams[b];
+            let v = &mut self.final_weights[k + 256 * Self::match_state(st.expected, st.match_len, k).0];
             for (vm, mx) in v.iter_mut().zip(&s.mixers[k]) {
                 *vm += err * mx.1;
             }
@@ -1026,10 +1096,12 @@ impl ByteCtx {
         let lower = c.to_ascii_lowercase();
         if lower.is_ascii_lowercase() || c >= 128 {
             s.word = hash2(s.word.wrapping_add(1), lower as u64);
+            s.word_len += 1;
         } else if s.word != 0 {
             s.word_prev2 = s.word_prev;
             s.word_prev = s.word;
             s.word = 0;
+            s.word_len = 0;
         }
         let c8 = s.c8;
         let above = if rlen > 0 { s.back(rlen) as u64 } else { 0 };
@@ -1051,7 +1123,16 @@ impl ByteCtx {
             hash2(12, above | (c8 & 0xff) << 8 | col.min(255) << 16 | rlen.min(1 << 20) << 24),
         ]);
         s.text_contexts(c);
-        let bin = bin_contexts(s, rlen, strong);
+        let mut bin = bin_contexts(s, rlen, strong);
+        if bin[0] == NO_CTX {
+            // No records: the block serves text, with the current word and the word two
+            // back, the word before and the last byte. Context model alone, fast, real
+            // size: paper2 2.0467 → 2.0458, asyoulik 2.1672 → 2.1643, alice29 1.9064 →
+            // 1.9042, book1 2.0485 → 2.0483, obj2 1.6279 → 1.6253; the indirect
+            // contexts of paq8 (the bytes that followed the last byte, the last pair)
+            // beside them: book1 2.0507, alice29 1.9071, obj2 1.6111.
+            bin = [hash2(112, hash2(s.word, s.word_prev2)), hash2(113, hash2(s.word_prev, c8 & 0xff)), NO_CTX, NO_CTX];
+        }
         s.ctx[BIN_CTX..BIN_CTX + N_CTX_BIN].copy_from_slice(&bin);
         // The last 2 bytes in this stream alone: the streams are different parts of the
         // input (a tar's PDF and its SGML), whose statistics the shared contexts average.
@@ -1140,19 +1221,109 @@ fn bin_contexts(s: &Stream, rlen: u64, strong: bool) -> [u64; N_CTX_BIN] {
     ]
 }
 
-/// The adaptive map entry of a counter: its count level and probability bucket.
+/// A byte's class for mixer selection: letter, digit or space, punctuation, other.
 #[inline]
-fn map_index(c: u32) -> usize {
-    const LEVEL: [u8; 16] = [0, 1, 2, 3, 4, 4, 5, 5, 5, 5, 6, 6, 6, 6, 6, 6];
-    let n = (c & COUNT_MASK) as usize;
-    let level = if n < 16 {
-        LEVEL[n] as usize
-    } else if n < 30 {
-        6
+fn byte_class(c: u8) -> usize {
+    if c.is_ascii_alphabetic() {
+        0
+    } else if c.is_ascii_digit() || c == b' ' {
+        1
+    } else if c.is_ascii_punctuation() {
+        2
     } else {
-        7
-    };
-    level * MAP_BUCKETS + (c >> (COUNT_BITS + 17)) as usize
+        3
+    }
+}
+
+/// The depth of node `k` in the byte tree (0 for the root).
+#[inline]
+fn depth(k: usize) -> usize {
+    (usize::BITS - 1 - k.leading_zeros()) as usize
+}
+
+/// Number of bit-history states (one byte each).
+const BH_STATES: usize = 256;
+/// Largest count of one bit in a bit history, by the count of the other bit (0..=5):
+/// a history of mixed bits keeps fewer, as paq's state machine does.
+const BH_BOUND: [u8; 6] = [40, 23, 12, 7, 5, 4];
+
+/// A paq-style bit-history state machine: a state stands for the counts (n0, n1) of
+/// the bits seen in a context, bounded and nonstationary (a bit discounts the count of
+/// the other bit above 2, so a context that changes its mind forgets quickly), and for
+/// histories of both bits, the last bit. State 0 is "nothing seen". The states are
+/// numbered in the order a breadth-first walk from state 0 reaches them; the table is
+/// built at start-up with integers only.
+struct BitHistory {
+    /// next[2·s + bit]: the state after `bit` in state `s`.
+    next: Vec<u8>,
+    /// (n0, n1, last bit) of each state.
+    counts: Vec<(u8, u8, u8)>,
+}
+
+impl BitHistory {
+    fn allowed(n0: u8, n1: u8) -> bool {
+        let (lo, hi) = (n0.min(n1), n0.max(n1));
+        (lo as usize) < BH_BOUND.len() && hi <= BH_BOUND[lo as usize] && lo <= hi
+    }
+
+    /// The counts after `bit`, from (n0, n1).
+    fn step(n0: u8, n1: u8, bit: u32) -> (u8, u8) {
+        let (mut own, mut other) = if bit == 1 { (n1, n0) } else { (n0, n1) };
+        own += 1;
+        if other > 2 {
+            other = other / 2 + 1;
+        }
+        let pair = |own: u8, other: u8| if bit == 1 { (other, own) } else { (own, other) };
+        while !{
+            let (a, b) = pair(own, other);
+            Self::allowed(a, b)
+        } {
+            if other > 1 {
+                other -= 1;
+            } else {
+                own -= 1;
+            }
+        }
+        pair(own, other)
+    }
+
+    fn new() -> BitHistory {
+        let mut counts = vec![(0u8, 0u8, 0u8)];
+        let mut next = Vec::new();
+        let mut i = 0;
+        while i < counts.len() {
+            let (n0, n1, _) = counts[i];
+            for bit in 0..2u32 {
+                let (a, b) = Self::step(n0, n1, bit);
+                // The last bit matters only when both bits were seen.
+                let key = (a, b, if a > 0 && b > 0 { bit as u8 } else { 0 });
+                let at = match counts.iter().position(|&c| c == key) {
+                    Some(at) => at,
+                    None => {
+                        counts.push(key);
+                        counts.len() - 1
+                    }
+                };
+                next.push(at as u8);
+            }
+            i += 1;
+        }
+        assert!(counts.len() <= BH_STATES, "{} bit-history states", counts.len());
+        next.resize(2 * BH_STATES, 0);
+        BitHistory { next, counts }
+    }
+
+    #[inline]
+    fn next(&self, s: u8, bit: u32) -> u8 {
+        self.next[2 * s as usize + bit as usize]
+    }
+
+    /// A fresh adaptive-map entry for state `s`: (n1 + 1/2) / (n0 + n1 + 1), count 0.
+    fn initial_map(&self, s: usize) -> u32 {
+        let (n0, n1, _) = self.counts.get(s).copied().unwrap_or((0, 0, 0));
+        let p = ((2 * n1 as u64 + 1) << 22) / (2 * (n0 as u64 + n1 as u64) + 2);
+        (p.min((1 << 22) - 1) as u32) << COUNT_BITS
+    }
 }
 
 /// The run state of a context at node `k`, from its slot's meta word: 0 if the context
@@ -1359,6 +1530,33 @@ mod tests {
     }
 
     #[test]
+    fn bit_histories_count_and_forget() {
+        let bh = BitHistory::new();
+        // The table agrees with the step rule it was built from, for every state.
+        for (s, &(n0, n1, _)) in bh.counts.iter().enumerate() {
+            for bit in 0..2u32 {
+                let (a, b) = BitHistory::step(n0, n1, bit);
+                let (a2, b2, last) = bh.counts[bh.next(s as u8, bit) as usize];
+                assert_eq!((a, b), (a2, b2), "state {s} bit {bit}");
+                assert!(BitHistory::allowed(a, b));
+                assert_eq!(last, if a > 0 && b > 0 { bit as u8 } else { 0 });
+            }
+        }
+        // Ten 1s, then a 0: the 1s are discounted to 6, the 0 counted.
+        let mut s = 0u8;
+        for _ in 0..10 {
+            s = bh.next(s, 1);
+        }
+        assert_eq!(bh.counts[s as usize], (0, 10, 0));
+        assert_eq!(bh.counts[bh.next(s, 0) as usize], (1, 6, 0));
+        // A long run saturates at the bound.
+        for _ in 0..100 {
+            s = bh.next(s, 1);
+        }
+        assert_eq!(bh.counts[s as usize], (0, BH_BOUND[0], 0));
+    }
+
+    #[test]
     fn learning_keeps_the_run_of_the_last_byte() {
         let mut m = ByteCtx::new(&ByteCtxConfig::preset("tiny").unwrap(), 1);
         let mut probs = vec![0.0f32; 256];
@@ -1452,7 +1650,10 @@ mod tests {
                 t.update(&[c as u16]);
             }
         }
-        assert!(t.streams[0].ctx[BIN_CTX..BIN_CTX + N_CTX_BIN].iter().all(|&h| h == NO_CTX));
+        // Without records the block serves text: two word contexts, two absent.
+        let s = &t.streams[0];
+        assert_eq!(s.ctx[BIN_CTX], hash2(112, hash2(s.word, s.word_prev2)));
+        assert!(s.ctx[BIN_CTX + 2..BIN_CTX + N_CTX_BIN].iter().all(|&h| h == NO_CTX));
     }
 
     #[test]
