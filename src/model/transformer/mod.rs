@@ -93,6 +93,12 @@
 //! core): transformer fast 2.305 at ~74 kB/s, default 2.294 at ~33 kB/s; lstm fast 2.247
 //! at ~115 kB/s, default 2.223 at ~16 kB/s.
 //!
+//! The whole of silesia/dickens (10,192,446 bytes, `nnz compress --model M -p default`,
+//! 2026-11-26): transformer 2,299,614 bytes (1.8050 bpb), lstm 2,194,522 (1.7225): the
+//! LSTM's lead grows with the input here. A longer memory does not close it (dickens'
+//! first 2 MB, ideal bpb with `mem_segs` 1 / 4 / 8: 1.9254 / 1.9241 / 1.9233 at 34.8 /
+//! 28.1 / 21.3 kB/s per CPU second).
+//!
 //! The default's time on book1 (`examples/transformer_bench.rs`): forward layers 19%,
 //! attention 7%, output 5%; backward output 11%, layers (attention included) 47%; Adam
 //! 8%; order-2 and mixing 3%: about 100 GFLOP/s counted as 3× the forward pass's
