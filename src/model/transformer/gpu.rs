@@ -903,17 +903,8 @@ mod tests {
     //! These run only where a GPU is: elsewhere they print why and pass (the CPU model
     //! is tested on its own; CI has no GPU). On a GPU they check the GPU model's bits
     //! against the CPU model's at every step.
+    use super::super::tests::symbols;
     use super::*;
-
-    fn symbols(seed: u64, n: usize, v: usize) -> Vec<u16> {
-        let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        (0..n)
-            .map(|_| {
-                x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                ((x >> 33) % v as u64) as u16
-            })
-            .collect()
-    }
 
     fn dl(b: &Buffer) -> Vec<f32> {
         let mut out = vec![0.0; b.len()];

@@ -2,7 +2,7 @@ use super::*;
 use crate::kernels::Isa;
 
 /// A fixed pseudo-random symbol source (an LCG), so tests need no RNG crate.
-fn symbols(seed: u64, n: usize, v: usize) -> Vec<u16> {
+pub(super) fn symbols(seed: u64, n: usize, v: usize) -> Vec<u16> {
     let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
     (0..n)
         .map(|_| {
