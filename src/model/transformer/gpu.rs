@@ -34,6 +34,7 @@
 //! first one is kept, later work is skipped, and [`Predictor::check`] reports it — the
 //! engine asks at every progress report and at the end of a frame.
 
+use super::steps::Steps;
 use super::{LayerParams, Transformer, TransformerConfig, TransformerTimings};
 use crate::cuda::{self, Arg, Buffer, Gpu, Kernel, Module};
 use crate::model::adam::Adam;
@@ -115,6 +116,13 @@ impl<'a> Operand<'a> {
     }
 }
 
+/// Copies symbols to a device buffer of u32 at element `at`, widened in `scratch`.
+fn upload_symbols(buf: &Buffer, at: usize, src: &[u16], scratch: &mut Vec<u32>) -> Result<()> {
+    scratch.clear();
+    scratch.extend(src.iter().map(|&x| x as u32));
+    buf.upload(at, scratch)
+}
+
 fn i(x: usize) -> Arg {
     Arg::I(i32::try_from(x).expect("sizes are bounded by the model's float limit"))
 }
@@ -161,15 +169,11 @@ pub struct TransformerGpu {
     tmp: Buffer,
     saved_mem: Buffer,
     // Host state, as in the CPU model.
-    inputs_h: Vec<u32>,
-    targets_h: Vec<u32>,
-    hist: Vec<u16>,
-    t: usize,
+    st: Steps,
     forwarded: bool,
     mem_valid: usize,
-    steps: u64,
-    retrain_steps: u64,
-    ring: Vec<u16>,
+    /// Symbols widened to u32 on their way to `inputs` and `targets`.
+    scratch: Vec<u32>,
     timings: TransformerTimings,
     /// The first GPU error; once set, every later call does nothing.
     failed: Option<String>,
@@ -303,15 +307,10 @@ impl TransformerGpu {
             sds: gpu.alloc(b * h * t_len * n)?,
             tmp: gpu.alloc(b * h * n * dh)?,
             saved_mem: gpu.alloc(2 * l_n * b * m * d)?,
-            inputs_h: vec![0; r * kk],
-            targets_h: vec![0; r],
-            hist: vec![0; b * kk],
-            t: 0,
+            st: Steps::new(cfg),
             forwarded: false,
             mem_valid: 0,
-            steps: 0,
-            retrain_steps: 0,
-            ring: vec![0; cfg.retrain_len * b * (kk + 1)],
+            scratch: Vec::with_capacity(r * kk),
             timings: TransformerTimings::default(),
             failed: None,
             cfg: cfg.clone(),
@@ -542,7 +541,7 @@ impl TransformerGpu {
         let scale = 1.0 / (dh as f32).sqrt();
         let lo = m - self.mem_valid;
         self.grads.fill_bits(0)?;
-        self.targets.upload(0, &self.targets_h)?;
+        upload_symbols(&self.targets, 0, &self.st.targets, &mut self.scratch)?;
         let (pr, gr) = (&self.params, &self.grads);
         self.launch(
             self.k.dlogits,
@@ -754,28 +753,14 @@ impl TransformerGpu {
 
     fn retrain(&mut self) -> Result<()> {
         let start = Instant::now();
-        let (b, k, t_len) = (self.cfg.batch, self.cfg.group, self.cfg.seg_len);
-        let len = self.cfg.retrain_len;
+        let t_len = self.cfg.seg_len;
         self.swap_memory(true)?;
         let saved_valid = self.mem_valid;
         self.mem_valid = 0;
-        let first = self.steps - len as u64;
-        for seg in 0..len / t_len {
-            for t in 0..t_len {
-                let slot = ((first + (seg * t_len + t) as u64) % len as u64) as usize;
-                for s in 0..b {
-                    let src = &self.ring[(slot * b + s) * (k + 1)..(slot * b + s + 1) * (k + 1)];
-                    let row = t * b + s;
-                    for (dst, &x) in self.inputs_h[row * k..(row + 1) * k].iter_mut().zip(src) {
-                        *dst = x as u32;
-                    }
-                    self.targets_h[row] = src[k] as u32;
-                }
-            }
-            self.inputs.upload(0, &self.inputs_h)?;
+        for seg in 0..self.st.retrain_segments(&self.cfg) {
+            let lr = self.st.load_retrain_segment(&self.cfg, seg);
+            upload_symbols(&self.inputs, 0, &self.st.inputs, &mut self.scratch)?;
             self.forward_rows(0, t_len)?;
-            let lr = self.cfg.lr_at(self.cfg.retrain_lr, self.retrain_steps);
-            self.retrain_steps += 1;
             self.train_segment(lr)?;
         }
         self.swap_memory(false)?;
@@ -785,11 +770,10 @@ impl TransformerGpu {
     }
 
     fn forward_step(&mut self) -> Result<()> {
-        let (b, k, t) = (self.cfg.batch, self.cfg.group, self.t);
-        for (dst, &s) in self.inputs_h[t * b * k..(t + 1) * b * k].iter_mut().zip(&self.hist) {
-            *dst = s as u32;
-        }
-        self.inputs.upload(t * b * k, &self.inputs_h[t * b * k..(t + 1) * b * k])?;
+        self.st.begin_step(&self.cfg);
+        let rows = self.st.step_rows(&self.cfg);
+        upload_symbols(&self.inputs, rows.start, &self.st.inputs[rows], &mut self.scratch)?;
+        let t = self.st.t;
         self.forward_rows(t, t + 1)?;
         self.forwarded = true;
         Ok(())
@@ -802,7 +786,7 @@ impl TransformerGpu {
         let n = self.cfg.batch * self.v;
         let len = probs.len().min(n);
         let start = Instant::now();
-        self.probs.download(self.t * n, &mut probs[..len])?;
+        self.probs.download(self.st.t * n, &mut probs[..len])?;
         self.timings.forward_output += start.elapsed();
         Ok(())
     }
@@ -811,33 +795,10 @@ impl TransformerGpu {
         if !self.forwarded {
             self.forward_step()?;
         }
-        let (b, k) = (self.cfg.batch, self.cfg.group);
-        let len = self.cfg.retrain_len;
-        let slot = if len > 0 { (self.steps % len as u64) as usize } else { 0 };
-        for s in 0..b {
-            let x = symbols.get(s).copied().filter(|&x| (x as usize) < self.v).unwrap_or(0);
-            let row = self.t * b + s;
-            self.targets_h[row] = x as u32;
-            if len > 0 {
-                let dst = (slot * b + s) * (k + 1);
-                for j in 0..k {
-                    self.ring[dst + j] = self.inputs_h[row * k + j] as u16;
-                }
-                self.ring[dst + k] = x;
-            }
-            let hist = &mut self.hist[s * k..(s + 1) * k];
-            hist.copy_within(..k - 1, 1);
-            hist[0] = x;
-        }
-        self.t += 1;
-        self.steps += 1;
         self.forwarded = false;
-        if self.t == self.cfg.seg_len {
-            let lr = self.cfg.lr_at(self.cfg.lr, self.steps / self.cfg.seg_len as u64 - 1);
-            self.train_segment(lr)?;
-            self.t = 0;
-            let every = self.cfg.retrain_every as u64;
-            if every > 0 && self.steps.is_multiple_of(every) && self.steps >= len as u64 {
+        if let Some(end) = self.st.record(&self.cfg, self.v, symbols) {
+            self.train_segment(end.lr)?;
+            if end.retrain {
                 self.retrain()?;
             }
         }
@@ -903,7 +864,7 @@ mod tests {
     //! These run only where a GPU is: elsewhere they print why and pass (the CPU model
     //! is tested on its own; CI has no GPU). On a GPU they check the GPU model's bits
     //! against the CPU model's at every step.
-    use super::super::tests::symbols;
+    use super::super::tests::{small, symbols};
     use super::*;
 
     fn dl(b: &Buffer) -> Vec<f32> {
@@ -991,7 +952,7 @@ mod tests {
             gpu.check().unwrap();
             if p1.iter().zip(&p2).any(|(x, y)| x.to_bits() != y.to_bits()) {
                 let worst = p1.iter().zip(&p2).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max);
-                eprintln!("step {step} (t = {}), where the state differs:\n{}", cpu.t, diagnose(&cpu, &gpu));
+                eprintln!("step {step} (t = {}), where the state differs:\n{}", cpu.st.t, diagnose(&cpu, &gpu));
                 return Some((step, worst));
             }
             cpu.update(syms);
@@ -1016,21 +977,7 @@ mod tests {
     #[test]
     fn gpu_matches_cpu() {
         let tiny = TransformerConfig::preset("tiny").unwrap();
-        let small = TransformerConfig {
-            layers: 2,
-            d_model: 12,
-            heads: 3,
-            d_ff: 10,
-            group: 2,
-            batch: 3,
-            seg_len: 4,
-            mem_segs: 2,
-            retrain_every: 8,
-            retrain_len: 12,
-            beta1: 0.5,
-            grad_clip: 0.01,
-            ..tiny.clone()
-        };
+        let small = TransformerConfig { retrain_every: 8, retrain_len: 12, beta1: 0.5, grad_clip: 0.01, ..small() };
         let fast = TransformerConfig { batch: 4, ..TransformerConfig::preset("fast").unwrap() };
         for (name, cfg, v, steps) in [("tiny", &tiny, 11, 60), ("small", &small, 13, 61), ("fast", &fast, 300, 80)] {
             if let Some((step, worst)) = compare(cfg, v, steps) {

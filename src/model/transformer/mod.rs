@@ -139,6 +139,7 @@
 mod config;
 #[cfg(feature = "cuda")]
 mod gpu;
+mod steps;
 
 pub use config::TransformerConfig;
 #[cfg(feature = "cuda")]
@@ -150,6 +151,7 @@ use crate::model::init::Init;
 use crate::model::Predictor;
 use anyhow::{ensure, Result};
 use std::time::{Duration, Instant};
+use steps::Steps;
 
 /// Upper bound on the floats one model may allocate: 1 Gi floats = 4 GiB.
 const MAX_FLOATS: usize = 1 << 30;
@@ -253,23 +255,12 @@ pub struct Transformer {
     af: Vec<f32>,
     /// Probabilities of each row, `R × V`; turned into `dlogits` in place by the backward.
     probs: Vec<f32>,
-    /// Input group (`k` symbols, newest first) and target of each row.
-    inputs: Vec<u16>,
-    targets: Vec<u16>,
-    /// Each stream's next input group, `B × k`, newest first.
-    hist: Vec<u16>,
-    /// Steps done in the current segment.
-    t: usize,
+    /// The rows' input groups and targets, the streams' histories and the schedule.
+    st: Steps,
+    /// Whether step `st.t` has had its forward pass.
     forwarded: bool,
     /// Memory positions that hold keys (0 for the first segment, then `T`, … up to `M`).
     mem_valid: usize,
-    /// Coding steps done in total.
-    steps: u64,
-    /// Gradient steps of the retraining passes.
-    retrain_steps: u64,
-    /// The last `retrain_len` steps of every stream: `retrain_len × B × (k + 1)` symbols
-    /// (the input group, then the target), slot `step % retrain_len`.
-    ring: Vec<u16>,
     /// The coding pass's memory, saved during a retraining pass: per layer, keys then
     /// values, `B × H × T × d/H` each.
     saved_mem: Vec<f32>,
@@ -459,15 +450,9 @@ impl Transformer {
             rf: vec![0.0; r],
             af: vec![0.0; r * d],
             probs: vec![0.0; r * v],
-            inputs: vec![0; r * k],
-            targets: vec![0; r],
-            hist: vec![0; b * k],
-            t: 0,
+            st: Steps::new(cfg),
             forwarded: false,
             mem_valid: 0,
-            steps: 0,
-            retrain_steps: 0,
-            ring: vec![0; ring],
             saved_mem: vec![0.0; 2 * l_n * b * m_len * d],
             dx: vec![0.0; r * d],
             da: vec![0.0; r * d],
@@ -534,7 +519,7 @@ impl Transformer {
         let x0 = &mut self.x[0][r0 * d..r1 * d];
         for (row, xr) in (r0..r1).zip(x0.chunks_exact_mut(d)) {
             for j in 0..k {
-                let sym = self.inputs[row * k + j] as usize;
+                let sym = self.st.inputs[row * k + j] as usize;
                 xr[j * e..(j + 1) * e].copy_from_slice(&params[self.emb + sym * e..self.emb + (sym + 1) * e]);
             }
         }
@@ -668,7 +653,7 @@ impl Transformer {
 
         // dlogits = (p − onehot(target)) / R, in place; b_out's gradient is its column sum.
         let inv_r = 1.0 / r as f32;
-        for (row, &y) in self.probs.chunks_exact_mut(v).zip(&self.targets) {
+        for (row, &y) in self.probs.chunks_exact_mut(v).zip(&self.st.targets) {
             row[y as usize] -= 1.0;
             for x in row.iter_mut() {
                 *x *= inv_r;
@@ -802,7 +787,7 @@ impl Transformer {
         // Embeddings: each slot of a row's group gets its part of the input's gradient.
         for (row, dxr) in self.dx.chunks_exact(d).enumerate() {
             for j in 0..k {
-                let sym = self.inputs[row * k + j] as usize;
+                let sym = self.st.inputs[row * k + j] as usize;
                 let ge = &mut grads[self.emb + sym * e..self.emb + (sym + 1) * e];
                 for (gv, &x) in ge.iter_mut().zip(&dxr[j * e..(j + 1) * e]) {
                     *gv += x;
@@ -841,8 +826,7 @@ impl Transformer {
     /// One retraining pass over the last `retrain_len` steps of every stream.
     fn retrain(&mut self) {
         let start = Instant::now();
-        let (b, k, t_len, d) = (self.cfg.batch, self.cfg.group, self.cfg.seg_len, self.cfg.d_model);
-        let len = self.cfg.retrain_len;
+        let (b, t_len, d) = (self.cfg.batch, self.cfg.seg_len, self.cfg.d_model);
         let (n, dh, m) = (self.n, self.dh, self.m);
         // Save the coding pass's memory: the first M positions of each chunk of the caches.
         let mut off = 0;
@@ -858,20 +842,9 @@ impl Transformer {
         debug_assert_eq!(off, 2 * self.cfg.layers * b * m * d);
         let saved_valid = self.mem_valid;
         self.mem_valid = 0;
-        let first = self.steps - len as u64;
-        for seg in 0..len / t_len {
-            for t in 0..t_len {
-                let slot = ((first + (seg * t_len + t) as u64) % len as u64) as usize;
-                for s in 0..b {
-                    let src = &self.ring[(slot * b + s) * (k + 1)..(slot * b + s + 1) * (k + 1)];
-                    let row = t * b + s;
-                    self.inputs[row * k..(row + 1) * k].copy_from_slice(&src[..k]);
-                    self.targets[row] = src[k];
-                }
-            }
+        for seg in 0..self.st.retrain_segments(&self.cfg) {
+            let lr = self.st.load_retrain_segment(&self.cfg, seg);
             self.forward_rows(0, t_len);
-            let lr = self.cfg.lr_at(self.cfg.retrain_lr, self.retrain_steps);
-            self.retrain_steps += 1;
             self.train_segment(lr);
         }
         // Restore the coding pass's memory.
@@ -889,10 +862,10 @@ impl Transformer {
         self.timings.retrain += start.elapsed();
     }
 
-    /// Forward pass of step `self.t` from the streams' input groups.
+    /// Forward pass of step `st.t` from the streams' input groups.
     fn forward_step(&mut self) {
-        let (b, k, t) = (self.cfg.batch, self.cfg.group, self.t);
-        self.inputs[t * b * k..(t + 1) * b * k].copy_from_slice(&self.hist);
+        self.st.begin_step(&self.cfg);
+        let t = self.st.t;
         self.forward_rows(t, t + 1);
         self.forwarded = true;
     }
@@ -912,7 +885,7 @@ impl Predictor for Transformer {
             self.forward_step();
         }
         let n = self.cfg.batch * self.v;
-        let t = self.t;
+        let t = self.st.t;
         let len = probs.len().min(n);
         probs[..len].copy_from_slice(&self.probs[t * n..t * n + len]);
     }
@@ -921,33 +894,10 @@ impl Predictor for Transformer {
         if !self.forwarded {
             self.forward_step();
         }
-        let (b, k) = (self.cfg.batch, self.cfg.group);
-        let len = self.cfg.retrain_len;
-        let slot = if len > 0 { (self.steps % len as u64) as usize } else { 0 };
-        for s in 0..b {
-            // Symbols outside the alphabet (a caller bug) are read as the padding symbol 0,
-            // identically in encoder and decoder.
-            let x = symbols.get(s).copied().filter(|&x| (x as usize) < self.v).unwrap_or(0);
-            let row = self.t * b + s;
-            self.targets[row] = x;
-            if len > 0 {
-                let dst = (slot * b + s) * (k + 1);
-                self.ring[dst..dst + k].copy_from_slice(&self.inputs[row * k..(row + 1) * k]);
-                self.ring[dst + k] = x;
-            }
-            let hist = &mut self.hist[s * k..(s + 1) * k];
-            hist.copy_within(..k - 1, 1);
-            hist[0] = x;
-        }
-        self.t += 1;
-        self.steps += 1;
         self.forwarded = false;
-        if self.t == self.cfg.seg_len {
-            let lr = self.cfg.lr_at(self.cfg.lr, self.steps / self.cfg.seg_len as u64 - 1);
-            self.train_segment(lr);
-            self.t = 0;
-            let every = self.cfg.retrain_every as u64;
-            if every > 0 && self.steps.is_multiple_of(every) && self.steps >= len as u64 {
+        if let Some(end) = self.st.record(&self.cfg, self.v, symbols) {
+            self.train_segment(end.lr);
+            if end.retrain {
                 self.retrain();
             }
         }

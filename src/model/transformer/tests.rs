@@ -17,7 +17,7 @@ fn tiny() -> TransformerConfig {
 }
 
 /// Two layers, three heads, group 2, odd sizes: covers every path with stride bugs in sight.
-fn small() -> TransformerConfig {
+pub(super) fn small() -> TransformerConfig {
     TransformerConfig {
         layers: 2,
         d_model: 12,
@@ -55,7 +55,7 @@ fn decoder_replay_is_bit_identical() {
     }
     // 10 coding steps, and retraining at steps 16, 24, 32, 40 (3 segments each).
     assert_eq!(enc.opt.steps(), 10 + 4 * 3);
-    assert_eq!(enc.retrain_steps, 12);
+    assert_eq!(enc.st.retrain_steps, 12);
     assert_eq!(bits(&enc.params), bits(&dec.params));
 }
 
@@ -139,7 +139,7 @@ fn incremental_forward_is_the_segment_forward() {
         }
     }
     // The same inputs, all at once, in `c`.
-    c.inputs.copy_from_slice(&a.inputs);
+    c.st.inputs.copy_from_slice(&a.st.inputs);
     c.forward_rows(0, t_len);
     assert_eq!(bits(&a.probs), bits(&c.probs));
     for (la, lc) in a.acts.iter().zip(&c.acts) {
@@ -156,8 +156,8 @@ fn segment_loss(m: &mut Transformer) -> f64 {
     let t_len = m.cfg.seg_len;
     m.forward_rows(0, t_len);
     let v = m.v;
-    let loss: f64 = m.targets.iter().enumerate().map(|(r, &y)| -(m.probs[r * v + y as usize] as f64).ln()).sum();
-    loss / m.targets.len() as f64
+    let loss: f64 = m.st.targets.iter().enumerate().map(|(r, &y)| -(m.probs[r * v + y as usize] as f64).ln()).sum();
+    loss / m.st.targets.len() as f64
 }
 
 /// Gradient check of the whole backward pass (embeddings with grouping, RMSNorms,
@@ -170,11 +170,11 @@ fn backward_matches_finite_differences() {
     let mut m = Transformer::new(&cfg, v).unwrap();
     // Train a few segments first: memory full, gains and biases away from their init.
     feed(&mut m, &symbols(3, b * 3 * t_len, v));
-    assert_eq!((m.t, m.mem_valid), (0, 2 * t_len));
+    assert_eq!((m.st.t, m.mem_valid), (0, 2 * t_len));
     // Inputs of the segment under test: groups of 2 symbols, and targets.
     let ins = symbols(4, b * t_len * cfg.group, v);
-    m.inputs.copy_from_slice(&ins);
-    m.targets.copy_from_slice(&symbols(5, b * t_len, v));
+    m.st.inputs.copy_from_slice(&ins);
+    m.st.targets.copy_from_slice(&symbols(5, b * t_len, v));
     segment_loss(&mut m);
     m.backward();
     let analytic = m.grads.clone();
@@ -246,7 +246,7 @@ fn tiny_hash() -> (u64, f64) {
         out.extend(p.iter().flat_map(|x| x.to_bits().to_le_bytes()));
         m.update(&step);
     }
-    assert!(m.retrain_steps > 0);
+    assert!(m.st.retrain_steps > 0);
     (xxhash_rust::xxh64::xxh64(&out, 0), loss / (len * b) as f64)
 }
 
@@ -284,6 +284,6 @@ fn bytes_preset_runs_with_group_four() {
     feed(&mut m, b"abcdefghijklmnop".iter().map(|&x| x as u16).collect::<Vec<_>>().as_slice());
     // 8 steps of 2 streams (step t codes bytes 2t and 2t+1): stream 0 saw a c e g i k m o;
     // its group holds the last four, newest first.
-    assert_eq!(&m.hist[..4], &[b'o' as u16, b'm' as u16, b'k' as u16, b'i' as u16]);
+    assert_eq!(&m.st.hist[..4], &[b'o' as u16, b'm' as u16, b'k' as u16, b'i' as u16]);
     assert_eq!(m.gradient_steps(), 2);
 }
