@@ -849,22 +849,21 @@ fn decode_payload(header: &Header, payload: &[u8], progress: &mut dyn FnMut(&Loo
     let spec = Model::from_header(header.model, &header.model_params)?;
     let dictionary = match &header.tokenizer {
         Some(t) => Dictionary::from_bytes(&t.dictionary).context("corrupt dictionary")?,
-        // A filter that changes the length (capitals) codes up to two bytes per byte.
-        None if !spec.filter().keeps_length() => {
-            ensure!(
-                header.symbols <= header.original_len.saturating_mul(2),
-                "corrupt header: {} symbols for {} bytes coded one byte per symbol",
-                header.symbols,
-                header.original_len
-            );
-            Dictionary::identity()
-        }
         None => {
+            // Bytes, one per symbol; through a filter that changes the length (capitals)
+            // at most two symbols per byte.
+            let filter = spec.filter();
+            let fits = if filter.keeps_length() {
+                header.symbols == header.original_len
+            } else {
+                header.symbols <= header.original_len.saturating_mul(2)
+            };
             ensure!(
-                header.symbols == header.original_len,
-                "corrupt header: {} symbols for {} bytes coded one byte per symbol",
+                fits,
+                "corrupt header: {} symbols for {} bytes coded one byte per symbol (filter: {})",
                 header.symbols,
-                header.original_len
+                header.original_len,
+                filter.describe()
             );
             Dictionary::identity()
         }
