@@ -12,7 +12,7 @@
 //! (no `--lstm`); `-p default` is `--preset default --lstm default` with the LSTM's
 //! streams of at least 256 KiB (`LSTM_BATCH=1` for alice29.txt, `2` for book1).
 //! Tuning overrides: `BYTES_LR`, `BYTES_PRUNE`, `BYTES_LIMIT`, `BYTES_TABLE_BITS`,
-//! `LSTM_BATCH`.
+//! `BYTES_PRIMER` (bytes of the primer; text only by default), `LSTM_BATCH`.
 
 use nnz::filter::Filter;
 use nnz::model::bytectx::{ByteCtx, ByteCtxConfig, ByteMix};
@@ -67,6 +67,13 @@ fn main() -> anyhow::Result<()> {
         }
         if let Ok(v) = std::env::var("BYTES_LIMIT") {
             cfg.limit = v.parse()?;
+        }
+        // As `nnz compress`: the primer for text only (`BYTES_PRIMER=N` overrides).
+        if !nnz::choose::is_text(&data) {
+            cfg.primer = 0;
+        }
+        if let Ok(v) = std::env::var("BYTES_PRIMER") {
+            cfg.primer = v.parse()?;
         }
         let mut model: Box<dyn Predictor> = match &lstm {
             None => Box::new(ByteCtx::new(&cfg, batch)),

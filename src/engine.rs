@@ -306,7 +306,9 @@ const MIX_VERSION: u8 = 2;
 /// Version of the byte model's parameter layout.
 /// Version 2: the byte context model's version 2 (see `ByteCtxConfig`: run states, text
 /// and binary contexts, three mixers, the x86 filter); version 1 files are refused.
-const BYTES_VERSION: u8 = 2;
+/// Version 3: the network's probability enters the mixers a second time, in the linear
+/// domain (`IN_NN_LINEAR` in `src/model/bytectx.rs`); version 2 files are refused.
+const BYTES_VERSION: u8 = 3;
 /// The most memory a model may ask for ([`Model::memory_estimate`]): 8 GiB, eight times
 /// the largest preset.
 const MAX_MODEL_BYTES: u64 = 8 << 30;
@@ -378,13 +380,15 @@ impl Model {
                 Ok(Model::TransformerMix(TransformerConfig::from_bytes(rest).context("corrupt header")?, lr))
             }
             ModelKind::Bytes => {
-                let n = ByteCtxConfig::BYTES;
                 ensure!(
                     params.is_empty() || params[0] == BYTES_VERSION,
                     "byte model version {} (this nnz reads version {BYTES_VERSION}): the file was written by \
                      another version of nnz",
                     params[0]
                 );
+                ensure!(params.len() > 1, "corrupt header: bad byte model parameters");
+                // The context model's parameters say their length by their version.
+                let n = ByteCtxConfig::encoded_len(params[1]).unwrap_or(ByteCtxConfig::BYTES);
                 ensure!(params.len() > n + 1, "corrupt header: bad byte model parameters");
                 let ctx = ByteCtxConfig::from_bytes(&params[1..n + 1]).context("corrupt header")?;
                 Ok(Model::Bytes(ctx, LstmConfig::from_bytes(&params[n + 1..]).context("corrupt header")?))
@@ -436,10 +440,16 @@ impl Model {
         }
     }
 
-    /// Records the filter of a byte model's frame (others take none).
-    fn set_filter(&mut self, filter: Filter) {
+    /// Records the filter of a byte model's frame (others take none), and leaves the
+    /// primer out unless the frame is text (it is English).
+    fn set_frame(&mut self, filter: Filter, text: bool) {
         match self {
-            Model::Bytes(ctx, _) | Model::ByteCtx(ctx) => ctx.filter = filter,
+            Model::Bytes(ctx, _) | Model::ByteCtx(ctx) => {
+                ctx.filter = filter;
+                if !text {
+                    ctx.primer = 0;
+                }
+            }
             _ => assert_eq!(filter, Filter::None, "only the byte models filter"),
         }
     }
@@ -635,7 +645,12 @@ fn compress_frame(
     let tokenizer_secs = tokenizer_start.elapsed().as_secs_f64();
     let mut model_spec =
         model_request.resolve(symbols.len() as u64, dictionary.vocab_size())?.expect("store handled above");
-    model_spec.set_filter(filter);
+    let text = match &model_request {
+        ModelSpec::Bytes(req) => req.text,
+        ModelSpec::ByteCtx(_) => crate::choose::is_text(data),
+        _ => false,
+    };
+    model_spec.set_frame(filter, text);
     let mut model = model_spec.build(dictionary.vocab_size())?;
     let mut frame_stats = Stats { tokenizer_secs, ..Stats::default() };
     let mut dir = Direction::Encode { symbols: &symbols, coder: Encoder::new() };

@@ -66,6 +66,7 @@
 //! assert!(probs[b'a' as usize] > 0.5);
 //! ```
 
+use super::primer::{self, PRIMER};
 use super::Predictor;
 use crate::filter::Filter;
 use crate::kernels::scalar::{ln1, sigmoid1};
@@ -99,12 +100,21 @@ const NO_MAP: u32 = u32::MAX;
 const MIN_IMAGE_ROW: u64 = 16;
 const STRONG_VOTES: u32 = 16;
 /// Mixer inputs: the contexts' counters, the same through their adaptive maps, the
-/// match model, the neural model, a bias, padding to a multiple of 8 (see [`dot`]).
-const N_IN: usize = (2 * N_CTX + 3).div_ceil(8) * 8;
+/// match model, the neural model, a bias, the neural model in the linear domain,
+/// padding to a multiple of 8 (see [`dot`]).
+const N_IN: usize = (2 * N_CTX + 4).div_ceil(8) * 8;
 const IN_MAP: usize = N_CTX;
 const IN_MATCH: usize = 2 * N_CTX;
 const IN_NN: usize = 2 * N_CTX + 1;
 const IN_BIAS: usize = 2 * N_CTX + 2;
+/// The neural model's probability once more, in the linear domain: `(p − ½)·NN_LINEAR`
+/// (it fills one of the padding slots, so it costs no time). The stretched input says
+/// how sure the network is, this one lets a mixer trust its middle range more than its
+/// extremes. Byte model `default` (LSTM mixed in): paper2 1.9527 → 1.9515 bits per byte
+/// (1.9523 with a scale of 2, 1.9517 with 4), obj2 1.5967 → 1.5931, first 200 kB of
+/// kennedy.xls 0.1359 → 0.1352.
+const IN_NN_LINEAR: usize = 2 * N_CTX + 3;
+const NN_LINEAR: f32 = 8.0;
 /// Mixer weight sets: per node (256), match state (4) and how many of the orders 1-6
 /// have been seen (0..=5).
 const MATCH_STATES: usize = 4;
@@ -177,6 +187,14 @@ const COUNT_MASK: u32 = (1 << COUNT_BITS) - 1;
 const P_HALF: u32 = 1 << 21;
 /// A fresh counter: p = 1/2, never updated.
 const FRESH: u32 = P_HALF << COUNT_BITS;
+/// The shortest primer a frame gets (when the preset has a primer): what the first
+/// 8 KiB teach is worth most (paper2, `fast`: 1.9915 → 1.9821 with 8 KiB).
+const MIN_PRIMER: u64 = 8192;
+/// After priming, each weight set's update count is capped here, so that its learning
+/// rate ([`LR_SETTLE`]) is still high when the input starts: the primer's texts are not
+/// the input's (first 200 kB of silesia xml, `fast`: 0.2583 bits per byte with the
+/// counts kept, 0.2568 capped at 32, 0.2570 at 8 / 0.2572 at 128; paper2 within 0.03%).
+const PRIMED_UPDATES: u32 = 32;
 
 /// The byte context model's sizes and rates; recorded in the header.
 #[derive(Clone, Debug, PartialEq)]
@@ -197,6 +215,30 @@ pub struct ByteCtxConfig {
     /// The reversible filter the frame's bytes went through before coding (chosen per
     /// frame by the engine; the presets say none).
     pub filter: Filter,
+    /// Bytes of the built-in [primer](crate::model::primer) the model learns from before
+    /// the frame (through the frame's filter), then forgets the contexts of; 0: none.
+    /// The presets' are a maximum: [`ByteCtxConfig::preset_for`] primes with no more
+    /// than twice the input's length (and at least 8 KiB), so that a small input does not
+    /// wait for the whole primer; the engine primes text frames only. Priming costs as
+    /// much time as coding as many bytes with the context model: `fast` (the context
+    /// model alone) takes 32 KiB, `default` (where the LSTM over bytes takes most of the
+    /// time) all of it.
+    ///
+    /// Measured (byte model alone, `fast`, real size, primed with other texts before
+    /// this primer was assembled from them: 64 KiB of bible / Milton / LoC proceedings
+    /// / a third of each): paper2 1.9915 → 1.9776 / 1.9762 / 1.9677 / 1.9705, alice29
+    /// 1.8307 → 1.8216 / 1.8214 / 1.8176 / 1.8189, paper4 2.4516 → 2.3798 (mix),
+    /// xargs.1 2.5804 → 2.4715, progc 1.9533 → 1.9348, cp.html 1.9091 → 1.8885, news
+    /// 1.8868 → 1.8824, book1 1.9941 → 1.9909; the mix of a third each, by its length: 8 / 16 / 32 /
+    /// 64 / 128 KiB: paper2 1.9821 / 1.9780 / 1.9733 / 1.9705 / 1.9663. This primer
+    /// (`bytes_bench --preset fast`, `BYTES_PRIMER` = 64 / 96 / 128 / 192 KiB): paper2
+    /// 1.9723 / 1.9698 / 1.9694 / 1.9674, alice29 1.8188 / 1.8171 / 1.8161 / 1.8144,
+    /// asyoulik 2.0548 / 2.0537 / 2.0531 / 2.0520; with the LSTM (`default`): paper2
+    /// 1.9710 unprimed, 1.9527 with 81 KiB, 1.9498 with 192 KiB. Texts unlike the
+    /// primer lose a little at first: the first 200 kB of silesia xml 0.2564 → 0.2568,
+    /// of reymont (Polish) 1.2767 → 1.2773 (with the learning-rate counts capped at
+    /// [`PRIMED_UPDATES`]; kept whole: 0.2583 and 1.2793).
+    pub primer: u32,
 }
 
 impl ByteCtxConfig {
@@ -207,8 +249,23 @@ impl ByteCtxConfig {
     /// learning-rate schedule, a second APM, the filter and the contexts for binary data
     /// (version 1 files are refused). Version 3: bit-history states, mixers by the last
     /// byte, the byte before (not per node) and node × last byte; version 2 files are
-    /// refused.
+    /// refused. Version 4 is version 3 with a primer: the same 12 bytes, then the
+    /// primer's length and checksum ([`crate::model::primer::check`]); a configuration
+    /// without a primer is written as version 3, which reads as before.
     const VERSION: u8 = 3;
+    const VERSION_PRIMED: u8 = 4;
+    /// Serialized size with a primer.
+    pub const BYTES_PRIMED: usize = 20;
+
+    /// The serialized size of a configuration whose first byte is `version` (None: a
+    /// version this nnz does not read).
+    pub fn encoded_len(version: u8) -> Option<usize> {
+        match version {
+            Self::VERSION => Some(Self::BYTES),
+            Self::VERSION_PRIMED => Some(Self::BYTES_PRIMED),
+            _ => None,
+        }
+    }
 
     /// `tiny`: 256 KiB of tables (tests); `fast`: 256 MiB; `default`: 512 MiB.
     pub fn preset(name: &str) -> Result<ByteCtxConfig> {
@@ -220,14 +277,19 @@ impl ByteCtxConfig {
             lr: 0.02,
             prune: 12,
             filter: Filter::None,
+            primer: 0,
         };
         Ok(match name {
             // `fast` prunes more: version 3's six mixers cost 15% more time (book1 user
             // time vs version 2), prune 10 takes 20% off for +0.06% (book1 2.0345 →
             // 2.0357, paper2 2.0285 → 2.0298, obj2 1.6313 → 1.6348).
-            "tiny" => ByteCtxConfig { prune: 8, ..base },
-            "fast" => ByteCtxConfig { table_bits: 22, match_bits: 20, history_bits: 24, prune: 10, ..base },
-            "default" | "large" => ByteCtxConfig { table_bits: 23, match_bits: 22, history_bits: 26, ..base },
+            "tiny" => ByteCtxConfig { prune: 8, primer: 4096, ..base },
+            "fast" => {
+                ByteCtxConfig { table_bits: 22, match_bits: 20, history_bits: 24, prune: 10, primer: 32768, ..base }
+            }
+            "default" | "large" => {
+                ByteCtxConfig { table_bits: 23, match_bits: 22, history_bits: 26, primer: PRIMER.len() as u32, ..base }
+            }
             _ => bail!("unknown byte model preset {name:?}; expected one of {:?}", Self::PRESETS),
         })
     }
@@ -245,6 +307,7 @@ impl ByteCtxConfig {
         let want = (64 - len.max(1).leading_zeros()) as u8 + 3;
         cfg.match_bits = cfg.match_bits.min(want.max(10));
         cfg.history_bits = cfg.history_bits.min(want.max(12));
+        cfg.primer = (cfg.primer as u64).min(len.saturating_mul(2).max(MIN_PRIMER)) as u32;
         Ok(cfg)
     }
 
@@ -259,26 +322,57 @@ impl ByteCtxConfig {
         ensure!((1..=1023).contains(&self.limit), "byte model: limit {} not in 1..=1023", self.limit);
         ensure!(self.prune <= 24, "byte model: prune {} not in 0..=24", self.prune);
         ensure!(self.lr.is_finite() && self.lr > 0.0 && self.lr <= 1.0, "byte model: learning rate {}", self.lr);
+        ensure!(
+            self.primer as usize <= PRIMER.len(),
+            "byte model: a primer of {} bytes; this nnz has {}",
+            self.primer,
+            PRIMER.len()
+        );
         Ok(())
     }
 
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = vec![Self::VERSION, self.table_bits, self.match_bits, self.history_bits];
+        let version = if self.primer == 0 { Self::VERSION } else { Self::VERSION_PRIMED };
+        let mut out = vec![version, self.table_bits, self.match_bits, self.history_bits];
         out.extend_from_slice(&self.limit.to_le_bytes());
         out.extend_from_slice(&self.lr.to_bits().to_le_bytes());
         out.push(self.prune);
         out.push(self.filter.to_byte());
+        if self.primer != 0 {
+            out.extend_from_slice(&self.primer.to_le_bytes());
+            out.extend_from_slice(&primer::check(self.primer as usize).to_le_bytes());
+        }
         out
     }
 
     pub fn from_bytes(b: &[u8]) -> Result<ByteCtxConfig> {
-        ensure!(b.len() == Self::BYTES, "byte model parameters: {} bytes, expected {}", b.len(), Self::BYTES);
-        ensure!(
-            b[0] == Self::VERSION,
-            "byte model version {} (this nnz reads version {}): the file was written by another version of nnz",
-            b[0],
-            Self::VERSION
-        );
+        ensure!(!b.is_empty(), "byte model parameters: none");
+        let Some(len) = Self::encoded_len(b[0]) else {
+            bail!(
+                "byte model version {} (this nnz reads versions {} and {}): the file was written by another \
+                 version of nnz",
+                b[0],
+                Self::VERSION,
+                Self::VERSION_PRIMED
+            );
+        };
+        ensure!(b.len() == len, "byte model parameters: {} bytes, expected {len}", b.len());
+        let mut primer = 0;
+        if b[0] == Self::VERSION_PRIMED {
+            primer = u32::from_le_bytes([b[12], b[13], b[14], b[15]]);
+            ensure!(
+                primer != 0 && primer as usize <= PRIMER.len(),
+                "byte model: a primer of {primer} bytes (this nnz's has {}): the file was written by another \
+                 version of nnz",
+                PRIMER.len()
+            );
+            let check = u32::from_le_bytes([b[16], b[17], b[18], b[19]]);
+            ensure!(
+                check == primer::check(primer as usize),
+                "byte model: the file was primed with a text this nnz does not have: it was written by another \
+                 version of nnz"
+            );
+        }
         let cfg = ByteCtxConfig {
             table_bits: b[1],
             match_bits: b[2],
@@ -287,6 +381,7 @@ impl ByteCtxConfig {
             lr: f32::from_bits(u32::from_le_bytes([b[6], b[7], b[8], b[9]])),
             prune: b[10],
             filter: Filter::from_byte(b[11])?,
+            primer,
         };
         cfg.validate()?;
         Ok(cfg)
@@ -632,7 +727,7 @@ impl ByteCtx {
         }
         let apm2 = apm.chunks_exact(APM_BUCKETS).next().unwrap_or(&[]).repeat(256 << APM2_BITS);
         let bh = BitHistory::new();
-        ByteCtx {
+        let mut model = ByteCtx {
             table: vec![[0u32; 16]; 1 << cfg.table_bits],
             meta: vec![0; 1 << cfg.table_bits],
             maps: (0..N_CTX * MAP_SIZE).map(|i| bh.initial_map(i % BH_STATES)).collect(),
@@ -653,6 +748,41 @@ impl ByteCtx {
             squash: Squash::new(),
             rate: rate_table(),
             cfg: cfg.clone(),
+        };
+        if cfg.primer != 0 {
+            model.prime();
+        }
+        model
+    }
+
+    /// Learns the first `cfg.primer` bytes of the [primer](crate::model::primer),
+    /// through the frame's filter, cut into one piece per stream coded in lock step as
+    /// an input is; then forgets what they said — the hashed contexts, the match
+    /// model's index, the streams' histories, the record votes — and keeps how to
+    /// predict: the mixers' weights (their update counts capped at [`PRIMED_UPDATES`]),
+    /// the final mixer, the adaptive maps, the APMs and the context-free counters.
+    fn prime(&mut self) {
+        let text = self.cfg.filter.forward(&PRIMER[..self.cfg.primer as usize]);
+        let batch = self.streams.len();
+        let steps = text.len() / batch;
+        let mut probs = vec![0.0f32; batch * 256];
+        let mut step = vec![0u16; batch];
+        for t in 0..steps {
+            self.predict_with(None, &mut probs);
+            for (b, sym) in step.iter_mut().enumerate() {
+                *sym = text[b * steps + t] as u16;
+            }
+            self.update(&step);
+        }
+        self.table.fill([0; 16]);
+        self.meta.fill(0);
+        self.states.fill([0; 16]);
+        self.match_index.fill(0);
+        let hist_len = self.streams[0].hist.len();
+        self.streams = (0..batch).map(|_| Stream::new(hist_len)).collect();
+        self.records = Records::default();
+        for n in &mut self.set_updates {
+            *n = (*n).min(PRIMED_UPDATES);
         }
     }
 
@@ -775,8 +905,10 @@ impl ByteCtx {
         // The neural model: p(bit = 1 at node k) = mass(2k + 1) / mass(k).
         x[IN_NN] = if env.nn {
             let p = (env.nn_sums[2 * k + 1] / env.nn_sums[k].max(1e-30)).clamp(1e-6, 1.0 - 1e-6);
+            x[IN_NN_LINEAR] = (p - 0.5) * NN_LINEAR;
             ln1(p) - ln1(1.0 - p)
         } else {
+            x[IN_NN_LINEAR] = 0.0;
             0.0
         };
         let (_, bit) = Self::match_state(env.expected, env.len, k);
@@ -1507,6 +1639,77 @@ mod tests {
         bytes[1] = 40;
         assert!(ByteCtxConfig::from_bytes(&bytes).is_err());
         assert!(ByteCtxConfig::from_bytes(&bytes[..5]).is_err());
+    }
+
+    #[test]
+    fn a_primer_is_recorded_with_its_checksum_and_none_keeps_version_3() {
+        let primed = ByteCtxConfig::preset("tiny").unwrap();
+        assert_eq!(primed.primer, 4096);
+        let bytes = primed.to_bytes();
+        assert_eq!((bytes[0], bytes.len()), (4, ByteCtxConfig::BYTES_PRIMED));
+        let plain = ByteCtxConfig { primer: 0, ..primed.clone() };
+        let plain_bytes = plain.to_bytes();
+        assert_eq!((plain_bytes[0], plain_bytes.len()), (3, ByteCtxConfig::BYTES));
+        assert_eq!(ByteCtxConfig::from_bytes(&plain_bytes).unwrap(), plain);
+        // Another primer (another checksum), or more of it than this nnz has: refused.
+        let mut other = bytes.clone();
+        other[16] ^= 1;
+        let err = ByteCtxConfig::from_bytes(&other).unwrap_err().to_string();
+        assert!(err.contains("primed with a text this nnz does not have"), "{err}");
+        let mut longer = bytes.clone();
+        longer[12..16].copy_from_slice(&(PRIMER.len() as u32 + 1).to_le_bytes());
+        assert!(ByteCtxConfig::from_bytes(&longer).unwrap_err().to_string().contains("another version"));
+        // A version-3 layout cannot claim a primer, nor a version-4 one lack it.
+        assert!(ByteCtxConfig::from_bytes(&bytes[..ByteCtxConfig::BYTES]).is_err());
+        let mut zero = bytes;
+        zero[12..16].fill(0);
+        assert!(ByteCtxConfig::from_bytes(&zero).is_err());
+    }
+
+    #[test]
+    fn the_primer_grows_with_the_input_up_to_the_preset() {
+        let fast = ByteCtxConfig::preset("fast").unwrap().primer;
+        assert_eq!(ByteCtxConfig::preset_for("fast", 100).unwrap().primer, MIN_PRIMER as u32);
+        assert_eq!(ByteCtxConfig::preset_for("fast", 10_000).unwrap().primer, 20_000);
+        assert_eq!(ByteCtxConfig::preset_for("fast", 1 << 40).unwrap().primer, fast);
+        assert_eq!(ByteCtxConfig::preset_for("default", 1 << 20).unwrap().primer as usize, PRIMER.len());
+    }
+
+    #[test]
+    fn priming_keeps_how_to_predict_and_forgets_what_the_primer_said() {
+        let text = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/data/alice29.txt")).unwrap();
+        let text = &text[20_000..28_000];
+        let primed_cfg = ByteCtxConfig::preset("tiny").unwrap();
+        let plain_cfg = ByteCtxConfig { primer: 0, ..primed_cfg.clone() };
+        let primed = ByteCtx::new(&primed_cfg, 1);
+        let plain = ByteCtx::new(&plain_cfg, 1);
+        // The contexts, the match model and the history are as in a fresh model...
+        assert!(primed.table == plain.table && primed.meta == plain.meta && primed.states == plain.states);
+        assert!(primed.match_index == plain.match_index);
+        assert!(primed.streams.iter().all(|s| s.n == 0 && s.c8 == 0 && s.match_len == 0));
+        // ...the mixers are not, with their learning rates still high.
+        assert!(primed.weights != plain.weights);
+        assert!(primed.set_updates.iter().all(|&n| n <= PRIMED_UPDATES));
+        assert!(primed.set_updates.contains(&PRIMED_UPDATES));
+        // And they know how to predict text it has not seen.
+        let (mut primed, mut plain) = (primed, plain);
+        let (with, without) = (cost(&mut primed, text), cost(&mut plain, text));
+        assert!(with < 0.99 * without, "{with} bits primed, {without} not"); // 3.254 vs 3.310
+                                                                             // Priming is a pure function of the configuration: two models agree.
+        let mut again = ByteCtx::new(&primed_cfg, 1);
+        let mut primed = ByteCtx::new(&primed_cfg, 1);
+        assert_eq!(cost(&mut again, text).to_bits(), cost(&mut primed, text).to_bits());
+    }
+
+    #[test]
+    fn priming_feeds_every_stream() {
+        let cfg = ByteCtxConfig::preset("tiny").unwrap();
+        let m = ByteCtx::new(&cfg, 2);
+        // Both streams' first mixers learned (each stream has FIRST_SETS sets of its own).
+        for b in 0..2 {
+            let sets = &m.set_updates[b * FIRST_SETS..(b + 1) * FIRST_SETS];
+            assert!(sets.iter().any(|&n| n > 0), "stream {b}");
+        }
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod lstm;
 pub mod mix;
 pub mod ngram;
 pub mod order2;
+pub mod primer;
 pub mod transformer;
 
 /// A model of the next symbol, trained online on the symbols it is shown.

@@ -148,12 +148,36 @@ fn filters_are_chosen_recorded_and_undone() {
 fn a_byte_model_file_of_an_older_version_is_refused_with_a_message() {
     let packed = roundtrip(&prefix("calgary/obj2", 3_000), &["-p", "tiny", "--model", "bytes"]);
     let (mut header, len) = nnz::format::Header::read(&packed).unwrap();
-    header.model_params[0] = 1; // the byte model's version before the filter
-    let mut old = Vec::new();
-    header.write(&mut old);
-    old.extend_from_slice(&packed[len..]);
-    let out = run(&["decompress", "-q"], &old);
-    assert!(!out.status.success());
-    let msg = String::from_utf8_lossy(&out.stderr);
-    assert!(msg.contains("byte model version 1 (this nnz reads version 2)"), "{msg}");
+    // Version 1: before the filter; version 2: the network entered the mixers once.
+    for version in [1u8, 2] {
+        header.model_params[0] = version;
+        let mut old = Vec::new();
+        header.write(&mut old);
+        old.extend_from_slice(&packed[len..]);
+        let out = run(&["decompress", "-q"], &old);
+        assert!(!out.status.success());
+        let msg = String::from_utf8_lossy(&out.stderr);
+        assert!(msg.contains(&format!("byte model version {version} (this nnz reads version 3)")), "{msg}");
+    }
+}
+
+/// The byte context model's version byte and, with a primer (version 4), its length.
+fn primer_of(packed: &[u8]) -> (u8, Option<u32>) {
+    let frames = nnz::engine::list_frames(packed).unwrap();
+    let p = &frames[0].model_params[1..];
+    let primer = (p[0] == 4).then(|| u32::from_le_bytes([p[12], p[13], p[14], p[15]]));
+    (p[0], primer)
+}
+
+#[test]
+fn text_frames_are_primed_and_binary_frames_are_not() {
+    // Text, with and without the LSTM: the tiny preset's 4 KiB of the primer.
+    let text = prefix("canterbury/alice29.txt", 3_000);
+    assert_eq!(primer_of(&roundtrip(&text, &["-p", "tiny", "--model", "bytes"])), (4, Some(4096)));
+    let alone = roundtrip(&text, &["-p", "tiny", "--model", "bytectx"]);
+    let frames = nnz::engine::list_frames(&alone).unwrap();
+    assert_eq!(frames[0].model_params[0], 4);
+    // Binary: none, and the version-3 layout.
+    let code = prefix("calgary/obj2", 3_000);
+    assert_eq!(primer_of(&roundtrip(&code, &["-p", "tiny", "--model", "bytes"])), (3, None));
 }
