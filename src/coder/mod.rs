@@ -196,8 +196,9 @@ pub enum Termination {
     /// Format 1: the 8 bytes of the final `low` follow the last shifted-out byte, and the
     /// decoder must end with `code == 0` having read every byte and no more.
     FullState,
-    /// Format 2: the value of the final interval with the fewest significant bytes
-    /// ([`shortest_value`]), without trailing zero bytes. The decoder reads zeros past
+    /// Format 2: the value of the final interval with the fewest significant bytes (a
+    /// multiple of 2^64 if the interval holds one, else its smallest multiple of 2^56),
+    /// without trailing zero bytes. The decoder reads zeros past
     /// the end of the payload; it accepts only if it has read every stored byte, the last
     /// stored byte is not 0, and its window holds exactly that value. 0 to 1 byte after
     /// the shifted-out ones instead of 8.
@@ -312,7 +313,7 @@ impl<'a> Decoder<'a> {
     /// [`Termination::Shortest`]: the decoder has read `input` followed by zeros, its
     /// stream stands `code` above the encoder's `low`. It accepts when (1) it read every
     /// stored byte, (2) the last stored byte is not 0, and (3) its window (the last 8 bytes
-    /// read) is the window of [`shortest_value`] for `low = window - code` and its range.
+    /// read) is the window of `shortest_value` for `low = window - code` and its range.
     /// Then the stream it read equals, byte for byte, the encoder's output for the symbols
     /// it decoded (both are `low + code` over the same number of bytes, by (3)), so by
     /// (1) and (2) `input` is that output with its trailing zeros removed: the one payload
