@@ -26,7 +26,7 @@
 //! assert_eq!(decompress(&packed, &mut |_| {}).unwrap(), text);
 //! ```
 
-use crate::coder::{self, Decoder, Encoder};
+use crate::coder::{self, Decoder, Encoder, Termination};
 use crate::filter::Filter;
 use crate::format::{self, Header, ModelKind, TokenizerSection, NUMERICS_VERSION};
 use crate::model::bytectx::{ByteCtx, ByteCtxConfig, ByteMix};
@@ -660,6 +660,7 @@ fn compress_frame(
     frame_stats.add_breakdown(model.time_breakdown().into_iter().map(|(n, s)| (n.to_string(), s)));
 
     let header = Header {
+        version: format::FORMAT_VERSION,
         stored: false,
         model: model_spec.kind(),
         numerics: NUMERICS_VERSION,
@@ -692,6 +693,7 @@ fn compress_frame(
 /// The header of a stored frame of `len` bytes.
 fn stored_header(len: u64, checksum: u64) -> Vec<u8> {
     let header = Header {
+        version: format::FORMAT_VERSION,
         stored: true,
         model: ModelKind::None,
         numerics: NUMERICS_VERSION,
@@ -885,8 +887,9 @@ fn decode_payload(header: &Header, payload: &[u8], progress: &mut dyn FnMut(&Loo
     };
     let mut model = spec.build(dictionary.vocab_size())?;
     let streams = vec![Vec::new(); model.batch()];
-    // `payload` is exactly the frame's payload: the decoder must end at its last byte.
-    let mut dir = Direction::Decode { coder: Decoder::new(payload)?, streams };
+    // `payload` is exactly the frame's payload: the end check holds the decoder to exactly these bytes.
+    let termination = if header.version == 1 { Termination::FullState } else { Termination::Shortest };
+    let mut dir = Direction::Decode { coder: Decoder::with_termination(payload, termination)?, streams };
     run(model.as_mut(), header.symbols, &mut dir, progress, &mut Stats::default())?;
     let Direction::Decode { coder, streams } = dir else { unreachable!("direction does not change") };
     coder.finish()?;
@@ -984,14 +987,14 @@ mod tests {
 
     #[test]
     fn empty_input_is_a_bare_header() {
-        assert_eq!(roundtrip(b"", &CompressOptions::default()).len(), 47);
+        assert_eq!(roundtrip(b"", &CompressOptions::default()).len(), 25);
     }
 
     #[test]
     fn random_bytes_grow_by_the_header_only() {
         let data: Vec<u8> = (0..5000u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
         let packed = roundtrip(&data, &CompressOptions::default());
-        assert!(packed.len() <= data.len() + 47);
+        assert!(packed.len() <= data.len() + 27); // the stored header: 25 bytes, 2 more for 5000 twice
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! Each function panics exactly when nnz misbehaves: a panic inside nnz, or a round
 //! trip that does not give back its input.
 
-use crate::coder::{quantize, Decoder, Encoder};
+use crate::coder::{quantize, Decoder, Encoder, Termination};
 use crate::engine::{self, CompressOptions};
 use crate::format::{self, Header};
 use crate::tokenizer::{Dictionary, Options};
@@ -40,7 +40,9 @@ pub fn header(data: &[u8]) {
     }
 }
 
-/// Frequencies from arbitrary probabilities, arbitrary symbols: the round trip holds.
+/// Frequencies from arbitrary probabilities, arbitrary symbols: the round trip holds with
+/// both terminations; arbitrary bytes as a payload give errors, not panics, and a payload
+/// the decoder accepts is exactly what the encoder writes for what it decoded.
 pub fn coder(data: &[u8]) {
     let Some((&v, rest)) = data.split_first() else { return };
     let v = v as usize % 64 + 1;
@@ -52,17 +54,29 @@ pub fn coder(data: &[u8]) {
     let mut freqs = vec![0u32; v];
     let total = quantize(&probs, &mut freqs);
     let symbols: Vec<usize> = picks.iter().map(|&p| p as usize % v).collect();
-    let mut enc = Encoder::new();
-    for &s in &symbols {
-        enc.encode_symbol(&freqs, total, s);
+    let encode = |symbols: &[usize], termination| {
+        let mut enc = Encoder::new();
+        for &s in symbols {
+            enc.encode_symbol(&freqs, total, s);
+        }
+        enc.finish_with(termination)
+    };
+    for termination in [Termination::Shortest, Termination::FullState] {
+        let bytes = encode(&symbols, termination);
+        let mut dec = Decoder::with_termination(&bytes, termination).expect("decoder");
+        for &s in &symbols {
+            assert_eq!(dec.decode_symbol(&freqs, total).expect("decode"), s);
+        }
+        dec.finish().expect("exact end");
+        // And arbitrary bytes as a payload.
+        if let Ok(mut dec) = Decoder::with_termination(picks, termination) {
+            let decoded: Result<Vec<usize>, _> =
+                (0..picks.len() % 8).map(|_| dec.decode_symbol(&freqs, total)).collect();
+            if let (Ok(decoded), Ok(())) = (decoded, dec.finish()) {
+                assert_eq!(encode(&decoded, termination), picks, "an accepted payload is not the encoder's");
+            }
+        }
     }
-    let bytes = enc.finish();
-    let mut dec = Decoder::new(&bytes).expect("decoder");
-    for &s in &symbols {
-        assert_eq!(dec.decode_symbol(&freqs, total).expect("decode"), s);
-    }
-    dec.finish().expect("exact end");
-    // And arbitrary bytes as a payload: errors, not panics.
     if let Ok(mut dec) = Decoder::new(picks) {
         for _ in 0..picks.len() * 4 {
             if dec.decode_symbol(&freqs, total).is_err() {

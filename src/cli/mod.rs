@@ -149,7 +149,10 @@ fn info(path: &Path) -> Result<String> {
     let original: u64 = frames.iter().map(|f| f.original_len).sum();
     let symbols: u64 = frames.iter().map(|f| f.symbols).sum();
     outln!(out, "file:              {}", path.display());
-    outln!(out, "format version:    {}", crate::format::FORMAT_VERSION);
+    let mut versions: Vec<String> = frames.iter().map(|f| f.version.to_string()).collect();
+    versions.sort();
+    versions.dedup(); // a concatenation of files may mix versions
+    outln!(out, "format version:    {}", versions.join(", "));
     outln!(out, "frames:            {}", frames.len());
     if h.stored {
         outln!(out, "model:             none (stored as is)");

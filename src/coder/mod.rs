@@ -15,6 +15,16 @@
 //! division wastes less than 2⁻²⁴ of the range per symbol. Measured overhead against
 //! the ideal `−Σ log2 p` is in the tests (well under 0.1%).
 //!
+//! # The end of the code
+//!
+//! The payload ends with the value of the final interval that has the fewest significant
+//! bytes ([`Termination::Shortest`], format 2): after the last byte shifted out, 0 or 1
+//! byte instead of the 8 bytes of state that format 1 flushed ([`Termination::FullState`],
+//! still decoded). Trailing zero bytes are dropped, as the decoder reads zeros past the
+//! end. The end check ([`Decoder::finish`]) accepts exactly the payload the encoder
+//! writes for the symbols decoded, so a payload one byte short or long never passes for
+//! the same symbols.
+//!
 //! # Example
 //!
 //! ```
@@ -40,7 +50,7 @@ pub const PROB_SCALE: f32 = 2_147_483_648.0; // 2^31
 /// Largest total a frequency table may have (keeps `range / total >= 2^24`).
 pub const MAX_TOTAL: u64 = 1 << 32;
 
-/// Bytes the decoder primes its state with, and the encoder flushes at the end.
+/// Bytes the decoder primes its state with (and the format-1 encoder flushes at the end).
 const STATE_BYTES: usize = 8;
 /// The range is renormalized to stay at or above this.
 const RANGE_MIN: u64 = 1 << 56;
@@ -151,15 +161,66 @@ impl Encoder {
         8.0 * shifted as f64 + 64.0 - (self.range as f64).log2()
     }
 
-    /// Flushes the state and returns the coded bytes.
-    pub fn finish(mut self) -> Vec<u8> {
+    /// Ends the code in the current format ([`Termination::Shortest`]) and returns the
+    /// coded bytes.
+    pub fn finish(self) -> Vec<u8> {
+        self.finish_with(Termination::Shortest)
+    }
+
+    /// Ends the code with the given termination and returns the coded bytes.
+    pub fn finish_with(mut self, termination: Termination) -> Vec<u8> {
+        if termination == Termination::Shortest {
+            self.low = shortest_value(self.low, self.range);
+        }
         for _ in 0..=STATE_BYTES {
             self.shift_low();
         }
-        // The first byte out is the initial empty cache: always 0, the decoder skips it.
+        // The first byte out is the initial empty cache: always 0 (the final interval
+        // lies inside the initial one, [0, 2^64)), so neither termination stores it.
         debug_assert_eq!(self.out[0], 0);
         self.out.remove(0);
+        if termination == Termination::Shortest {
+            // The decoder reads zeros past the end: trailing zeros carry nothing.
+            while self.out.last() == Some(&0) {
+                self.out.pop();
+            }
+        }
         self.out
+    }
+}
+
+/// How a coded payload ends. Both are exact: the decoder accepts exactly one payload
+/// per symbol sequence.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Termination {
+    /// Format 1: the 8 bytes of the final `low` follow the last shifted-out byte, and the
+    /// decoder must end with `code == 0` having read every byte and no more.
+    FullState,
+    /// Format 2: the value of the final interval with the fewest significant bytes (a
+    /// multiple of 2^64 if the interval holds one, else its smallest multiple of 2^56),
+    /// without trailing zero bytes. The decoder reads zeros past
+    /// the end of the payload; it accepts only if it has read every stored byte, the last
+    /// stored byte is not 0, and its window holds exactly that value. 0 to 1 byte after
+    /// the shifted-out ones instead of 8.
+    Shortest,
+}
+
+/// The value of `[low, low + range)` (`low` may carry into bit 64) that the
+/// [`Termination::Shortest`] encoder writes: a multiple of 2^64 if the interval holds one
+/// (nothing to write but the carry), else the smallest multiple of 2^56 in it (one byte;
+/// there is one since `range >= 2^56`). Only its low 64 bits matter to the decoder, which
+/// recomputes them from its own state to check the end of the code.
+fn shortest_value(low: u128, range: u64) -> u128 {
+    let window = low & u64::MAX as u128; // low mod 2^64
+    let base = low - window;
+    if window == 0 {
+        low
+    } else if window + range as u128 > 1 << 64 {
+        base + (1 << 64)
+    } else {
+        // window + range <= 2^64 and range >= 2^56 keep this below 2^64.
+        let step = 1u128 << TOP_SHIFT;
+        base + window.div_ceil(step) * step
     }
 }
 
@@ -167,13 +228,24 @@ impl Encoder {
 pub struct Decoder<'a> {
     code: u64,
     range: u64,
+    /// The last 8 bytes read (zeros past the end included), for the end check of
+    /// [`Termination::Shortest`]: `window - code` is the encoder's `low` mod 2^64.
+    window: u64,
     input: &'a [u8],
+    /// Bytes read so far, those past the end of `input` included.
     pos: usize,
+    termination: Termination,
 }
 
 impl<'a> Decoder<'a> {
+    /// A decoder for a payload of the current format ([`Termination::Shortest`]).
     pub fn new(input: &'a [u8]) -> Result<Decoder<'a>> {
-        let mut d = Decoder { code: 0, range: u64::MAX, input, pos: 0 };
+        Decoder::with_termination(input, Termination::Shortest)
+    }
+
+    /// A decoder for a payload that ends as `termination` says.
+    pub fn with_termination(input: &'a [u8], termination: Termination) -> Result<Decoder<'a>> {
+        let mut d = Decoder { code: 0, range: u64::MAX, window: 0, input, pos: 0, termination };
         for _ in 0..STATE_BYTES {
             d.code = (d.code << 8) | d.next_byte()? as u64;
         }
@@ -181,13 +253,14 @@ impl<'a> Decoder<'a> {
     }
 
     fn next_byte(&mut self) -> Result<u8> {
-        match self.input.get(self.pos) {
-            Some(&b) => {
-                self.pos += 1;
-                Ok(b)
-            }
+        let b = match self.input.get(self.pos) {
+            Some(&b) => b,
+            None if self.termination == Termination::Shortest => 0,
             None => bail!("truncated or corrupt data: the coded payload ended early"),
-        }
+        };
+        self.pos += 1;
+        self.window = (self.window << 8) | b as u64;
+        Ok(b)
     }
 
     /// The value in `0..total` that identifies the next symbol's interval.
@@ -228,18 +301,39 @@ impl<'a> Decoder<'a> {
 
     /// True when every byte of the payload has been consumed.
     pub fn at_end(&self) -> bool {
-        self.pos == self.input.len()
+        self.pos >= self.input.len()
     }
 
-    /// Checks that the payload ends exactly where the encoder's did. The encoder
-    /// flushes the bottom of its final interval, so a decoder that followed it exactly
-    /// is left with `code == 0` and no unread byte: this catches damage to the last
-    /// bytes, which the decoded symbols alone might not reveal.
+    /// Checks that the payload ends exactly where the encoder's did, which catches
+    /// damage to the last bytes that the decoded symbols alone might not reveal.
+    ///
+    /// [`Termination::FullState`]: the encoder flushes the bottom of its final interval,
+    /// so a decoder that followed it exactly is left with `code == 0` and no unread byte.
+    ///
+    /// [`Termination::Shortest`]: the decoder has read `input` followed by zeros, its
+    /// stream stands `code` above the encoder's `low`. It accepts when (1) it read every
+    /// stored byte, (2) the last stored byte is not 0, and (3) its window (the last 8 bytes
+    /// read) is the window of `shortest_value` for `low = window - code` and its range.
+    /// Then the stream it read equals, byte for byte, the encoder's output for the symbols
+    /// it decoded (both are `low + code` over the same number of bytes, by (3)), so by
+    /// (1) and (2) `input` is that output with its trailing zeros removed: the one payload
+    /// the encoder writes for these symbols. A payload cut short or extended decodes to
+    /// other symbols (which the frame's checksum catches) or fails here.
     pub fn finish(self) -> Result<()> {
         if !self.at_end() {
             bail!("corrupt data: {} trailing bytes after the coded payload", self.input.len() - self.pos);
         }
-        if self.code != 0 {
+        let ended = match self.termination {
+            Termination::FullState => self.code == 0,
+            Termination::Shortest => {
+                if self.input.last() == Some(&0) {
+                    bail!("corrupt data: the coded payload ends in a zero byte, which the encoder never writes");
+                }
+                let low = self.window.wrapping_sub(self.code);
+                self.window == shortest_value(low as u128, self.range) as u64
+            }
+        };
+        if !ended {
             bail!("corrupt data: the coded payload does not end where the encoder's did");
         }
         Ok(())

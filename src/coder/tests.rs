@@ -94,26 +94,142 @@ fn every_symbol_stays_codable() {
 }
 
 #[test]
-fn flush_costs_at_most_eight_bytes() {
-    let enc = Encoder::new();
-    assert_eq!(enc.finish().len(), STATE_BYTES);
+fn termination_costs() {
+    // Nothing coded: the shortest termination writes nothing, format 1 the 8 state bytes.
+    assert_eq!(Encoder::new().finish().len(), 0);
+    assert_eq!(Encoder::new().finish_with(Termination::FullState).len(), STATE_BYTES);
+    let mut dec = Decoder::new(&[]).unwrap();
+    assert!(dec.at_end());
+    dec.target(2);
+    dec.finish().unwrap();
+    // One symbol of probability 1/2 that is not the first: one byte, 0x80.
+    let mut enc = Encoder::new();
+    enc.encode(1, 1, 2);
+    assert_eq!(enc.finish(), [0x80]);
+}
+
+/// Symbols under `freqs` coded with `termination`.
+fn encode(freqs: &[u32], total: u64, symbols: &[usize], termination: Termination) -> Vec<u8> {
+    let mut enc = Encoder::new();
+    for &s in symbols {
+        enc.encode_symbol(freqs, total, s);
+    }
+    enc.finish_with(termination)
+}
+
+/// Decodes `n` symbols and runs the end check.
+fn decode(bytes: &[u8], freqs: &[u32], total: u64, n: usize, termination: Termination) -> Result<Vec<usize>> {
+    let mut dec = Decoder::with_termination(bytes, termination)?;
+    let symbols = (0..n).map(|_| dec.decode_symbol(freqs, total)).collect::<Result<Vec<_>>>()?;
+    dec.finish()?;
+    Ok(symbols)
+}
+
+fn uniform4() -> ([u32; 4], u64) {
+    let mut freqs = [0u32; 4];
+    let total = quantize(&[0.25f32; 4], &mut freqs);
+    (freqs, total)
 }
 
 #[test]
 fn truncated_payload_is_an_error() {
-    let probs = [0.25f32; 4];
-    let mut freqs = [0u32; 4];
-    let total = quantize(&probs, &mut freqs);
-    let mut enc = Encoder::new();
-    for i in 0..100 {
-        enc.encode_symbol(&freqs, total, i % 4);
+    let (freqs, total) = uniform4();
+    let symbols: Vec<usize> = (0..100).map(|i| i % 4).collect();
+    // Format 1: the decoder runs out of bytes.
+    let bytes = encode(&freqs, total, &symbols, Termination::FullState);
+    let err = decode(&bytes[..bytes.len() - 1], &freqs, total, 100, Termination::FullState).unwrap_err();
+    assert!(err.to_string().contains("ended early"), "{err}");
+    assert!(Decoder::with_termination(&bytes[..3], Termination::FullState).is_err());
+    // Format 2: the decoder reads zeros in place of the missing byte, so the code it
+    // reads lies below the final interval: other symbols, or an error.
+    let bytes = encode(&freqs, total, &symbols, Termination::Shortest);
+    for cut in 0..bytes.len() {
+        if let Ok(other) = decode(&bytes[..cut], &freqs, total, 100, Termination::Shortest) {
+            assert_ne!(other, symbols, "cut to {cut} bytes");
+        }
     }
-    let bytes = enc.finish();
-    let short = &bytes[..bytes.len() - 1];
-    let mut dec = Decoder::new(short).unwrap();
-    let res: Result<Vec<usize>> = (0..100).map(|_| dec.decode_symbol(&freqs, total)).collect();
-    assert!(res.unwrap_err().to_string().contains("ended early"));
-    assert!(Decoder::new(&bytes[..3]).is_err());
+}
+
+#[test]
+fn extended_payload_is_an_error() {
+    let (freqs, total) = uniform4();
+    let symbols: Vec<usize> = (0..100).map(|i| (i * 7 + i / 3) % 4).collect();
+    for termination in [Termination::FullState, Termination::Shortest] {
+        let mut bytes = encode(&freqs, total, &symbols, termination);
+        assert_eq!(decode(&bytes, &freqs, total, 100, termination).unwrap(), symbols);
+        bytes.push(0);
+        let err = decode(&bytes, &freqs, total, 100, termination).unwrap_err().to_string();
+        let expected = if termination == Termination::Shortest { "ends in a zero byte" } else { "1 trailing bytes" };
+        assert!(err.contains(expected), "{err}");
+        for b in 1..=255 {
+            *bytes.last_mut().unwrap() = b;
+            if let Ok(other) = decode(&bytes, &freqs, total, 100, termination) {
+                assert_ne!(other, symbols, "extra byte {b}");
+            }
+        }
+    }
+}
+
+/// A table of 1 to 40 symbols, from arbitrary weights (zeros and huge peaks included).
+fn table() -> impl Strategy<Value = (Vec<u32>, u64)> {
+    prop::collection::vec(prop_oneof![Just(0.0f32), 0.0f32..1.0, Just(1.0f32)], 1..40).prop_map(|weights| {
+        let sum: f32 = weights.iter().sum();
+        let probs: Vec<f32> = weights.iter().map(|&w| if sum > 0.0 { w / sum } else { w }).collect();
+        let mut freqs = vec![0u32; probs.len()];
+        let total = quantize(&probs, &mut freqs);
+        (freqs, total)
+    })
+}
+
+proptest! {
+    /// Both terminations round-trip any sequence (empty and single symbols included)
+    /// under any table, and the shortest one saves at least 7 of format 1's 8 bytes.
+    #[test]
+    fn both_terminations_roundtrip((freqs, total) in table(), picks in prop_oneof![
+        prop::collection::vec(any::<u16>(), 0..=1),
+        prop::collection::vec(any::<u16>(), 0..300),
+    ]) {
+        let symbols: Vec<usize> = picks.iter().map(|&p| p as usize % freqs.len()).collect();
+        let full = encode(&freqs, total, &symbols, Termination::FullState);
+        let short = encode(&freqs, total, &symbols, Termination::Shortest);
+        prop_assert_eq!(&decode(&full, &freqs, total, symbols.len(), Termination::FullState).unwrap(), &symbols);
+        prop_assert_eq!(&decode(&short, &freqs, total, symbols.len(), Termination::Shortest).unwrap(), &symbols);
+        prop_assert!(short.len() + 7 <= full.len(), "{} vs {} bytes", short.len(), full.len());
+        prop_assert!(short.last() != Some(&0));
+    }
+
+    /// The shortest termination is canonical: whatever payload the decoder accepts is
+    /// exactly what the encoder writes for the symbols it decoded. Short payloads are
+    /// accepted often, so this exercises the end check's argument directly.
+    #[test]
+    fn accepted_payloads_are_exactly_the_encoders((freqs, total) in table(), n in 0usize..6,
+                                                   payload in prop::collection::vec(any::<u8>(), 0..10)) {
+        if let Ok(symbols) = decode(&payload, &freqs, total, n, Termination::Shortest) {
+            prop_assert_eq!(&encode(&freqs, total, &symbols, Termination::Shortest), &payload);
+        }
+        if let Ok(symbols) = decode(&payload, &freqs, total, n, Termination::FullState) {
+            prop_assert_eq!(&encode(&freqs, total, &symbols, Termination::FullState), &payload);
+        }
+    }
+
+    /// Cutting the last byte or appending one never gives back the same symbols.
+    #[test]
+    fn cut_or_extended_payloads_are_rejected((freqs, total) in table(),
+                                             picks in prop::collection::vec(any::<u16>(), 1..200),
+                                             extra in any::<u8>()) {
+        let symbols: Vec<usize> = picks.iter().map(|&p| p as usize % freqs.len()).collect();
+        for termination in [Termination::FullState, Termination::Shortest] {
+            let bytes = encode(&freqs, total, &symbols, termination);
+            if !bytes.is_empty() {
+                let cut = decode(&bytes[..bytes.len() - 1], &freqs, total, symbols.len(), termination);
+                prop_assert!(cut.map_or(true, |s| s != symbols));
+            }
+            let mut longer = bytes.clone();
+            longer.push(extra);
+            let longer = decode(&longer, &freqs, total, symbols.len(), termination);
+            prop_assert!(longer.map_or(true, |s| s != symbols));
+        }
+    }
 }
 
 proptest! {

@@ -75,7 +75,7 @@ fn info_describes_the_file() {
     let s = String::from_utf8(out.stdout).unwrap();
     let size = std::fs::metadata(dir.path().join("t.txt.nnz")).unwrap().len();
     for needle in [
-        "format version:    1".to_string(),
+        "format version:    2".to_string(),
         "model:             bytectx (byte contexts), preset fast".to_string(),
         format!("original size:     {}", text.len()),
         format!("compressed size:   {size}"),
@@ -230,5 +230,17 @@ fn unknown_or_unavailable_device_is_an_error() {
         }
     } else {
         assert_error(&out, "--features cuda");
+    }
+}
+
+/// `nnz info` names the format version of each file, old ones included.
+#[test]
+fn info_names_the_format_version() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for (file, version) in [("enwik4.tiny.nnz", "1"), ("enwik4.tiny.v2.nnz", "2")] {
+        let out = run_in(root, &["info", &format!("data/golden/{file}")]);
+        let s = String::from_utf8(out.stdout).unwrap();
+        assert!(s.contains(&format!("format version:    {version}\n")), "{s}");
+        assert!(s.contains("preset tiny"), "{s}");
     }
 }

@@ -63,3 +63,24 @@ fn every_bit_flip_and_truncation_is_an_error() {
         assert!(nnz::engine::decompress(&v, &mut |_| {}).is_err(), "bit {bit} flipped was accepted");
     }
 }
+
+/// A payload one byte short or one byte long, under a header that agrees with it (its
+/// checksum valid): the coder's end check, or the checksum of the output, rejects it. In
+/// format 1 (the golden file) and format 2 alike.
+#[test]
+fn payload_one_byte_short_or_long_is_an_error() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let v1 = std::fs::read(root.join("data/golden/obj2.8k.bytectx.tiny.nnz")).unwrap();
+    for file in [compressed_sample(), v1] {
+        let (header, len) = nnz::format::Header::read(&file).unwrap();
+        let payload = &file[len..];
+        assert!(nnz::engine::decompress(&file, &mut |_| {}).is_ok());
+        for changed in [&payload[..payload.len() - 1], &[payload, &[0]].concat(), &[payload, &[0x5a]].concat()] {
+            let mut bad = Vec::new();
+            nnz::format::Header { payload_len: changed.len() as u64, ..header.clone() }.write(&mut bad);
+            bad.extend_from_slice(changed);
+            let err = nnz::engine::decompress(&bad, &mut |_| {}).unwrap_err().to_string();
+            assert!(err.contains("corrupt"), "format {}: {err}", header.version);
+        }
+    }
+}

@@ -10,19 +10,23 @@ fn every_kernel_path_writes_and_reads_the_same_bits() {
 }
 
 /// Regenerate (only with a format or numerics version bump!) with:
-/// `./target/release/nnz compress -f -p tiny --model lstm data/enwik4 data/golden/enwik4.tiny.nnz`
+/// `./target/release/nnz compress -f -p tiny --model lstm data/enwik4 data/golden/enwik4.tiny.v2.nnz`
 /// (`--model lstm`: the default became `auto`, which picks the byte model at this size;
-/// the golden file pins the tokenized LSTM mixture, as it always did)
+/// the golden file pins the tokenized LSTM mixture, as it always did). The format-1 file
+/// data/golden/enwik4.tiny.nnz, which the first release wrote with the same command, must
+/// still decode.
 #[test]
 fn golden_file_is_reproduced_bit_for_bit() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let text = std::fs::read(root.join("data/enwik4")).unwrap();
-    let golden = std::fs::read(root.join("data/golden/enwik4.tiny.nnz")).unwrap();
+    let old = std::fs::read(root.join("data/golden/enwik4.tiny.nnz")).unwrap();
+    assert_eq!(run(&["decompress", "-q"], &old).stdout, text, "the format-1 golden file no longer decodes");
+    let golden = std::fs::read(root.join("data/golden/enwik4.tiny.v2.nnz")).unwrap();
     assert_eq!(run(&["decompress", "-q"], &golden).stdout, text, "the golden file no longer decodes");
     let now = run(&["compress", "-q", "-p", "tiny", "--model", "lstm"], &text).stdout;
     assert!(
         now == golden,
-        "compressing data/enwik4 with -p tiny no longer gives data/golden/enwik4.tiny.nnz: the format or the \
+        "compressing data/enwik4 with -p tiny no longer gives data/golden/enwik4.tiny.v2.nnz: the format or the \
          model's numerics changed. If that is intended, bump FORMAT_VERSION or NUMERICS_VERSION in \
          src/format/mod.rs and regenerate the golden file (see this test's doc comment)"
     );
