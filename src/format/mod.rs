@@ -416,24 +416,30 @@ impl<R: std::io::Read + ?Sized> Reader<'_, R> {
     }
     /// A minimal LEB128 varint of at most `max`, named `what` in errors.
     fn varint(&mut self, max: u64, what: &str) -> Result<u64> {
-        let mut value = 0u64;
-        for i in 0..10 {
-            let b = self.u8()?;
-            let bits = (b & 0x7F) as u64;
-            // The 10th byte holds bit 63 only.
-            ensure!(i < 9 || bits <= 1, "corrupt header: the {what} does not fit in 64 bits");
-            value |= bits << (7 * i);
-            if b & 0x80 == 0 {
-                ensure!(
-                    i == 0 || b != 0,
-                    "corrupt header: the {what} is not minimally encoded (a varint ends in 0x00)"
-                );
-                ensure!(value <= max, "corrupt header: the {what} is {value} (at most {max})");
-                return Ok(value);
-            }
-        }
-        bail!("corrupt header: the {what} does not fit in 64 bits (a varint of over 10 bytes)")
+        read_varint(|| self.u8(), max, &format!("corrupt header: the {what}"))
     }
+}
+
+/// Reads a minimal unsigned LEB128 varint of at most `max`, taking its bytes from `next`
+/// (whose errors, such as running out of input, pass through): the inverse of
+/// [`write_varint`], for the header and for model parameters that use the same encoding.
+/// A varint with a final 0x00 byte after its first, one of over 10 bytes or one above
+/// `max` is an error whose one line starts with `what` (e.g. "the LSTM hidden").
+pub fn read_varint(mut next: impl FnMut() -> Result<u8>, max: u64, what: &str) -> Result<u64> {
+    let mut value = 0u64;
+    for i in 0..10 {
+        let b = next()?;
+        let bits = (b & 0x7F) as u64;
+        // The 10th byte holds bit 63 only.
+        ensure!(i < 9 || bits <= 1, "{what} does not fit in 64 bits");
+        value |= bits << (7 * i);
+        if b & 0x80 == 0 {
+            ensure!(i == 0 || b != 0, "{what} is not minimally encoded (a varint ends in 0x00)");
+            ensure!(value <= max, "{what} is {value} (at most {max})");
+            return Ok(value);
+        }
+    }
+    bail!("{what} does not fit in 64 bits (a varint of over 10 bytes)")
 }
 
 #[cfg(test)]

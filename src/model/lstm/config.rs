@@ -1,37 +1,55 @@
 //! [`LstmConfig`]: every hyperparameter of the LSTM predictor, its presets, and its
-//! fixed byte layout in the container header.
+//! byte layout in the container header.
 //!
-//! The header layout (version 1, 69 bytes, all little-endian; floats are exact f32 bits):
+//! It is written in every frame of the `lstm`, `lstm+ngram` and `bytes` models, so the
+//! layout is compact (version 2): the counts as LEB128 varints (as in the frame header,
+//! [`crate::format::write_varint`]; only the minimal encoding is accepted) and, of the ten
+//! floats and the seed, only those that differ from a fixed reference value, flagged in a
+//! bit mask. The floats that are written are exact f32 bits, so every value round-trips
+//! bit for bit. The `default` preset over bytes takes 8 bytes (version 1: 69).
 //!
 //! ```text
-//! offset size field
-//!      0    1 version      = 1
-//!      1    4 layers       u32, 1..=16
-//!      5    4 hidden       u32, 1..=2048   cells per layer
-//!      9    4 embed        u32, 1..=1024   embedding width
-//!     13    4 batch        u32, 1..=1024   streams coded in lock step
-//!     17    4 seg_len      u32, 1..=1024   time steps per gradient step
-//!     21    4 lr           f32, (0, 1]
-//!     25    4 lr_min       f32, [0, lr]
-//!     29    4 lr_decay     f32, [0, 1e12]  0 = constant learning rate
-//!     33    4 beta1        f32, [0, 1)
-//!     37    4 beta2        f32, [0, 1)
-//!     41    4 adam_eps     f32, (0, 1]
-//!     45    4 grad_clip    f32, [0, 1e6]   0 = no clipping
-//!     49    4 ln_eps       f32, (0, 1]
-//!     53    4 forget_bias  f32, [-16, 16]
-//!     57    4 out_grad_min f32, [0, 1)      0 = exact output-layer gradient
-//!     61    8 seed         u64
+//! size  field
+//!    1  version      = 2
+//!  1-5  layers       varint, 1..=16
+//!  1-5  hidden       varint, 1..=2048   cells per layer
+//!  1-5  embed        varint, 1..=1024   embedding width
+//!  1-5  batch        varint, 1..=1024   streams coded in lock step
+//!  1-5  seg_len      varint, 1..=1024   time steps per gradient step
+//!  1-2  present      varint, < 2^11: bit i set = field i below follows; clear = field i
+//!                    has its reference value (and must not be written out)
+//!       bit field        size  reference   range
+//!         0 lr           f32   0.01        (0, 1]
+//!         1 lr_min       f32   0.001       [0, lr]
+//!         2 lr_decay     f32   500         [0, 1e12]  0 = constant learning rate
+//!         3 beta1        f32   0           [0, 1)
+//!         4 beta2        f32   0.99        [0, 1)
+//!         5 adam_eps     f32   1e-8        (0, 1]
+//!         6 grad_clip    f32   0           [0, 1e6]   0 = no clipping
+//!         7 ln_eps       f32   1e-5        (0, 1]
+//!         8 forget_bias  f32   0           [-16, 16]
+//!         9 out_grad_min f32   2e-5        [0, 1)     0 = exact output-layer gradient
+//!        10 seed         u64   0x6e6e7a0000000001
 //! ```
+//!
+//! Floats are little-endian f32 bits, the seed a little-endian u64; a float equals its
+//! reference when its bits do (so -0.0 is written out). The references are those of the
+//! `fast` and `default` presets over bytes, and are part of the format: they never change
+//! with the presets.
+//!
+//! Version 1 (read, no longer written) was 69 bytes of fixed fields, all little-endian: the
+//! version byte (1), the five counts as u32, the ten floats as f32 bits in the order
+//! above, the seed as u64.
 //!
 //! ```
 //! use nnz::model::lstm::LstmConfig;
-//! let cfg = LstmConfig::preset("tiny").unwrap();
+//! let cfg = LstmConfig::preset("default").unwrap();
 //! let bytes = cfg.to_bytes();
-//! assert_eq!(bytes.len(), LstmConfig::BYTES);
+//! assert_eq!(bytes, [2, 3, 0xc0, 0x01, 32, 16, 10, 0]);
 //! assert_eq!(LstmConfig::from_bytes(&bytes).unwrap(), cfg);
 //! ```
 
+use crate::format::{read_varint, write_varint};
 use anyhow::{bail, ensure, Context, Result};
 
 /// Hyperparameters of the LSTM predictor. Together with the vocabulary size they
@@ -83,16 +101,34 @@ const MAX_HIDDEN: usize = 2048;
 const MAX_EMBED: usize = 1024;
 const MAX_BATCH: usize = 1024;
 const MAX_SEG_LEN: usize = 1024;
-const VERSION: u8 = 1;
+/// The version [`LstmConfig::to_bytes`] writes.
+const VERSION: u8 = 2;
+/// Length of a version 1 configuration (fixed fields).
+const V1_BYTES: usize = 69;
+/// Names of the optional fields of version 2, in the order of their bits.
+const FIELDS: [&str; 11] = [
+    "lr",
+    "lr_min",
+    "lr_decay",
+    "beta1",
+    "beta2",
+    "adam_eps",
+    "grad_clip",
+    "ln_eps",
+    "forget_bias",
+    "out_grad_min",
+    "seed",
+];
+/// Version 2's reference values of the ten floats (format constants: never change them).
+const FLOAT_REFS: [f32; 10] = [1e-2, 1e-3, 500.0, 0.0, 0.99, 1e-8, 0.0, 1e-5, 0.0, 2e-5];
+/// Version 2's reference seed (bit 10).
+const SEED_REF: u64 = 0x6e6e_7a00_0000_0001;
 /// Embedding width of the `fast` preset adapted to tokens ([`LstmConfig::preset_for`]).
 pub const TOKEN_EMBED_FAST: usize = 128;
 /// Embedding width of the larger presets adapted to tokens.
 pub const TOKEN_EMBED: usize = 192;
 
 impl LstmConfig {
-    /// Length of [`LstmConfig::to_bytes`]'s output.
-    pub const BYTES: usize = 69;
-
     /// The preset names accepted by [`LstmConfig::preset`].
     pub const PRESETS: [&'static str; 4] = ["tiny", "fast", "default", "large"];
 
@@ -279,15 +315,14 @@ impl LstmConfig {
         Ok(())
     }
 
-    /// The fixed little-endian header layout drawn in the module docs.
-    pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(Self::BYTES);
-        out.push(VERSION);
-        for v in [self.layers, self.hidden, self.embed, self.batch, self.seg_len] {
-            // validate() bounds every count far below u32::MAX.
-            out.extend_from_slice(&(v as u32).to_le_bytes());
-        }
-        for v in [
+    /// The five counts in layout order.
+    fn counts(&self) -> [usize; 5] {
+        [self.layers, self.hidden, self.embed, self.batch, self.seg_len]
+    }
+
+    /// The ten floats in layout order.
+    fn floats(&self) -> [f32; 10] {
+        [
             self.lr,
             self.lr_min,
             self.lr_decay,
@@ -298,54 +333,119 @@ impl LstmConfig {
             self.ln_eps,
             self.forget_bias,
             self.out_grad_min,
-        ] {
-            out.extend_from_slice(&v.to_bits().to_le_bytes());
-        }
-        out.extend_from_slice(&self.seed.to_le_bytes());
-        debug_assert_eq!(out.len(), Self::BYTES);
-        out
+        ]
     }
 
-    /// Parses and validates [`LstmConfig::to_bytes`]'s layout.
-    pub fn from_bytes(b: &[u8]) -> Result<LstmConfig> {
-        ensure!(b.len() == Self::BYTES, "LSTM config is {} bytes, expected {}", b.len(), Self::BYTES);
-        ensure!(b[0] == VERSION, "LSTM config version {} is not supported (this build reads version {VERSION})", b[0]);
-        let mut pos = 1;
-        let mut word = || {
-            let w = u32::from_le_bytes([b[pos], b[pos + 1], b[pos + 2], b[pos + 3]]);
-            pos += 4;
-            w
-        };
-        let layers = word() as usize;
-        let hidden = word() as usize;
-        let embed = word() as usize;
-        let batch = word() as usize;
-        let seg_len = word() as usize;
-        let mut f = || f32::from_bits(word());
-        let (lr, lr_min, lr_decay) = (f(), f(), f());
-        let (beta1, beta2, adam_eps, grad_clip) = (f(), f(), f(), f());
-        let (ln_eps, forget_bias, out_grad_min) = (f(), f(), f());
-        let seed_bytes: [u8; 8] = b[61..69].try_into().context("LSTM config seed")?;
+    /// The inverse of [`LstmConfig::counts`] and [`LstmConfig::floats`]; validated.
+    fn from_fields(c: [usize; 5], f: [f32; 10], seed: u64) -> Result<LstmConfig> {
         let cfg = LstmConfig {
-            layers,
-            hidden,
-            embed,
-            batch,
-            seg_len,
-            lr,
-            lr_min,
-            lr_decay,
-            beta1,
-            beta2,
-            adam_eps,
-            grad_clip,
-            ln_eps,
-            forget_bias,
-            out_grad_min,
-            seed: u64::from_le_bytes(seed_bytes),
+            layers: c[0],
+            hidden: c[1],
+            embed: c[2],
+            batch: c[3],
+            seg_len: c[4],
+            lr: f[0],
+            lr_min: f[1],
+            lr_decay: f[2],
+            beta1: f[3],
+            beta2: f[4],
+            adam_eps: f[5],
+            grad_clip: f[6],
+            ln_eps: f[7],
+            forget_bias: f[8],
+            out_grad_min: f[9],
+            seed,
         };
         cfg.validate().context("invalid LSTM config in header")?;
         Ok(cfg)
+    }
+
+    /// The header layout (version 2) drawn in the module docs.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = vec![VERSION];
+        for v in self.counts() {
+            write_varint(&mut out, v as u64);
+        }
+        let floats = self.floats();
+        let mut present = 0u64;
+        for (i, (v, r)) in floats.iter().zip(FLOAT_REFS).enumerate() {
+            if v.to_bits() != r.to_bits() {
+                present |= 1 << i;
+            }
+        }
+        if self.seed != SEED_REF {
+            present |= 1 << 10;
+        }
+        write_varint(&mut out, present);
+        for (i, v) in floats.iter().enumerate() {
+            if present & (1 << i) != 0 {
+                out.extend_from_slice(&v.to_bits().to_le_bytes());
+            }
+        }
+        if present & (1 << 10) != 0 {
+            out.extend_from_slice(&self.seed.to_le_bytes());
+        }
+        out
+    }
+
+    /// Parses and validates [`LstmConfig::to_bytes`]'s layout, version 2 or 1; `b` must
+    /// be exactly one configuration.
+    pub fn from_bytes(b: &[u8]) -> Result<LstmConfig> {
+        match b.first() {
+            None => bail!("the LSTM config is empty"),
+            Some(1) => Self::from_bytes_v1(b),
+            Some(&VERSION) => Self::from_bytes_v2(&b[1..]),
+            Some(v) => bail!("LSTM config version {v} is not supported (this build reads versions 1 and {VERSION})"),
+        }
+    }
+
+    /// Version 2 after its version byte.
+    fn from_bytes_v2(b: &[u8]) -> Result<LstmConfig> {
+        let mut pos = 0;
+        let mut take = |n: usize, what: &str| -> Result<&[u8]> {
+            let s = b.get(pos..pos + n).with_context(|| format!("the LSTM config ends early, in its {what}"))?;
+            pos += n;
+            Ok(s)
+        };
+        let mut counts = [0usize; 5];
+        for (c, what) in counts.iter_mut().zip(["layers", "hidden", "embed", "batch", "seg_len"]) {
+            // validate() checks the ranges; the varint only has to fit version 1's u32.
+            let v = read_varint(|| Ok(take(1, what)?[0]), u32::MAX.into(), &format!("the LSTM {what}"))?;
+            *c = v as usize;
+        }
+        let present = read_varint(|| Ok(take(1, "field mask")?[0]), (1 << FIELDS.len()) - 1, "the LSTM field mask")?;
+        let mut floats = FLOAT_REFS;
+        for (i, f) in floats.iter_mut().enumerate() {
+            if present & (1 << i) != 0 {
+                let bits = u32::from_le_bytes(take(4, FIELDS[i])?.try_into().context("4 bytes")?);
+                ensure!(
+                    bits != f.to_bits(),
+                    "the LSTM {} is written out but equals its reference value {f} (not minimally encoded)",
+                    FIELDS[i]
+                );
+                *f = f32::from_bits(bits);
+            }
+        }
+        let mut seed = SEED_REF;
+        if present & (1 << 10) != 0 {
+            seed = u64::from_le_bytes(take(8, "seed")?.try_into().context("8 bytes")?);
+            ensure!(
+                seed != SEED_REF,
+                "the LSTM seed is written out but equals its reference value (not minimally encoded)"
+            );
+        }
+        ensure!(pos == b.len(), "the LSTM config has {} bytes after its end", b.len() - pos);
+        Self::from_fields(counts, floats, seed)
+    }
+
+    /// Version 1: fixed fields, [`V1_BYTES`] long.
+    fn from_bytes_v1(b: &[u8]) -> Result<LstmConfig> {
+        ensure!(b.len() == V1_BYTES, "LSTM config version 1 is {} bytes, expected {V1_BYTES}", b.len());
+        let word = |i: usize| u32::from_le_bytes([b[1 + 4 * i], b[2 + 4 * i], b[3 + 4 * i], b[4 + 4 * i]]);
+        let counts = std::array::from_fn(|i| word(i) as usize);
+        let floats = std::array::from_fn(|i| f32::from_bits(word(5 + i)));
+        let seed_bytes: [u8; 8] = b[61..69].try_into().context("LSTM config seed")?;
+        Self::from_fields(counts, floats, u64::from_le_bytes(seed_bytes))
     }
 
     /// Learning rate of gradient step `n` (0-based): `max(lr_min, lr / (1 + n / lr_decay))`.
@@ -358,35 +458,162 @@ impl LstmConfig {
 mod tests {
     use super::*;
 
+    /// Version 1's layout, as the first release wrote it.
+    fn v1_bytes(cfg: &LstmConfig) -> Vec<u8> {
+        let mut out = vec![1];
+        for v in cfg.counts() {
+            out.extend_from_slice(&(v as u32).to_le_bytes());
+        }
+        for v in cfg.floats() {
+            out.extend_from_slice(&v.to_bits().to_le_bytes());
+        }
+        out.extend_from_slice(&cfg.seed.to_le_bytes());
+        assert_eq!(out.len(), V1_BYTES);
+        out
+    }
+
+    /// Every preset as the engine resolves it: bytes and tokens, small and large inputs.
+    fn configs() -> Vec<LstmConfig> {
+        let mut all = vec![];
+        for name in LstmConfig::PRESETS {
+            all.push(LstmConfig::preset(name).unwrap());
+            for (n, vocab) in [(300, 256), (150_000, 256), (100_000_000, 256), (228_439, 2037), (10_000_000, 16384)] {
+                all.push(LstmConfig::preset_for(name, n, vocab).unwrap());
+            }
+        }
+        let seeded = LstmConfig { seed: 7, forget_bias: -0.0, ..LstmConfig::preset("tiny").unwrap() };
+        let huge = LstmConfig { layers: 16, hidden: 2048, embed: 1024, batch: 1024, seg_len: 1024, ..seeded.clone() };
+        all.extend([seeded, huge]);
+        all
+    }
+
     #[test]
     fn presets_validate_and_round_trip() {
-        for name in LstmConfig::PRESETS {
-            let cfg = LstmConfig::preset(name).unwrap();
+        for cfg in configs() {
             cfg.validate().unwrap();
             let b = cfg.to_bytes();
-            assert_eq!(b.len(), LstmConfig::BYTES);
-            assert_eq!(LstmConfig::from_bytes(&b).unwrap(), cfg);
+            assert_eq!(b[0], VERSION);
+            assert!(b.len() <= 1 + 5 * 2 + 2 + 10 * 4 + 8, "{cfg:?}");
+            let back = LstmConfig::from_bytes(&b).unwrap();
+            // Bit for bit, so -0.0 is not confused with 0.0.
+            assert_eq!(back.floats().map(f32::to_bits), cfg.floats().map(f32::to_bits));
+            assert_eq!(back, cfg);
+            // Version 1 bytes still parse to the same configuration.
+            let old = LstmConfig::from_bytes(&v1_bytes(&cfg)).unwrap();
+            assert_eq!(old.floats().map(f32::to_bits), cfg.floats().map(f32::to_bits));
+            assert_eq!(old, cfg);
         }
         assert!(LstmConfig::preset("huge").is_err());
     }
 
     #[test]
-    fn garbage_is_rejected() {
-        let good = LstmConfig::preset("fast").unwrap().to_bytes();
-        assert!(LstmConfig::from_bytes(&[]).is_err());
+    fn v2_layout_is_pinned() {
+        // The references are format constants: a change here breaks every file written.
+        assert_eq!(
+            FLOAT_REFS.map(f32::to_bits),
+            [0x3c23d70a, 0x3a83126f, 0x43fa0000, 0, 0x3f7d70a4, 0x322bcc77, 0, 0x3727c5ac, 0, 0x37a7c5ac]
+        );
+        let cfg = |name| LstmConfig::preset(name).unwrap();
+        assert_eq!(cfg("default").to_bytes(), [2, 3, 0xc0, 0x01, 32, 16, 10, 0]);
+        // fast: lr 0.012 (bit 0) differs from the reference.
+        assert_eq!(cfg("fast").to_bytes(), [2, 2, 96, 32, 16, 10, 1, 0xa6, 0x9b, 0x44, 0x3c]);
+        // tiny: lr_decay 0 (bit 2), beta2 0.9999 (bit 4), out_grad_min 0 (bit 9).
+        let tiny = cfg("tiny").to_bytes();
+        assert_eq!(tiny[..8], [2, 1, 32, 16, 4, 8, 0x94, 0x04]);
+        assert_eq!(tiny.len(), 8 + 12);
+        assert_eq!(tiny[12..16], 0.9999f32.to_bits().to_le_bytes());
+        // A seed of its own takes 8 more bytes.
+        let seeded = LstmConfig { seed: 1, ..cfg("default") }.to_bytes();
+        assert_eq!(seeded, [&[2, 3, 0xc0, 0x01, 32, 16, 10, 0x80, 0x08][..], &1u64.to_le_bytes()].concat());
+    }
+
+    /// The error's one line, with its context.
+    fn err(b: &[u8]) -> String {
+        let msg = format!("{:#}", LstmConfig::from_bytes(b).unwrap_err());
+        assert!(!msg.contains('\n'), "{msg}");
+        msg
+    }
+
+    #[test]
+    fn v2_garbage_is_rejected() {
+        let good = LstmConfig::preset("tiny").unwrap().to_bytes();
+        assert!(err(&[]).contains("empty"));
+        // Every truncation, and a byte too many.
+        for n in 1..good.len() {
+            assert!(err(&good[..n]).contains("ends early"), "{}", err(&good[..n]));
+        }
+        let mut long = good.clone();
+        long.push(0);
+        assert!(err(&long).contains("1 bytes after its end"));
+        assert!(err(&[3]).contains("version 3 is not supported"));
+        // Counts: over-long (layers 1 as 0x81 0x00), above u32, over 10 bytes, out of range.
+        let with_counts = |counts: &[&[u8]]| [&[2u8][..], &counts.concat(), &good[6..]].concat();
+        let ok = with_counts(&[&[1], &[32], &[16], &[4], &[8]]);
+        assert_eq!(LstmConfig::from_bytes(&ok).unwrap(), LstmConfig::preset("tiny").unwrap());
+        let msg = err(&with_counts(&[&[0x81, 0x00], &[32], &[16], &[4], &[8]]));
+        assert!(msg.contains("the LSTM layers is not minimally encoded"), "{msg}");
+        let msg = err(&with_counts(&[&[1], &[0x80, 0x80, 0x80, 0x80, 0x10], &[16], &[4], &[8]]));
+        assert!(msg.contains("the LSTM hidden is 4294967296 (at most 4294967295)"), "{msg}");
+        let msg = err(&with_counts(&[&[1], &[32], &[0xff; 11], &[4], &[8]]));
+        assert!(msg.contains("the LSTM embed does not fit in 64 bits"), "{msg}");
+        let msg = err(&with_counts(&[&[1], &[0x88, 0x27], &[16], &[4], &[8]]));
+        assert!(msg.contains("LSTM hidden = 5000 is out of range 1..=2048"), "{msg}");
+        let msg = err(&with_counts(&[&[1], &[32], &[16], &[0], &[8]]));
+        assert!(msg.contains("LSTM batch = 0 is out of range"), "{msg}");
+        // The mask: an unknown bit, and a field written out with its reference value.
+        let default = LstmConfig::preset("default").unwrap().to_bytes();
+        let msg = err(&[&default[..7], &[0x80, 0x10]].concat());
+        assert!(msg.contains("the LSTM field mask is 2048 (at most 2047)"), "{msg}");
+        let msg = err(&[&default[..7], &[0x01], &1e-2f32.to_bits().to_le_bytes()].concat());
+        assert!(msg.contains("the LSTM lr is written out but equals its reference value"), "{msg}");
+        let msg = err(&[&default[..7], &[0x80, 0x08], &SEED_REF.to_le_bytes()].concat());
+        assert!(msg.contains("the LSTM seed is written out"), "{msg}");
+        // Out-of-range floats: NaN learning rate, beta2 = 1.
+        let msg = err(&[&default[..7], &[0x01], &f32::NAN.to_bits().to_le_bytes()].concat());
+        assert!(msg.contains("LSTM lr = NaN"), "{msg}");
+        let msg = err(&[&default[..7], &[0x10], &1.0f32.to_bits().to_le_bytes()].concat());
+        assert!(msg.contains("LSTM beta2 = 1 is out of range"), "{msg}");
+    }
+
+    #[test]
+    fn corruption_never_panics() {
+        for cfg in configs() {
+            for good in [cfg.to_bytes(), v1_bytes(&cfg)] {
+                // Every single-byte corruption and truncation either parses to a valid
+                // config or errors; a v2 one that parses re-encodes to its own bytes.
+                let check = |b: &[u8]| {
+                    if let Ok(cfg) = LstmConfig::from_bytes(b) {
+                        cfg.validate().unwrap();
+                        if b[0] == VERSION {
+                            assert_eq!(cfg.to_bytes(), b);
+                        }
+                    }
+                };
+                for n in 0..good.len() {
+                    check(&good[..n]);
+                }
+                for i in 0..good.len() {
+                    for v in [0u8, 1, 2, 0x7f, 0x80, 0xff] {
+                        let mut b = good.clone();
+                        b[i] = v;
+                        check(&b);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn v1_garbage_is_rejected() {
+        let good = v1_bytes(&LstmConfig::preset("fast").unwrap());
         assert!(LstmConfig::from_bytes(&good[..68]).is_err());
         let mut long = good.clone();
         long.push(0);
-        assert!(LstmConfig::from_bytes(&long).is_err());
-        // Wrong version.
-        let mut b = good.clone();
-        b[0] = 2;
-        assert!(LstmConfig::from_bytes(&b).is_err());
+        assert!(err(&long).contains("version 1 is 70 bytes, expected 69"));
         // Absurd sizes: hidden = 2^32 - 1, layers = 0.
         let mut b = good.clone();
         b[5..9].copy_from_slice(&u32::MAX.to_le_bytes());
-        let err = LstmConfig::from_bytes(&b).unwrap_err();
-        assert!(format!("{err:#}").contains("hidden"), "{err:#}");
+        assert!(err(&b).contains("hidden"));
         let mut b = good.clone();
         b[1..5].copy_from_slice(&0u32.to_le_bytes());
         assert!(LstmConfig::from_bytes(&b).is_err());
@@ -397,16 +624,6 @@ mod tests {
         let mut b = good.clone();
         b[37..41].copy_from_slice(&1.0f32.to_bits().to_le_bytes());
         assert!(LstmConfig::from_bytes(&b).is_err());
-        // Every single-byte corruption either parses to a valid config or errors; never panics.
-        for i in 0..good.len() {
-            for v in [0u8, 0x7f, 0xff] {
-                let mut b = good.clone();
-                b[i] = v;
-                if let Ok(cfg) = LstmConfig::from_bytes(&b) {
-                    cfg.validate().unwrap();
-                }
-            }
-        }
     }
 
     #[test]
