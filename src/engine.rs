@@ -912,6 +912,18 @@ pub fn frame_filter(header: &Header) -> Result<Filter> {
     Ok(Model::from_header(header.model, &header.model_params)?.filter())
 }
 
+/// How many bytes of the built-in primer a frame's byte model learned from first (0 for
+/// frames without one, and for the other models).
+pub fn frame_primer(header: &Header) -> Result<u32> {
+    if header.stored {
+        return Ok(0);
+    }
+    Ok(match Model::from_header(header.model, &header.model_params)? {
+        Model::Bytes(ctx, _) | Model::ByteCtx(ctx) => ctx.primer,
+        _ => 0,
+    })
+}
+
 /// The headers of every frame of a `.nnz` file, without decoding anything.
 pub fn list_frames(file: &[u8]) -> Result<Vec<Header>> {
     let mut frames = Vec::new();

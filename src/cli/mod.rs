@@ -171,6 +171,13 @@ fn info(path: &Path) -> Result<String> {
         for filter in filters {
             outln!(out, "filter:            {}", filter.describe());
         }
+        let primers = frames.iter().map(engine::frame_primer).collect::<Result<Vec<u32>>>().with_context(cannot)?;
+        let primed = primers.iter().filter(|&&n| n > 0).count();
+        if primed > 0 {
+            let of = if frames.len() > 1 { format!(" ({primed} of {} frames)", frames.len()) } else { String::new() };
+            let most = primers.iter().max().unwrap_or(&0);
+            outln!(out, "primer:            {most} bytes of nnz's built-in English text{of}");
+        }
     }
     match &h.tokenizer {
         Some(t) => outln!(

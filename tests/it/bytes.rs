@@ -177,11 +177,15 @@ fn primer_of(packed: &[u8]) -> (u8, Option<u32>) {
 fn text_frames_are_primed_and_binary_frames_are_not() {
     // Text, with and without the LSTM: the tiny preset's 4 KiB of the primer.
     let text = prefix("canterbury/alice29.txt", 3_000);
-    assert_eq!(primer_of(&roundtrip(&text, &["-p", "tiny", "--model", "bytes"])), (4, Some(4096)));
+    let primed = roundtrip(&text, &["-p", "tiny", "--model", "bytes"]);
+    assert_eq!(primer_of(&primed), (4, Some(4096)));
+    assert!(info(&primed).contains("primer:            4096 bytes"), "{}", info(&primed));
     let alone = roundtrip(&text, &["-p", "tiny", "--model", "bytectx"]);
     let frames = nnz::engine::list_frames(&alone).unwrap();
     assert_eq!(frames[0].model_params[0], 4);
     // Binary: none, and the version-3 layout.
     let code = prefix("calgary/obj2", 3_000);
-    assert_eq!(primer_of(&roundtrip(&code, &["-p", "tiny", "--model", "bytes"])), (3, None));
+    let plain = roundtrip(&code, &["-p", "tiny", "--model", "bytes"]);
+    assert_eq!(primer_of(&plain), (3, None));
+    assert!(!info(&plain).contains("primer:"), "{}", info(&plain));
 }
