@@ -903,24 +903,15 @@ fn decode_payload(header: &Header, payload: &[u8], progress: &mut dyn FnMut(&Loo
     Ok(out)
 }
 
-/// The filter a frame's bytes went through before coding (what `nnz info` shows);
-/// [`Filter::None`] for stored frames and for models that take none.
-pub fn frame_filter(header: &Header) -> Result<Filter> {
+/// The byte context model's configuration of a frame (its filter, its primer); `None`
+/// for a stored frame and for the other models.
+pub fn frame_byte_config(header: &Header) -> Result<Option<ByteCtxConfig>> {
     if header.stored {
-        return Ok(Filter::None);
-    }
-    Ok(Model::from_header(header.model, &header.model_params)?.filter())
-}
-
-/// How many bytes of the built-in primer a frame's byte model learned from first (0 for
-/// frames without one, and for the other models).
-pub fn frame_primer(header: &Header) -> Result<u32> {
-    if header.stored {
-        return Ok(0);
+        return Ok(None);
     }
     Ok(match Model::from_header(header.model, &header.model_params)? {
-        Model::Bytes(ctx, _) | Model::ByteCtx(ctx) => ctx.primer,
-        _ => 0,
+        Model::Bytes(ctx, _) | Model::ByteCtx(ctx) => Some(ctx),
+        _ => None,
     })
 }
 

@@ -160,22 +160,24 @@ fn info(path: &Path) -> Result<String> {
         let preset = if h.preset.is_empty() { String::new() } else { format!(", preset {}", h.preset) };
         outln!(out, "model:             {}{preset}", h.model.name());
         outln!(out, "numerics version:  {}", h.numerics);
-        // Each frame chooses its own filter: name every filter the file uses.
-        let mut filters = Vec::new();
+        // Each frame chooses its own filter and primer: name every filter the file uses,
+        // and how much of the primer its frames learned from.
+        let (mut filters, mut primed, mut most) = (Vec::new(), 0, 0);
         for f in &frames {
-            let filter = engine::frame_filter(f).with_context(cannot)?;
-            if filter != crate::filter::Filter::None && !filters.contains(&filter) {
-                filters.push(filter);
+            let Some(cfg) = engine::frame_byte_config(f).with_context(cannot)? else { continue };
+            if cfg.filter != crate::filter::Filter::None && !filters.contains(&cfg.filter) {
+                filters.push(cfg.filter);
+            }
+            if cfg.primer > 0 {
+                primed += 1;
+                most = most.max(cfg.primer);
             }
         }
         for filter in filters {
             outln!(out, "filter:            {}", filter.describe());
         }
-        let primers = frames.iter().map(engine::frame_primer).collect::<Result<Vec<u32>>>().with_context(cannot)?;
-        let primed = primers.iter().filter(|&&n| n > 0).count();
         if primed > 0 {
             let of = if frames.len() > 1 { format!(" ({primed} of {} frames)", frames.len()) } else { String::new() };
-            let most = primers.iter().max().unwrap_or(&0);
             outln!(out, "primer:            {most} bytes of nnz's built-in English text{of}");
         }
     }
