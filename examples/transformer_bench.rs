@@ -10,7 +10,7 @@
 //!
 //! Keys: any numeric field of `TransformerConfig` (layers, d_model, heads, d_ff, group,
 //! batch, seg_len, mem_segs, retrain_every, retrain_len, lr, lr_min, lr_decay, retrain_lr, beta1,
-//! beta2, adam_eps, grad_clip, norm_eps, seed), plus `limit=N` (first N bytes only),
+//! beta2, adam_eps, grad_clip, norm_eps, alibi, lr_emb, lr_out, lr_rel, seed), plus `limit=N` (first N bytes only),
 //! `tok=N` (tokenizer vocabulary, default 16384; `tok=0` codes bytes) and `mix=0|1`
 //! (default 1: mixed with the order-2 model as `nnz compress` does). The ideal code
 //! length is `Σ −log2 p(actual symbol)` plus the dictionary; the coder adds < 0.1%.
@@ -81,6 +81,10 @@ fn main() -> Result<()> {
             "adam_eps" => cfg.adam_eps = f()?,
             "grad_clip" => cfg.grad_clip = f()?,
             "norm_eps" => cfg.norm_eps = f()?,
+            "alibi" => cfg.alibi = f()?,
+            "lr_emb" => cfg.lr_emb = f()?,
+            "lr_out" => cfg.lr_out = f()?,
+            "lr_rel" => cfg.lr_rel = f()?,
             "seed" => cfg.seed = v.parse()?,
             "limit" | "tok" | "mix" => {}
             _ => bail!("unknown key {k}"),

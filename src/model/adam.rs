@@ -18,6 +18,8 @@
 //! assert!((w[0] - 0.99).abs() < 1e-6 && (w[1] + 0.99).abs() < 1e-6);
 //! ```
 
+use std::ops::Range;
+
 /// The learning-rate schedule shared by the networks: `lr0 / (1 + n / decay)` after `n`
 /// gradient steps, never below `min`; constant when `decay ≤ 0`.
 pub fn decayed_lr(lr0: f32, n: u64, decay: f32, min: f32) -> f32 {
@@ -82,24 +84,38 @@ impl Adam {
 
     /// One update of `params` with gradient `grads` and base learning rate `lr`.
     pub fn step(&mut self, params: &mut [f32], grads: &[f32], lr: f32) {
+        let all = 0..params.len();
+        self.step_groups(params, grads, lr, &[(all, 1.0)]);
+    }
+
+    /// One update in which each range of parameters moves at its own multiple of the
+    /// step size (the ranges need not cover everything: the others do not move, and
+    /// their moments are not updated). With one range of multiple 1 it is [`Adam::step`]:
+    /// `lr_t · 1` is `lr_t` exactly, so the bits are the same.
+    pub fn step_groups(&mut self, params: &mut [f32], grads: &[f32], lr: f32, groups: &[(Range<usize>, f32)]) {
         assert_eq!(params.len(), self.v.len());
         assert_eq!(grads.len(), self.v.len());
         let lr_t = self.next_step_size(lr);
         let (b1, b2, eps, clip) = (self.beta1, self.beta2, self.eps, self.clip);
         let (c1, c2) = (1.0 - b1, 1.0 - b2);
         let clamp = |g: f32| if clip > 0.0 { g.clamp(-clip, clip) } else { g };
-        if self.m.is_empty() {
-            for ((w, v), &g) in params.iter_mut().zip(self.v.iter_mut()).zip(grads) {
-                let g = clamp(g);
-                *v = b2 * *v + c2 * g * g;
-                *w -= lr_t * g / (v.sqrt() + eps);
-            }
-        } else {
-            for (((w, m), v), &g) in params.iter_mut().zip(self.m.iter_mut()).zip(self.v.iter_mut()).zip(grads) {
-                let g = clamp(g);
-                *m = b1 * *m + c1 * g;
-                *v = b2 * *v + c2 * g * g;
-                *w -= lr_t * *m / (v.sqrt() + eps);
+        for (range, mult) in groups {
+            let lr_g = lr_t * mult;
+            let (w, v, g) = (&mut params[range.clone()], &mut self.v[range.clone()], &grads[range.clone()]);
+            if self.m.is_empty() {
+                for ((w, v), &g) in w.iter_mut().zip(v.iter_mut()).zip(g) {
+                    let g = clamp(g);
+                    *v = b2 * *v + c2 * g * g;
+                    *w -= lr_g * g / (v.sqrt() + eps);
+                }
+            } else {
+                let m = &mut self.m[range.clone()];
+                for (((w, m), v), &g) in w.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()).zip(g) {
+                    let g = clamp(g);
+                    *m = b1 * *m + c1 * g;
+                    *v = b2 * *v + c2 * g * g;
+                    *w -= lr_g * *m / (v.sqrt() + eps);
+                }
             }
         }
     }

@@ -28,16 +28,22 @@ fn tiny_transformer_is_the_same_on_every_kernel_path() {
 }
 
 /// Regenerate (only when the Transformer's numerics change on purpose) with:
-/// `./target/release/nnz compress -f --model transformer -p tiny data/enwik4 data/golden/enwik4.transformer-tiny.v2.nnz`
-/// The format-1 file data/golden/enwik4.transformer-tiny.nnz (the same command, before
-/// format 2) must still decode.
+/// `./target/release/nnz compress -f --model transformer -p tiny data/enwik4 data/golden/enwik4.transformer2-tiny.v2.nnz`
+/// The older files must still decode: data/golden/enwik4.transformer-tiny.v2.nnz (the same
+/// command with Transformer configuration version 1) and
+/// data/golden/enwik4.transformer-tiny.nnz (before format 2).
 #[test]
 fn transformer_golden_file_is_reproduced_bit_for_bit() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let text = enwik4();
-    let old = std::fs::read(root.join("data/golden/enwik4.transformer-tiny.nnz")).unwrap();
-    assert!(run(&["decompress", "-q"], &old).stdout == text, "the format-1 golden file no longer decodes");
-    let golden = std::fs::read(root.join("data/golden/enwik4.transformer-tiny.v2.nnz")).unwrap();
+    for (old, what) in [
+        ("enwik4.transformer-tiny.nnz", "format 1"),
+        ("enwik4.transformer-tiny.v2.nnz", "Transformer configuration version 1"),
+    ] {
+        let old = std::fs::read(root.join("data/golden").join(old)).unwrap();
+        assert!(run(&["decompress", "-q"], &old).stdout == text, "the {what} golden file no longer decodes");
+    }
+    let golden = std::fs::read(root.join("data/golden/enwik4.transformer2-tiny.v2.nnz")).unwrap();
     assert!(run(&["decompress", "-q"], &golden).stdout == text, "the golden file no longer decodes");
     let now = run(&["compress", "-q", "--model", "transformer", "-p", "tiny"], &text).stdout;
     assert!(now == golden, "the tiny Transformer's output changed (see this test's doc comment)");

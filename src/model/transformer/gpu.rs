@@ -142,6 +142,8 @@ pub struct TransformerGpu {
     gf: usize,
     w_out: usize,
     b_out: usize,
+    /// The parameters' learning-rate multiples, as the CPU model's.
+    lr_groups: Vec<(std::ops::Range<usize>, f32)>,
     params: Buffer,
     grads: Buffer,
     /// Adam's moments (`mo` only when β1 > 0); the scalar bookkeeping stays on the host.
@@ -324,6 +326,7 @@ impl TransformerGpu {
             gf: cpu.gf,
             w_out: cpu.w_out,
             b_out: cpu.b_out,
+            lr_groups: cpu.lr_groups.clone(),
             k,
             gpu,
         })
@@ -692,41 +695,48 @@ impl TransformerGpu {
         let start = Instant::now();
         let lr_t = self.opt.next_step_size(lr);
         let (b1, b2, eps, clip) = (self.cfg.beta1, self.cfg.beta2, self.cfg.adam_eps, self.cfg.grad_clip);
-        let count = self.grads.len();
-        match &self.adam_m {
-            None => self.launch(
-                self.k.adam0,
-                count,
-                &[
-                    Arg::Ptr(self.params.at(0)),
-                    Arg::Ptr(self.adam_v.at(0)),
-                    Arg::Ptr(self.grads.at(0)),
-                    i(count),
-                    Arg::F(b2),
-                    Arg::F(1.0 - b2),
-                    Arg::F(lr_t),
-                    Arg::F(eps),
-                    Arg::F(clip),
-                ],
-            )?,
-            Some(mo) => self.launch(
-                self.k.adam1,
-                count,
-                &[
-                    Arg::Ptr(self.params.at(0)),
-                    Arg::Ptr(mo.at(0)),
-                    Arg::Ptr(self.adam_v.at(0)),
-                    Arg::Ptr(self.grads.at(0)),
-                    i(count),
-                    Arg::F(b1),
-                    Arg::F(1.0 - b1),
-                    Arg::F(b2),
-                    Arg::F(1.0 - b2),
-                    Arg::F(lr_t),
-                    Arg::F(eps),
-                    Arg::F(clip),
-                ],
-            )?,
+        // One launch per range of parameters, at its multiple of the step size, computed
+        // as the CPU's Adam::step_groups computes it.
+        for (range, mult) in &self.lr_groups {
+            let (at, count, lr_g) = (range.start, range.len(), lr_t * mult);
+            if count == 0 {
+                continue;
+            }
+            match &self.adam_m {
+                None => self.launch(
+                    self.k.adam0,
+                    count,
+                    &[
+                        Arg::Ptr(self.params.at(at)),
+                        Arg::Ptr(self.adam_v.at(at)),
+                        Arg::Ptr(self.grads.at(at)),
+                        i(count),
+                        Arg::F(b2),
+                        Arg::F(1.0 - b2),
+                        Arg::F(lr_g),
+                        Arg::F(eps),
+                        Arg::F(clip),
+                    ],
+                )?,
+                Some(mo) => self.launch(
+                    self.k.adam1,
+                    count,
+                    &[
+                        Arg::Ptr(self.params.at(at)),
+                        Arg::Ptr(mo.at(at)),
+                        Arg::Ptr(self.adam_v.at(at)),
+                        Arg::Ptr(self.grads.at(at)),
+                        i(count),
+                        Arg::F(b1),
+                        Arg::F(1.0 - b1),
+                        Arg::F(b2),
+                        Arg::F(1.0 - b2),
+                        Arg::F(lr_g),
+                        Arg::F(eps),
+                        Arg::F(clip),
+                    ],
+                )?,
+            }
         }
         self.timings.optimizer += start.elapsed();
         self.shift_memory()

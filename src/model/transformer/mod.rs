@@ -154,6 +154,7 @@ use crate::model::adam::Adam;
 use crate::model::init::Init;
 use crate::model::Predictor;
 use anyhow::{ensure, Result};
+use std::ops::Range;
 use std::time::{Duration, Instant};
 use steps::Steps;
 
@@ -251,6 +252,9 @@ pub struct Transformer {
     gf: usize,
     w_out: usize,
     b_out: usize,
+    /// The parameters' ranges and their multiples of the learning rate, covering every
+    /// parameter once, in order (see [`Transformer::lr_groups`]).
+    lr_groups: Vec<(Range<usize>, f32)>,
     /// Residual stream at each layer's input, and the output of the last: `L+1` of `R × d`.
     x: Vec<Vec<f32>>,
     acts: Vec<LayerAct>,
@@ -416,6 +420,22 @@ impl Transformer {
         }
         params[gf..gf + d].fill(1.0);
         init.uniform(&mut params[w_out..w_out + d * v], (3.0 / d as f32).sqrt());
+        // ALiBi's slopes: head h prefers recent positions by alibi · 2^−(1 + ⌊8h/H⌋) per
+        // position (exact powers of two, so no libm call decides a bit).
+        if cfg.alibi > 0.0 {
+            for p in &lp {
+                for hh in 0..h {
+                    let mut slope = cfg.alibi * 0.5;
+                    for _ in 0..8 * hh / h {
+                        slope *= 0.5;
+                    }
+                    for (delta, b) in params[p.rel + hh * n..p.rel + (hh + 1) * n].iter_mut().enumerate() {
+                        *b = -slope * delta as f32;
+                    }
+                }
+            }
+        }
+        let lr_groups = Self::lr_groups(cfg, &lp, emb, gf, w_out, n_params);
 
         let acts = (0..l_n)
             .map(|_| LayerAct {
@@ -449,6 +469,7 @@ impl Transformer {
             gf,
             w_out,
             b_out,
+            lr_groups,
             x: (0..=l_n).map(|_| vec![0.0; r * d]).collect(),
             acts,
             rf: vec![0.0; r],
@@ -473,6 +494,29 @@ impl Transformer {
             sq: vec![0.0; d.max(f).max(n)],
             timings: TransformerTimings::default(),
         })
+    }
+
+    /// The learning-rate multiple of every parameter, as contiguous ranges in order:
+    /// the embedding at `lr_emb`, each layer's position biases at `lr_rel`, the output
+    /// layer (weights and biases) at `lr_out`, everything else at 1.
+    fn lr_groups(
+        cfg: &TransformerConfig,
+        lp: &[LayerParams],
+        emb: usize,
+        gf: usize,
+        w_out: usize,
+        n_params: usize,
+    ) -> Vec<(Range<usize>, f32)> {
+        let mut groups = vec![(emb..lp.first().map_or(gf, |p| p.g1), cfg.lr_emb)];
+        for (l, p) in lp.iter().enumerate() {
+            let end = lp.get(l + 1).map_or(gf, |next| next.g1);
+            groups.push((p.g1..p.rel, 1.0));
+            groups.push((p.rel..p.g2, cfg.lr_rel));
+            groups.push((p.g2..end, 1.0));
+        }
+        groups.push((gf..w_out, 1.0));
+        groups.push((w_out..n_params, cfg.lr_out));
+        groups
     }
 
     /// The configuration the model was built with.
@@ -822,7 +866,7 @@ impl Transformer {
     fn train_segment(&mut self, lr: f32) {
         self.backward();
         let start = Instant::now();
-        self.opt.step(&mut self.params, &self.grads, lr);
+        self.opt.step_groups(&mut self.params, &self.grads, lr, &self.lr_groups);
         self.timings.optimizer += start.elapsed();
         self.shift_memory();
     }

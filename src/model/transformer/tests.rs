@@ -253,7 +253,7 @@ fn tiny_hash() -> (u64, f64) {
 /// Golden hash of [`tiny_hash`]: a change in the model's numerics changes it (and makes
 /// earlier transformer files undecodable). Provenance:
 /// `cargo test --release transformer::tests::golden -- --nocapture` prints it.
-const GOLDEN_TINY: u64 = 0x043c_4cc3_2e13_8c30;
+const GOLDEN_TINY: u64 = 0x9f61_2490_33cd_2241;
 
 #[test]
 fn golden_tiny_probabilities_on_every_kernel_path() {
@@ -286,4 +286,54 @@ fn bytes_preset_runs_with_group_four() {
     // its group holds the last four, newest first.
     assert_eq!(&m.st.hist[..4], &[b'o' as u16, b'm' as u16, b'k' as u16, b'i' as u16]);
     assert_eq!(m.gradient_steps(), 2);
+}
+
+/// The learning-rate groups cover every parameter once, in order, with the multiples
+/// the configuration names where it names them.
+#[test]
+fn lr_groups_cover_every_parameter_once() {
+    let cfg = small();
+    let m = Transformer::new(&cfg, 11).unwrap();
+    let mut next = 0;
+    for (range, _) in &m.lr_groups {
+        assert_eq!(range.start, next, "gap or overlap before {range:?}");
+        assert!(range.end > range.start);
+        next = range.end;
+    }
+    assert_eq!(next, m.num_params());
+    let mult = |at: usize| m.lr_groups.iter().find(|(r, _)| r.contains(&at)).unwrap().1;
+    assert_eq!(mult(m.emb), cfg.lr_emb);
+    assert_eq!(mult(m.w_out), cfg.lr_out);
+    assert_eq!(mult(m.b_out), cfg.lr_out);
+    for p in &m.lp {
+        assert_eq!(mult(p.rel), cfg.lr_rel);
+        assert_eq!((mult(p.g1), mult(p.wqkv), mult(p.w1), mult(p.w2)), (1.0, 1.0, 1.0, 1.0));
+    }
+    assert_eq!(mult(m.gf), 1.0);
+}
+
+/// After one gradient step from the same weights, each group has moved by its multiple
+/// of what it moves at the shared rate.
+#[test]
+fn each_group_moves_at_its_multiple() {
+    let unit = TransformerConfig { lr_emb: 1.0, lr_out: 1.0, lr_rel: 1.0, ..small() };
+    let scaled = TransformerConfig { lr_emb: 2.0, lr_out: 4.0, lr_rel: 8.0, ..small() };
+    let v = 11;
+    let mut a = Transformer::new(&unit, v).unwrap();
+    let mut b = Transformer::new(&scaled, v).unwrap();
+    let w0 = a.params.clone();
+    assert_eq!(bits(&w0), bits(&b.params));
+    feed(&mut a, &symbols(3, unit.batch * unit.seg_len, v));
+    feed(&mut b, &symbols(3, unit.batch * unit.seg_len, v));
+    assert_eq!(a.gradient_steps(), 1);
+    for (range, mult) in &b.lr_groups {
+        let mut moved = 0;
+        for i in range.clone() {
+            let (da, db) = (w0[i] - a.params[i], w0[i] - b.params[i]);
+            // Equal up to the rounding of the two subtractions.
+            assert!((db - mult * da).abs() <= 4.0 * f32::EPSILON * w0[i].abs().max(1.0), "{i}: {da} {db} ×{mult}");
+            moved += usize::from(da != 0.0);
+        }
+        assert!(moved > 0, "nothing moved in {range:?}");
+    }
 }
