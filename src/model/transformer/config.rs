@@ -171,7 +171,7 @@ impl TransformerConfig {
             grad_clip: 0.0,
             norm_eps: 1e-5,
             alibi: 1.0,
-            lr_emb: 80.0,
+            lr_emb: 40.0,
             lr_out: 3.0,
             lr_rel: 10.0,
             seed: 0x6e6e_7a00_0000_0002,
@@ -180,7 +180,9 @@ impl TransformerConfig {
         // examples/transformer_bench.rs and the module docs): Adam with β2 = 0.9999 beats
         // 0.99 (2.2758 vs 2.2807 bpb) and 0.999 ties; the decay hardly matters. With the
         // per-group rates (2026-11-27) lr 1.5e-3 beats 1e-3 and 2e-3 (2.1819 vs 2.1821
-        // and 2.1846 with 4 streams); alibi 1, 2 and 4 tie.
+        // and 2.1846 with 4 streams); alibi 1, 2 and 4 tie. The embedding's multiple:
+        // 40 and 80 trade places (book1 2.1983 / 2.1979 with 8 streams; the whole of
+        // silesia/dickens 2,183,241 / 2,186,762 bytes), 5 → 2.2154, 20 → 2.2015.
         let cpu = TransformerConfig {
             batch: 16,
             seg_len: 16,
@@ -220,20 +222,29 @@ impl TransformerConfig {
     }
 
     /// [`TransformerConfig::preset`] adapted to an input of `n_symbols` symbols from a
-    /// `vocab`-symbol alphabet: fewer streams for smaller inputs (each stream at least
-    /// 32k symbols, at least 2 streams), as the LSTM presets for tokens do. A model that
-    /// learns fast gains more from long streams than from wide products: on book1
-    /// (228k symbols) 4 streams instead of 8 give 2.1797 bpb instead of 2.1910 at 1.35×
-    /// the time (16k symbols per stream was the rule before the per-group rates).
+    /// `vocab`-symbol alphabet:
+    ///
+    /// - Fewer streams for smaller inputs (each stream at least 32k symbols with `fast`,
+    ///   64k with `default`, at least 2 streams). A model that learns fast gains more
+    ///   from long streams than from wide products: on book1 (228k symbols, `default`,
+    ///   ideal bpb) 8 / 4 / 2 streams give 2.1910 / 2.1797 / 2.1736 at 26 / 35 / 52 CPU
+    ///   seconds (16k symbols per stream was the rule before the per-group rates).
+    /// - For `fast` and `default`, a learning rate that decays sooner on smaller inputs:
+    ///   `lr_decay` is one gradient step per 256 input symbols, between 1000 and the
+    ///   preset's 4000. On book1 (`default`, 4 streams) 4000 / 2000 / 1000 / 500 give
+    ///   2.1800 / 2.1758 / 2.1726 / 2.1725 and dickens' first 2 MB 1.8643 with 4000 and
+    ///   1.8609 with 1000, but the whole of dickens (3M symbols) is better with 4000:
+    ///   2,186,762 bytes against 2,191,474 with 1000 (the floor at 2e-4).
     ///
     /// ```
     /// use nnz::model::transformer::TransformerConfig;
-    /// let batch = |p, n| TransformerConfig::preset_for(p, n, 256).unwrap().batch;
-    /// assert_eq!(batch("default", 100_000_000), 16);
-    /// assert_eq!(batch("default", 228_439), 4);
-    /// assert_eq!(batch("default", 150_000), 4);
-    /// assert_eq!(batch("default", 1_000), 2);
-    /// assert_eq!(batch("tiny", 1_000_000), 2);
+    /// let cfg = |p, n| TransformerConfig::preset_for(p, n, 16384).unwrap();
+    /// assert_eq!((cfg("default", 100_000_000).batch, cfg("default", 100_000_000).lr_decay), (16, 4000.0));
+    /// assert_eq!((cfg("default", 228_439).batch, cfg("default", 228_439).lr_decay), (2, 1000.0));
+    /// assert_eq!((cfg("default", 600_000).batch, cfg("default", 600_000).lr_decay), (8, 2343.0));
+    /// assert_eq!((cfg("fast", 228_439).batch, cfg("fast", 228_439).lr_decay), (4, 1000.0));
+    /// assert_eq!(cfg("default", 1_000).batch, 2);
+    /// assert_eq!(cfg("tiny", 1_000_000).batch, 2);
     /// ```
     pub fn preset_for(name: &str, n_symbols: u64, vocab: usize) -> Result<TransformerConfig> {
         let mut cfg = Self::preset(name)?;
@@ -241,7 +252,13 @@ impl TransformerConfig {
         if name == "tiny" {
             return Ok(cfg);
         }
-        let want = (n_symbols / 32_768).max(1);
+        if matches!(name, "fast" | "default") {
+            // Whole steps (the cast is exact below 2^24, and the clamp caps it far below).
+            let steps = (n_symbols / 256) as f32;
+            cfg.lr_decay = steps.clamp(1000.0, cfg.lr_decay);
+        }
+        let min_stream = if name == "default" { 65_536 } else { 32_768 };
+        let want = (n_symbols / min_stream).max(1);
         let mut batch = 1usize;
         while batch * 2 <= cfg.batch && (batch * 2) as u64 <= want {
             batch *= 2;
