@@ -24,6 +24,14 @@
 //! dickens, first 2 MB  default  yes  1.9584 (1.9954)    55.3
 //! ```
 //!
+//! With the per-group learning rates and input-sized presets (2026-11-27; book1 in 2
+//! streams with `default`, 4 with `fast`; another job on the core):
+//!
+//! ```text
+//! calgary/book1        default  yes  2.1683 (2.2158)    55.3
+//! calgary/book1        fast     yes  2.1828 (2.2303)    13.4
+//! ```
+//!
 //! The module docs of `nnz::model::transformer` list what else was tried.
 
 use anyhow::{bail, Context, Result};
