@@ -123,7 +123,9 @@
 //! embedding table for the symbol before, summed into the input (2.1819–2.1823);
 //! zero-initialized output projections (−0.0006); the output layer initialized at 0 or
 //! doubled (2.2690, 2.2639 against 2.2450 then); β2 0.999 (a tie); a memory of 2
-//! segments (−0.0004 at 1.2× the time); 6 heads of 32 or F 1024 (2.1811 both).
+//! segments (−0.0004 at 1.2× the time); 6 heads of 32 or F 1024 (2.1811 both). With
+//! the final presets (2 streams, 2.1683): output ×5 2.1711, position biases ×30 2.1674,
+//! lr 2e-3 2.1688, a memory of 2 segments 2.1687, seg_len 8 / 32 2.1703 / 2.1705.
 //!
 //! Earlier (before the per-group rates; book1, against 2.2758 for 3 × 192 with 6 heads
 //! and F 384): a wider model (d 256: 2.2754; on dickens' first 2 MB 1.9907 against 1.9954
