@@ -2,7 +2,7 @@
 //! byte layout in the container header.
 //!
 //! It is written in every frame of the `lstm`, `lstm+ngram` and `bytes` models, so the
-//! layout is compact (version 2): the counts as LEB128 varints (as in the frame header,
+//! layout is compact (versions 2 and 3): the counts as LEB128 varints (as in the frame header,
 //! [`crate::format::write_varint`]; only the minimal encoding is accepted) and, of the ten
 //! floats and the seed, only those that differ from a fixed reference value, flagged in a
 //! bit mask. The floats that are written are exact f32 bits, so every value round-trips
@@ -10,14 +10,15 @@
 //!
 //! ```text
 //! size  field
-//!    1  version      = 2
+//!    1  version      = 2, or 3 when lr_emb is not 1
 //!  1-5  layers       varint, 1..=16
 //!  1-5  hidden       varint, 1..=2048   cells per layer
 //!  1-5  embed        varint, 1..=1024   embedding width
 //!  1-5  batch        varint, 1..=1024   streams coded in lock step
 //!  1-5  seg_len      varint, 1..=1024   time steps per gradient step
-//!  1-2  present      varint, < 2^11: bit i set = field i below follows; clear = field i
-//!                    has its reference value (and must not be written out)
+//!  1-2  present      varint, < 2^11 (version 3: < 2^12, bit 11 set): bit i set = field
+//!                    i below follows; clear = field i has its reference value (and must
+//!                    not be written out)
 //!       bit field        size  reference   range
 //!         0 lr           f32   0.01        (0, 1]
 //!         1 lr_min       f32   0.001       [0, lr]
@@ -30,7 +31,11 @@
 //!         8 forget_bias  f32   0           [-16, 16]
 //!         9 out_grad_min f32   2e-5        [0, 1)     0 = exact output-layer gradient
 //!        10 seed         u64   0x6e6e7a0000000001
+//!        11 lr_emb       f32   1           (0, 1e4]   version 3 only
 //! ```
+//!
+//! A configuration whose `lr_emb` is 1 is written as version 2, so the models that do not
+//! use it (bytes, and every file written before it existed) keep their bytes.
 //!
 //! Floats are little-endian f32 bits, the seed a little-endian u64; a float equals its
 //! reference when its bits do (so -0.0 is written out). The references are those of the
@@ -91,6 +96,11 @@ pub struct LstmConfig {
     /// 16k-symbol vocabulary the output layer is most of the cost; this removes most of
     /// its backward pass.
     pub out_grad_min: f32,
+    /// Multiple of the learning rate for the embedding table (version 3; 1 before). A
+    /// symbol's embedding row only has a gradient where the symbol occurs, so with
+    /// thousands of symbols the rare ones learn slowly at the shared rate; 3 for tokens
+    /// ([`LstmConfig::preset_for`]).
+    pub lr_emb: f32,
     /// Seed of the weight initialization.
     pub seed: u64,
 }
@@ -101,12 +111,14 @@ const MAX_HIDDEN: usize = 2048;
 const MAX_EMBED: usize = 1024;
 const MAX_BATCH: usize = 1024;
 const MAX_SEG_LEN: usize = 1024;
-/// The version [`LstmConfig::to_bytes`] writes.
-const VERSION: u8 = 2;
+/// The newest version [`LstmConfig::to_bytes`] writes (with `lr_emb` ≠ 1; version 2 otherwise).
+const VERSION: u8 = 3;
+/// The bound on `lr_emb`, far above any useful value.
+const MAX_LR_EMB: f32 = 1e4;
 /// Length of a version 1 configuration (fixed fields).
 const V1_BYTES: usize = 69;
 /// Names of the optional fields of version 2, in the order of their bits.
-const FIELDS: [&str; 11] = [
+const FIELDS: [&str; 12] = [
     "lr",
     "lr_min",
     "lr_decay",
@@ -118,6 +130,7 @@ const FIELDS: [&str; 11] = [
     "forget_bias",
     "out_grad_min",
     "seed",
+    "lr_emb",
 ];
 /// Version 2's reference values of the ten floats (format constants: never change them).
 const FLOAT_REFS: [f32; 10] = [1e-2, 1e-3, 500.0, 0.0, 0.99, 1e-8, 0.0, 1e-5, 0.0, 2e-5];
@@ -161,6 +174,7 @@ impl LstmConfig {
             ln_eps: 1e-5,
             forget_bias: 0.0,
             out_grad_min: 0.0,
+            lr_emb: 1.0,
             seed: 0x6e6e_7a00_0000_0001,
         };
         let cfg = match name {
@@ -273,6 +287,14 @@ impl LstmConfig {
             } else {
                 cfg.embed = cfg.embed.max(TOKEN_EMBED);
             }
+            // Thousands of symbols, each embedding row trained only where its symbol
+            // occurs: the embedding learns at 3× the rate (book1, `nnz compress --model
+            // lstm`: default 213,529 → 213,057 bytes, ×10 213,403, ×40 213,923; fast
+            // 215,860 → 215,198; dickens default 2,194,437 → 2,175,798). `large` is not
+            // measured and keeps 1.
+            if matches!(name, "fast" | "default") {
+                cfg.lr_emb = 3.0;
+            }
         }
         // The largest power of two up to the preset's batch that keeps streams long enough.
         let want = (n_symbols / min_stream).max(1);
@@ -312,6 +334,7 @@ impl LstmConfig {
         float("ln_eps", self.ln_eps, 0.0, 1.0, true, false)?;
         float("forget_bias", self.forget_bias, -16.0, 16.0, false, false)?;
         float("out_grad_min", self.out_grad_min, 0.0, 1.0, false, true)?;
+        float("lr_emb", self.lr_emb, 0.0, MAX_LR_EMB, true, false)?;
         Ok(())
     }
 
@@ -337,7 +360,7 @@ impl LstmConfig {
     }
 
     /// The inverse of [`LstmConfig::counts`] and [`LstmConfig::floats`]; validated.
-    fn from_fields(c: [usize; 5], f: [f32; 10], seed: u64) -> Result<LstmConfig> {
+    fn from_fields(c: [usize; 5], f: [f32; 10], seed: u64, lr_emb: f32) -> Result<LstmConfig> {
         let cfg = LstmConfig {
             layers: c[0],
             hidden: c[1],
@@ -354,15 +377,17 @@ impl LstmConfig {
             ln_eps: f[7],
             forget_bias: f[8],
             out_grad_min: f[9],
+            lr_emb,
             seed,
         };
         cfg.validate().context("invalid LSTM config in header")?;
         Ok(cfg)
     }
 
-    /// The header layout (version 2) drawn in the module docs.
+    /// The header layout (version 2, or 3 with an embedding multiple) drawn in the module docs.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = vec![VERSION];
+        let v3 = self.lr_emb.to_bits() != 1.0f32.to_bits();
+        let mut out = vec![if v3 { VERSION } else { 2 }];
         for v in self.counts() {
             write_varint(&mut out, v as u64);
         }
@@ -376,6 +401,9 @@ impl LstmConfig {
         if self.seed != SEED_REF {
             present |= 1 << 10;
         }
+        if v3 {
+            present |= 1 << 11;
+        }
         write_varint(&mut out, present);
         for (i, v) in floats.iter().enumerate() {
             if present & (1 << i) != 0 {
@@ -385,22 +413,25 @@ impl LstmConfig {
         if present & (1 << 10) != 0 {
             out.extend_from_slice(&self.seed.to_le_bytes());
         }
+        if v3 {
+            out.extend_from_slice(&self.lr_emb.to_bits().to_le_bytes());
+        }
         out
     }
 
-    /// Parses and validates [`LstmConfig::to_bytes`]'s layout, version 2 or 1; `b` must
+    /// Parses and validates [`LstmConfig::to_bytes`]'s layout, version 3, 2 or 1; `b` must
     /// be exactly one configuration.
     pub fn from_bytes(b: &[u8]) -> Result<LstmConfig> {
         match b.first() {
             None => bail!("the LSTM config is empty"),
             Some(1) => Self::from_bytes_v1(b),
-            Some(&VERSION) => Self::from_bytes_v2(&b[1..]),
-            Some(v) => bail!("LSTM config version {v} is not supported (this build reads versions 1 and {VERSION})"),
+            Some(&v) if v == 2 || v == VERSION => Self::from_bytes_v2(&b[1..], v),
+            Some(v) => bail!("LSTM config version {v} is not supported (this build reads versions 1 to {VERSION})"),
         }
     }
 
-    /// Version 2 after its version byte.
-    fn from_bytes_v2(b: &[u8]) -> Result<LstmConfig> {
+    /// Versions 2 and 3 after the version byte.
+    fn from_bytes_v2(b: &[u8], version: u8) -> Result<LstmConfig> {
         let mut pos = 0;
         let mut take = |n: usize, what: &str| -> Result<&[u8]> {
             let s = b.get(pos..pos + n).with_context(|| format!("the LSTM config ends early, in its {what}"))?;
@@ -413,7 +444,12 @@ impl LstmConfig {
             let v = read_varint(|| Ok(take(1, what)?[0]), u32::MAX.into(), &format!("the LSTM {what}"))?;
             *c = v as usize;
         }
-        let present = read_varint(|| Ok(take(1, "field mask")?[0]), (1 << FIELDS.len()) - 1, "the LSTM field mask")?;
+        let n_fields = if version == 2 { FIELDS.len() - 1 } else { FIELDS.len() };
+        let present = read_varint(|| Ok(take(1, "field mask")?[0]), (1 << n_fields) - 1, "the LSTM field mask")?;
+        ensure!(
+            version == 2 || present & (1 << 11) != 0,
+            "LSTM config version 3 without an embedding multiple (not minimally encoded: that is version 2)"
+        );
         let mut floats = FLOAT_REFS;
         for (i, f) in floats.iter_mut().enumerate() {
             if present & (1 << i) != 0 {
@@ -434,8 +470,16 @@ impl LstmConfig {
                 "the LSTM seed is written out but equals its reference value (not minimally encoded)"
             );
         }
+        let mut lr_emb = 1.0;
+        if present & (1 << 11) != 0 {
+            lr_emb = f32::from_le_bytes(take(4, "lr_emb")?.try_into().context("4 bytes")?);
+            ensure!(
+                lr_emb.to_bits() != 1.0f32.to_bits(),
+                "the LSTM lr_emb is written out but equals its reference value 1 (not minimally encoded)"
+            );
+        }
         ensure!(pos == b.len(), "the LSTM config has {} bytes after its end", b.len() - pos);
-        Self::from_fields(counts, floats, seed)
+        Self::from_fields(counts, floats, seed, lr_emb)
     }
 
     /// Version 1: fixed fields, [`V1_BYTES`] long.
@@ -445,7 +489,7 @@ impl LstmConfig {
         let counts = std::array::from_fn(|i| word(i) as usize);
         let floats = std::array::from_fn(|i| f32::from_bits(word(5 + i)));
         let seed_bytes: [u8; 8] = b[61..69].try_into().context("LSTM config seed")?;
-        Self::from_fields(counts, floats, u64::from_le_bytes(seed_bytes))
+        Self::from_fields(counts, floats, u64::from_le_bytes(seed_bytes), 1.0)
     }
 
     /// Learning rate of gradient step `n` (0-based): `max(lr_min, lr / (1 + n / lr_decay))`.
@@ -492,16 +536,16 @@ mod tests {
         for cfg in configs() {
             cfg.validate().unwrap();
             let b = cfg.to_bytes();
-            assert_eq!(b[0], VERSION);
-            assert!(b.len() <= 1 + 5 * 2 + 2 + 10 * 4 + 8, "{cfg:?}");
+            assert_eq!(b[0], if cfg.lr_emb == 1.0 { 2 } else { VERSION });
+            assert!(b.len() <= 1 + 5 * 2 + 2 + 10 * 4 + 8 + 4, "{cfg:?}");
             let back = LstmConfig::from_bytes(&b).unwrap();
             // Bit for bit, so -0.0 is not confused with 0.0.
             assert_eq!(back.floats().map(f32::to_bits), cfg.floats().map(f32::to_bits));
             assert_eq!(back, cfg);
-            // Version 1 bytes still parse to the same configuration.
+            // Version 1 bytes still parse to the same configuration (less the multiple).
             let old = LstmConfig::from_bytes(&v1_bytes(&cfg)).unwrap();
             assert_eq!(old.floats().map(f32::to_bits), cfg.floats().map(f32::to_bits));
-            assert_eq!(old, cfg);
+            assert_eq!(old, LstmConfig { lr_emb: 1.0, ..cfg });
         }
         assert!(LstmConfig::preset("huge").is_err());
     }
@@ -527,6 +571,49 @@ mod tests {
         assert_eq!(seeded, [&[2, 3, 0xc0, 0x01, 32, 16, 10, 0x80, 0x08][..], &1u64.to_le_bytes()].concat());
     }
 
+    /// Version 3: version 2 plus the embedding's multiple (bit 11), written only when it
+    /// is not 1.
+    #[test]
+    fn v3_adds_the_embedding_multiple() {
+        let tok = LstmConfig::preset_for("default", 228_439, 2037).unwrap();
+        assert_eq!(tok.lr_emb, 3.0);
+        let b = tok.to_bytes();
+        let v2 = LstmConfig { lr_emb: 1.0, ..tok.clone() }.to_bytes();
+        assert_eq!(v2[0], 2);
+        assert_eq!(b[0], 3);
+        // The same counts, the mask with bit 11, then 3.0 at the end.
+        assert_eq!(b[b.len() - 4..], 3.0f32.to_bits().to_le_bytes());
+        assert_eq!(LstmConfig::from_bytes(&b).unwrap(), tok);
+        // Bytes keep 1, so the byte models' configurations stay version 2.
+        assert_eq!(LstmConfig::preset_for("default", 1 << 20, 256).unwrap().to_bytes()[0], 2);
+        // Version 3 without bit 11, or with the multiple 1 written out, is not minimal.
+        let mut no_bit = v2.clone();
+        no_bit[0] = 3;
+        assert!(err(&no_bit).contains("version 3 without an embedding multiple"), "{}", err(&no_bit));
+        let one = LstmConfig { lr_emb: 1.0, ..tok };
+        let mut forced = one.to_bytes();
+        forced[0] = 3;
+        // Rebuild the mask with bit 11 set: default's counts end at byte 7, its mask is
+        // the varint after them.
+        let counts_end = 1 + one.counts().iter().map(|&c| if c < 128 { 1 } else { 2 }).sum::<usize>();
+        let mut mask = 0u64;
+        let mut shift = 0;
+        let mut i = counts_end;
+        loop {
+            mask |= u64::from(forced[i] & 0x7f) << shift;
+            shift += 7;
+            i += 1;
+            if forced[i - 1] & 0x80 == 0 {
+                break;
+            }
+        }
+        let mut rebuilt = forced[..counts_end].to_vec();
+        write_varint(&mut rebuilt, mask | 1 << 11);
+        rebuilt.extend_from_slice(&forced[i..]);
+        rebuilt.extend_from_slice(&1.0f32.to_bits().to_le_bytes());
+        assert!(err(&rebuilt).contains("lr_emb is written out but equals"), "{}", err(&rebuilt));
+    }
+
     /// The error's one line, with its context.
     fn err(b: &[u8]) -> String {
         let msg = format!("{:#}", LstmConfig::from_bytes(b).unwrap_err());
@@ -545,7 +632,7 @@ mod tests {
         let mut long = good.clone();
         long.push(0);
         assert!(err(&long).contains("1 bytes after its end"));
-        assert!(err(&[3]).contains("version 3 is not supported"));
+        assert!(err(&[4]).contains("version 4 is not supported"));
         // Counts: over-long (layers 1 as 0x81 0x00), above u32, over 10 bytes, out of range.
         let with_counts = |counts: &[&[u8]]| [&[2u8][..], &counts.concat(), &good[6..]].concat();
         let ok = with_counts(&[&[1], &[32], &[16], &[4], &[8]]);
@@ -584,7 +671,7 @@ mod tests {
                 let check = |b: &[u8]| {
                     if let Ok(cfg) = LstmConfig::from_bytes(b) {
                         cfg.validate().unwrap();
-                        if b[0] == VERSION {
+                        if b[0] >= 2 {
                             assert_eq!(cfg.to_bytes(), b);
                         }
                     }

@@ -649,7 +649,11 @@ impl Lstm {
         self.backward();
         let start = Instant::now();
         let lr = self.cfg.lr_at(self.opt.steps());
-        self.opt.step(&mut self.params, &self.grads, lr);
+        // The embedding at its own multiple of the rate (1 keeps every earlier file's bits:
+        // lr_t · 1 is lr_t exactly).
+        let (emb_end, n) = (self.emb + self.v * self.cfg.embed, self.params.len());
+        let groups = [(self.emb..emb_end, self.cfg.lr_emb), (emb_end..n, 1.0)];
+        self.opt.step_groups(&mut self.params, &self.grads, lr, &groups);
         self.refresh_transposes();
         self.carry_state();
         self.timings.optimizer += start.elapsed();

@@ -239,3 +239,31 @@ fn sparse_output_backward_still_learns() {
     // Most of the 64 columns were skipped.
     assert!(m.mean_active_columns() < 32.0, "{}", m.mean_active_columns());
 }
+
+/// After one gradient step from the same weights, the embedding has moved by `lr_emb`
+/// times what it moves at the shared rate, and nothing else differs.
+#[test]
+fn embedding_moves_at_its_multiple() {
+    let unit = LstmConfig { layers: 2, hidden: 12, embed: 5, batch: 3, seg_len: 4, ..tiny() };
+    let scaled = LstmConfig { lr_emb: 4.0, ..unit.clone() };
+    let v = 11;
+    let (mut a, mut b) = (Lstm::new(&unit, v).unwrap(), Lstm::new(&scaled, v).unwrap());
+    let w0 = a.params.clone();
+    let mut p = vec![0.0f32; unit.batch * v];
+    for step in symbols(5, unit.batch * unit.seg_len, v).chunks(unit.batch) {
+        for m in [&mut a, &mut b] {
+            m.predict(&mut p);
+            m.update(step);
+        }
+    }
+    let emb_end = a.emb + v * unit.embed;
+    let mut moved = 0;
+    for i in a.emb..emb_end {
+        let (da, db) = (w0[i] - a.params[i], w0[i] - b.params[i]);
+        assert!((db - 4.0 * da).abs() <= 4.0 * f32::EPSILON * w0[i].abs().max(1.0), "{i}: {da} {db}");
+        moved += usize::from(da != 0.0);
+    }
+    assert!(moved > 0);
+    let rest = |m: &Lstm| m.params[emb_end..].iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    assert_eq!(rest(&a), rest(&b));
+}
