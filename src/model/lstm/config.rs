@@ -117,7 +117,7 @@ const VERSION: u8 = 3;
 const MAX_LR_EMB: f32 = 1e4;
 /// Length of a version 1 configuration (fixed fields).
 const V1_BYTES: usize = 69;
-/// Names of the optional fields of version 2, in the order of their bits.
+/// Names of the optional fields of versions 2 and 3 (bit 11: version 3 only), in the order of their bits.
 const FIELDS: [&str; 12] = [
     "lr",
     "lr_min",
