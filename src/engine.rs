@@ -37,6 +37,7 @@ use crate::model::transformer::{self, TransformerConfig};
 use crate::model::Predictor;
 use crate::tokenizer::{self, Dictionary};
 use anyhow::{bail, ensure, Context, Result};
+use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::time::Instant;
 
@@ -721,7 +722,7 @@ fn stored_file(data: &[u8], checksum: u64) -> Vec<u8> {
 /// Decompresses a complete `.nnz` file (all its frames), verifying every checksum.
 pub fn decompress(file: &[u8], progress: &mut dyn FnMut(&Progress)) -> Result<Vec<u8>> {
     let mut out = Vec::new();
-    decompress_stream(&mut &file[..], &mut out, progress)?;
+    decompress_stream(&mut &file[..], &mut out, 1, progress)?;
     Ok(out)
 }
 
@@ -770,6 +771,19 @@ pub struct Stats {
 }
 
 impl Stats {
+    /// Adds a frame's coding figures (not its counts of frames and bytes, which the
+    /// writer keeps) to these totals.
+    fn absorb(&mut self, frame: &Stats) {
+        self.stored_frames += frame.stored_frames;
+        self.symbols += frame.symbols;
+        self.dictionary_bytes += frame.dictionary_bytes;
+        self.payload_bytes += frame.payload_bytes;
+        self.tokenizer_secs += frame.tokenizer_secs;
+        self.model_secs += frame.model_secs;
+        self.coder_secs += frame.coder_secs;
+        self.add_breakdown(frame.model_breakdown.iter().cloned());
+    }
+
     fn add_breakdown(&mut self, parts: impl IntoIterator<Item = (String, f64)>) {
         for (name, secs) in parts {
             match self.model_breakdown.iter_mut().find(|(n, _)| *n == name) {
@@ -782,11 +796,18 @@ impl Stats {
 
 /// Compresses everything `input` yields, `block_size` bytes at a time, one frame per
 /// block, into `output`. An empty input gives one empty frame.
+///
+/// Up to `threads` blocks (at least one) are compressed at once, each on its own thread,
+/// and their frames are written in input order. Block boundaries depend only on the input
+/// and `block_size`, and each frame only on its block, so the output never depends on
+/// `threads`. Memory stays bounded: a block is read only while fewer than `threads` frames
+/// are in flight (being coded, or coded and waiting for their turn to be written).
 pub fn compress_stream(
     input: &mut dyn Read,
     output: &mut dyn Write,
     opts: &CompressOptions,
     block_size: usize,
+    threads: usize,
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<Stats> {
     ensure!(block_size > 0, "the block size must be at least 1 byte");
@@ -795,65 +816,224 @@ pub fn compress_stream(
         "the block size must be at most {} GiB",
         format::MAX_FRAME_LEN >> 30
     );
-    let mut totals = Stats::default();
-    let mut bits = 0.0;
-    loop {
+    let (mut first, mut ended) = (true, false);
+    // Reading stops after the first short block; an empty input still gives one frame.
+    let mut source = || -> Option<Result<(Vec<u8>, u64)>> {
+        if ended {
+            return None;
+        }
         let mut block = Vec::new();
-        input.take(block_size as u64).read_to_end(&mut block).context("cannot read the input")?;
-        if block.is_empty() && totals.frames > 0 {
-            break;
+        if let Err(e) = input.take(block_size as u64).read_to_end(&mut block) {
+            ended = true;
+            return Some(Err(anyhow::Error::new(e).context("cannot read the input")));
         }
-        let mut report = frame_progress(progress, block.len() as u64, totals.original_bytes, bits);
-        let frame = compress_frame(&block, opts, &mut report, &mut totals)?;
+        if block.is_empty() && !first {
+            return None;
+        }
+        first = false;
+        ended = block.len() < block_size;
+        let len = block.len() as u64;
+        Some(Ok((block, len)))
+    };
+    let work = |block: Vec<u8>, report: &mut dyn FnMut(&LoopProgress)| -> Result<(Vec<u8>, Stats, u64)> {
+        let mut stats = Stats::default();
+        let frame = compress_frame(&block, opts, report, &mut stats)?;
+        Ok((frame, stats, block.len() as u64))
+    };
+    let mut totals = Stats::default();
+    in_order(threads, &mut source, &work, progress, |(frame, stats, original)| {
         output.write_all(&frame).context("cannot write the output")?;
+        totals.absorb(&stats);
         totals.frames += 1;
-        totals.original_bytes += block.len() as u64;
+        totals.original_bytes += original;
         totals.compressed_bytes += frame.len() as u64;
-        bits = totals.compressed_bytes as f64 * 8.0;
-        if block.len() < block_size {
-            break;
-        }
-    }
+        Ok(totals.compressed_bytes as f64 * 8.0)
+    })?;
     Ok(totals)
 }
 
 /// Decompresses every frame of `input` into `output`. On damage it stops at the first bad
 /// frame with an error that says which frame and at what byte offset it starts; the
 /// frames before it have already been written.
+///
+/// Frame boundaries come from the headers (each records its payload's length), so up to
+/// `threads` frames are decoded at once, found without decoding anything; they are
+/// written in order, and the error reported is that of the first bad frame in file
+/// order, as a serial decode would report it.
 pub fn decompress_stream(
     input: &mut dyn Read,
     output: &mut dyn Write,
+    threads: usize,
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<Stats> {
-    let mut totals = Stats::default();
-    loop {
-        // Errors in a later frame say where it starts; a single-frame file needs no such note.
-        let where_ = (totals.frames, totals.compressed_bytes);
-        let locate = |e: anyhow::Error| match where_ {
-            (0, _) => e,
-            (n, offset) => e.context(format!("frame {} (at byte {offset})", n + 1)),
-        };
-        let header_bytes = match format::read_header_bytes(input).map_err(locate)? {
-            Some(bytes) => bytes,
-            None if totals.frames > 0 => break,
-            None => bail!("not an nnz file (it is empty)"),
-        };
-        let (header, _) = Header::read(&header_bytes).map_err(locate)?;
-        let mut payload = Vec::new();
-        input.take(header.payload_len).read_to_end(&mut payload).context("cannot read the input")?;
-        if (payload.len() as u64) < header.payload_len {
-            return Err(locate(anyhow::anyhow!("truncated file: the payload ends early")));
+    let (mut frames_read, mut offset, mut ended) = (0u64, 0u64, false);
+    let mut source = || -> Option<Result<(Frame, u64)>> {
+        if ended {
+            return None;
         }
-        let mut report = frame_progress(progress, header.original_len, totals.original_bytes, 0.0);
-        let data = decompress_frame(&header, &payload, &mut report).map_err(locate)?;
+        let (n, at) = (frames_read, offset);
+        let mut read = || -> Result<Option<Frame>> {
+            let header_bytes = match format::read_header_bytes(input).map_err(|e| locate(e, n, at))? {
+                Some(bytes) => bytes,
+                None if n > 0 => return Ok(None),
+                None => bail!("not an nnz file (it is empty)"),
+            };
+            let (header, _) = Header::read(&header_bytes).map_err(|e| locate(e, n, at))?;
+            let mut payload = Vec::new();
+            input.take(header.payload_len).read_to_end(&mut payload).context("cannot read the input")?;
+            if (payload.len() as u64) < header.payload_len {
+                return Err(locate(anyhow::anyhow!("truncated file: the payload ends early"), n, at));
+            }
+            let len = (header_bytes.len() + payload.len()) as u64;
+            Ok(Some(Frame { header, payload, len, index: n, offset: at }))
+        };
+        match read() {
+            Ok(Some(frame)) => {
+                frames_read += 1;
+                offset += frame.len;
+                let original = frame.header.original_len;
+                Some(Ok((frame, original)))
+            }
+            Ok(None) => None,
+            Err(e) => {
+                ended = true;
+                Some(Err(e))
+            }
+        }
+    };
+    let work = |f: Frame, report: &mut dyn FnMut(&LoopProgress)| -> Result<(Vec<u8>, u64)> {
+        let data = decompress_frame(&f.header, &f.payload, report).map_err(|e| locate(e, f.index, f.offset))?;
+        Ok((data, f.len))
+    };
+    let mut totals = Stats::default();
+    in_order(threads, &mut source, &work, progress, |(data, len)| {
         output.write_all(&data).context("cannot write the output")?;
         totals.frames += 1;
         totals.original_bytes += data.len() as u64;
-        totals.compressed_bytes += (header_bytes.len() + payload.len()) as u64;
-    }
+        totals.compressed_bytes += len;
+        Ok(0.0)
+    })?;
     Ok(totals)
 }
 
+/// A frame read from a file, not yet decoded: its header, its payload, its length in the
+/// file, and where it stands (for error messages).
+struct Frame {
+    header: Header,
+    payload: Vec<u8>,
+    len: u64,
+    index: u64,
+    offset: u64,
+}
+
+/// Adds "frame N (at byte OFFSET)" to an error of any frame but the first (a single-frame
+/// file needs no such note).
+fn locate(e: anyhow::Error, frame: u64, offset: u64) -> anyhow::Error {
+    match frame {
+        0 => e,
+        n => e.context(format!("frame {} (at byte {offset})", n + 1)),
+    }
+}
+
+/// Stack of a frame's worker thread: the models keep their state on the heap, this is
+/// headroom (the main thread's default is 8 MiB, a spawned thread's only 2).
+const WORKER_STACK: usize = 16 << 20;
+
+/// What a frame's worker tells the thread that writes: how far it is, and its result.
+enum Message<R> {
+    Progress { frame: usize, bytes: u64, bits: f64 },
+    Done { frame: usize, result: Result<R> },
+}
+
+/// The pipeline of both directions: `source` yields jobs (with their original length in
+/// bytes, for progress) or an error; `work` runs each job on a thread of its own, at most
+/// `threads` jobs in flight (running, or done and waiting); `sink` takes the results in
+/// the order of the jobs and returns the compressed bits written so far (for progress).
+/// The first error in job order ends the pipeline (after the jobs already running have
+/// finished), whether it came from `source`, `work` or `sink`: exactly what a serial
+/// loop would report.
+fn in_order<J: Send, R: Send>(
+    threads: usize,
+    source: &mut dyn FnMut() -> Option<Result<(J, u64)>>,
+    work: &(dyn Fn(J, &mut dyn FnMut(&LoopProgress)) -> Result<R> + Sync),
+    progress: &mut dyn FnMut(&Progress),
+    mut sink: impl FnMut(R) -> Result<f64>,
+) -> Result<()> {
+    let threads = threads.max(1);
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::channel::<Message<R>>();
+        // In flight, by job index: (original bytes, bytes done, bits so far).
+        let mut flight: BTreeMap<usize, (u64, u64, f64)> = BTreeMap::new();
+        let mut results: BTreeMap<usize, Result<R>> = BTreeMap::new();
+        let (mut next, mut to_write, mut exhausted) = (0usize, 0usize, false);
+        let (mut bytes_written, mut bits_written) = (0u64, 0.0f64);
+        loop {
+            while !exhausted && next - to_write < threads {
+                match source() {
+                    None => exhausted = true,
+                    Some(Err(e)) => {
+                        results.insert(next, Err(e));
+                        next += 1;
+                        exhausted = true;
+                    }
+                    Some(Ok((job, len))) => {
+                        let frame = next;
+                        next += 1;
+                        flight.insert(frame, (len, 0, 0.0));
+                        let tx = tx.clone();
+                        let body = move || {
+                            let mut report = |p: &LoopProgress| {
+                                let bytes =
+                                    (p.symbols_done as u128 * len as u128 / p.symbols_total.max(1) as u128) as u64;
+                                let _ = tx.send(Message::Progress { frame, bytes, bits: p.bits });
+                            };
+                            let result =
+                                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(job, &mut report)))
+                                    .unwrap_or_else(|_| {
+                                        Err(anyhow::anyhow!("internal error: frame {} failed", frame + 1))
+                                    });
+                            let _ = tx.send(Message::Done { frame, result });
+                        };
+                        std::thread::Builder::new()
+                            .name(format!("nnz frame {}", frame + 1))
+                            .stack_size(WORKER_STACK)
+                            .spawn_scoped(scope, body)
+                            .context("cannot start a thread")?;
+                    }
+                }
+            }
+            while let Some(result) = results.remove(&to_write) {
+                bits_written = sink(result?)?;
+                bytes_written += flight.remove(&to_write).map_or(0, |(len, _, _)| len);
+                to_write += 1;
+            }
+            if exhausted && to_write == next {
+                let p = Progress { bytes_done: bytes_written, bits: bits_written };
+                progress(&p);
+                return Ok(());
+            }
+            if !exhausted && next - to_write < threads {
+                continue; // room for another job: start it before waiting
+            }
+            // Here the job `to_write` is running (its result would have been written), so
+            // a message will come.
+            match rx.recv() {
+                Ok(Message::Progress { frame, bytes, bits }) => {
+                    if let Some(f) = flight.get_mut(&frame) {
+                        (f.1, f.2) = (bytes, bits);
+                    }
+                    let bytes_done = bytes_written + flight.values().map(|f| f.1).sum::<u64>();
+                    let bits = bits_written + flight.values().map(|f| f.2).sum::<f64>();
+                    progress(&Progress { bytes_done, bits });
+                }
+                Ok(Message::Done { frame, result }) => {
+                    results.insert(frame, result);
+                }
+                Err(_) => bail!("internal error: a frame's thread ended without a result"),
+            }
+        }
+    })
+}
 fn decode_payload(header: &Header, payload: &[u8], progress: &mut dyn FnMut(&LoopProgress)) -> Result<Vec<u8>> {
     // Every symbol stands for at least one byte, escapes aside (at most three per word).
     let max_symbols = header.original_len.saturating_mul(4).saturating_add(16);
@@ -1083,12 +1263,12 @@ mod tests {
         let (tx, rx) = mpsc::sync_channel(2);
         let decoder = std::thread::spawn(move || {
             let mut verifier = Verifier(0);
-            let totals = decompress_stream(&mut ChannelReader(rx, Vec::new(), 0), &mut verifier, &mut |_| {});
+            let totals = decompress_stream(&mut ChannelReader(rx, Vec::new(), 0), &mut verifier, 2, &mut |_| {});
             (totals.unwrap(), verifier.0)
         });
         let opts = CompressOptions { model: ModelSpec::Store, ..Default::default() };
         let mut input = Pattern { len: LEN, pos: 0 };
-        let sent = compress_stream(&mut input, &mut ChannelWriter(tx), &opts, BLOCK, &mut |_| {}).unwrap();
+        let sent = compress_stream(&mut input, &mut ChannelWriter(tx), &opts, BLOCK, 2, &mut |_| {}).unwrap();
         let (received, verified) = decoder.join().unwrap();
         assert_eq!(sent.frames, LEN.div_ceil(BLOCK as u64));
         assert_eq!(sent.stored_frames, sent.frames);

@@ -71,6 +71,25 @@ pub struct CommonArgs {
     /// decompresses the other's. Default: $NNZ_DEVICE, else cpu
     #[arg(long, value_name = "DEVICE")]
     pub device: Option<String>,
+    /// Frames coded at once, one thread each; 0: one per core. The output is the same
+    /// for every N (frames depend only on the input and --block-size), so this only
+    /// trades memory (N frames in flight) for speed on inputs of several blocks
+    #[arg(short = 'T', long, value_name = "N", default_value_t = 1)]
+    pub threads: usize,
+}
+
+impl CommonArgs {
+    /// `--threads`, with 0 read as the number of cores; a GPU model codes one frame at a
+    /// time (one device).
+    pub fn thread_count(&self) -> usize {
+        if crate::device::active() == crate::device::Device::Cuda {
+            return 1;
+        }
+        match self.threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        }
+    }
 }
 
 #[derive(Args, Debug)]

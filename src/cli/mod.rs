@@ -67,7 +67,9 @@ fn compress(args: &CompressArgs) -> Result<()> {
     let bar = Bar::new(size, c.quiet);
     bar.phase("reading, building dictionary");
     let mut out = io::Output::create(&sink, c.force, input)?;
-    let totals = engine::compress_stream(&mut reader, &mut out, &opts, args.block_size, &mut |p| bar.update(p))?;
+    let totals = engine::compress_stream(&mut reader, &mut out, &opts, args.block_size, c.thread_count(), &mut |p| {
+        bar.update(p)
+    })?;
     out.commit()?;
     bar.finish();
     summary(&bar, input, totals.original_bytes, totals.compressed_bytes, start);
@@ -108,7 +110,7 @@ fn decompress(c: &CommonArgs) -> Result<()> {
     let start = Instant::now();
     let bar = Bar::new(None, c.quiet);
     let mut out = io::Output::create(&sink, c.force, input)?;
-    let totals = engine::decompress_stream(&mut reader, &mut out, &mut |p| bar.update(p))
+    let totals = engine::decompress_stream(&mut reader, &mut out, c.thread_count(), &mut |p| bar.update(p))
         .with_context(|| format!("cannot decompress {name}"))?;
     out.commit()?;
     bar.finish();

@@ -6,6 +6,7 @@ mod compare;
 mod corrupt;
 mod determinism;
 mod fuzz_regressions;
+mod parallel;
 mod roundtrip;
 mod transformer;
 
