@@ -1003,54 +1003,13 @@ impl ByteCtx {
     pub fn predict_with(&mut self, nn: Option<&[f32]>, probs: &mut [f32]) {
         assert_eq!(probs.len(), self.streams.len() * 256);
         let prune = if self.cfg.prune == 0 { 0.0 } else { 1.0 / (1u64 << self.cfg.prune) as f32 };
-        let mut env = NodeEnv {
-            nn: nn.is_some(),
-            nn_sums: [0.0; 512],
-            expected: None,
-            len: 0,
-            match_st: 0.0,
-            orders_seen: 0,
-            c1: 0,
-            h2: 0,
-            c2: 0,
-            wsel: 0,
-            absent: 0,
-            set_base: 0,
-            second_base: self.streams.len() * FIRST_SETS,
-        };
+        let mut env = self.new_env();
         for b in 0..self.streams.len() {
             let mut sc = std::mem::take(&mut self.streams[b].scratch);
-            let s = &self.streams[b];
-            let ctx = s.ctx;
-            env.expected = s.expected;
-            env.len = s.match_len;
-            env.match_st =
-                self.stretch[(self.match_counters[s.match_len.min(MATCH_MAX)] >> (COUNT_BITS + 10)) as usize];
-            env.c1 = (s.c8 & 0xff) as usize;
-            env.c2 = ((s.c8 >> 8) & 0xff) as usize;
-            env.wsel = s.word_len.min(7) as usize * 4 + byte_class(env.c1 as u8);
-            env.h2 = (hash2(40, s.c8 & 0xffff) >> (64 - APM2_BITS)) as usize;
-            env.set_base = b * FIRST_SETS;
+            let ctx = self.streams[b].ctx;
             let mut first = [None; N_CTX];
             let mut metas = [0u32; N_CTX];
-            env.orders_seen = 0;
-            env.absent = (0..N_CTX).filter(|&i| ctx[i] == NO_CTX).fold(0, |m, i| m | 1 << i);
-            for &h in ctx.iter().filter(|&&h| h != NO_CTX) {
-                self.prefetch_slot(h);
-            }
-            for i in 0..N_CTX {
-                first[i] = if ctx[i] == NO_CTX { None } else { self.find(ctx[i]) };
-                metas[i] = first[i].map_or(0, |s| self.meta[s]);
-                if metas[i] != 0 && (1..=5).contains(&i) {
-                    env.orders_seen += 1;
-                }
-            }
-            if let Some(nn) = nn {
-                env.nn_sums[256..].copy_from_slice(&nn[b * 256..(b + 1) * 256]);
-                for k in (1..256).rev() {
-                    env.nn_sums[k] = env.nn_sums[2 * k] + env.nn_sums[2 * k + 1];
-                }
-            }
+            self.byte_env(b, nn, &mut env, &mut first, &mut metas);
             let mut mass = [0.0f32; 512];
             mass[1] = 1.0;
             let split = |mass: &mut [f32; 512], k: usize, p: f32| {
@@ -1071,18 +1030,7 @@ impl ByteCtx {
                     for j in 1..16 {
                         self.prefetch_node(&env, second_nibble_node(hi, j));
                     }
-                    // Only the first nibbles a context has seen have a second slot.
-                    let hashes: [u64; N_CTX] = std::array::from_fn(|i| hash2(ctx[i], hi as u64 + 1));
-                    for i in 0..N_CTX {
-                        if metas[i] >> hi & 1 != 0 {
-                            self.prefetch_slot(hashes[i]);
-                        }
-                    }
-                    for i in 0..N_CTX {
-                        if metas[i] >> hi & 1 != 0 {
-                            second[i] = self.find(hashes[i]);
-                        }
-                    }
+                    second = self.second_slots(&ctx, &metas, hi);
                 }
                 for j in 1..16 {
                     let k = second_nibble_node(hi, j);
@@ -1099,6 +1047,85 @@ impl ByteCtx {
             probs[b * 256..(b + 1) * 256].copy_from_slice(&mass[256..]);
             self.streams[b].scratch = sc;
         }
+    }
+
+    /// A [`NodeEnv`] to be filled by [`ByteCtx::byte_env`].
+    fn new_env(&self) -> NodeEnv {
+        NodeEnv {
+            nn: false,
+            nn_sums: [0.0; 512],
+            expected: None,
+            len: 0,
+            match_st: 0.0,
+            orders_seen: 0,
+            c1: 0,
+            h2: 0,
+            c2: 0,
+            wsel: 0,
+            absent: 0,
+            set_base: 0,
+            second_base: self.streams.len() * FIRST_SETS,
+        }
+    }
+
+    /// What every node of stream `b`'s next byte shares: fills `env`, and the
+    /// first-nibble slots of the contexts (`first`, None where absent or unseen) with
+    /// their meta words.
+    fn byte_env(
+        &self,
+        b: usize,
+        nn: Option<&[f32]>,
+        env: &mut NodeEnv,
+        first: &mut [Option<usize>; N_CTX],
+        metas: &mut [u32; N_CTX],
+    ) {
+        let s = &self.streams[b];
+        let ctx = s.ctx;
+        env.nn = nn.is_some();
+        env.expected = s.expected;
+        env.len = s.match_len;
+        env.match_st = self.stretch[(self.match_counters[s.match_len.min(MATCH_MAX)] >> (COUNT_BITS + 10)) as usize];
+        env.c1 = (s.c8 & 0xff) as usize;
+        env.c2 = ((s.c8 >> 8) & 0xff) as usize;
+        env.wsel = s.word_len.min(7) as usize * 4 + byte_class(env.c1 as u8);
+        env.h2 = (hash2(40, s.c8 & 0xffff) >> (64 - APM2_BITS)) as usize;
+        env.set_base = b * FIRST_SETS;
+        env.orders_seen = 0;
+        env.absent = (0..N_CTX).filter(|&i| ctx[i] == NO_CTX).fold(0, |m, i| m | 1 << i);
+        for &h in ctx.iter().filter(|&&h| h != NO_CTX) {
+            self.prefetch_slot(h);
+        }
+        for i in 0..N_CTX {
+            first[i] = if ctx[i] == NO_CTX { None } else { self.find(ctx[i]) };
+            metas[i] = first[i].map_or(0, |s| self.meta[s]);
+            if metas[i] != 0 && (1..=5).contains(&i) {
+                env.orders_seen += 1;
+            }
+        }
+        if let Some(nn) = nn {
+            env.nn_sums[256..].copy_from_slice(&nn[b * 256..(b + 1) * 256]);
+            for k in (1..256).rev() {
+                env.nn_sums[k] = env.nn_sums[2 * k] + env.nn_sums[2 * k + 1];
+            }
+        }
+    }
+
+    /// The second-nibble slots of contexts `ctx` after first nibble `hi`: only the first
+    /// nibbles a context has seen (its meta word says which) have one.
+    fn second_slots(&self, ctx: &[u64; N_CTX], metas: &[u32; N_CTX], hi: usize) -> [Option<usize>; N_CTX] {
+        let hashes: [u64; N_CTX] = std::array::from_fn(|i| hash2(ctx[i], hi as u64 + 1));
+        for i in 0..N_CTX {
+            if metas[i] >> hi & 1 != 0 {
+                self.prefetch_slot(hashes[i]);
+            }
+        }
+        let mut second = [None; N_CTX];
+        for i in 0..N_CTX {
+            if metas[i] >> hi & 1 != 0 {
+                second[i] = self.find(hashes[i]);
+            }
+        }
+        second
     }
 
     /// Learns byte `c` of stream `b`: counters, mixer, APM on the byte's 8 nodes.
@@ -1132,56 +1159,60 @@ impl ByteCtx {
                 j = 2 * j + bit as usize;
             }
         }
-        let lr = self.cfg.lr;
-        let s = &self.streams[b].scratch;
         let mut k = 1usize;
         for d in 0..8 {
             let bit = ((c >> (7 - d)) & 1) as u32;
-            let y = bit as f32;
             Self::train(&mut self.node_counters[k], bit, &self.rate, limit);
-            if !s.full[k] {
-                k = 2 * k + bit as usize;
-                continue;
-            }
-            for (m, &(set, _, p)) in s.mixers[k].iter().enumerate() {
-                let set = set as usize;
-                let n = self.set_updates[set];
-                self.set_updates[set] = n.saturating_add(1);
-                if let (0, Some(pm)) = (n, PARENT[m]) {
-                    let parent = s.mixers[k][pm].0 as usize;
-                    self.weights.copy_within(parent * N_IN..(parent + 1) * N_IN, set * N_IN);
-                }
-                let sched = LR_FLOOR + LR_BOOST * LR_SETTLE / (LR_SETTLE + n as f32);
-                let err = (y - p) * if m == 1 { lr * SLOW_MIXER } else { lr } * sched;
-                let w = &mut self.weights[set * N_IN..(set + 1) * N_IN];
-                for (wi, xi) in w.iter_mut().zip(&s.inputs[k * N_IN..(k + 1) * N_IN]) {
-                    *wi += err * xi;
-                }
-            }
-            let err = (y - s.p_mix[k]) * FINAL_LR;
-            let st = &self.streams[b];
-            let v = &mut self.final_weights[k + 256 * Self::match_state(st.expected, st.match_len, k).0];
-            for (vm, mx) in v.iter_mut().zip(&s.mixers[k]) {
-                *vm += err * mx.1;
-            }
-            let (at, frac) = s.apm_at[k];
-            let at = at as usize;
-            self.apm[at] += (y - self.apm[at]) * (APM_RATE * (1.0 - frac));
-            self.apm[at + 1] += (y - self.apm[at + 1]) * (APM_RATE * frac);
-            let at2 = s.apm2_at[k] as usize;
-            self.apm2[at2] += (y - self.apm2[at2]) * (APM_RATE * (1.0 - frac));
-            self.apm2[at2 + 1] += (y - self.apm2[at2 + 1]) * (APM_RATE * frac);
-            for &at in &s.map_at[k * N_CTX..(k + 1) * N_CTX] {
-                if at != NO_MAP {
-                    Self::train(&mut self.maps[at as usize], bit, &self.rate, 1023);
-                }
-            }
-            let st = &self.streams[b];
-            if let (_, Some(expected_bit)) = Self::match_state(st.expected, st.match_len, k) {
-                let len = st.match_len.min(MATCH_MAX);
-                Self::train(&mut self.match_counters[len], (expected_bit == bit) as u32, &self.rate, 1023);
+            if self.streams[b].scratch.full[k] {
+                self.learn_node(b, k, bit);
             }
             k = 2 * k + bit as usize;
+        }
+    }
+
+    /// Learns `bit` at node `k` of stream `b` from what its prediction recorded: the
+    /// mixers, the final mixer, the APMs, the adaptive maps, the match model's counter.
+    fn learn_node(&mut self, b: usize, k: usize, bit: u32) {
+        let lr = self.cfg.lr;
+        let y = bit as f32;
+        let s = &self.streams[b].scratch;
+        for (m, &(set, _, p)) in s.mixers[k].iter().enumerate() {
+            let set = set as usize;
+            let n = self.set_updates[set];
+            self.set_updates[set] = n.saturating_add(1);
+            if let (0, Some(pm)) = (n, PARENT[m]) {
+                let parent = s.mixers[k][pm].0 as usize;
+                self.weights.copy_within(parent * N_IN..(parent + 1) * N_IN, set * N_IN);
+            }
+            let sched = LR_FLOOR + LR_BOOST * LR_SETTLE / (LR_SETTLE + n as f32);
+            let err = (y - p) * if m == 1 { lr * SLOW_MIXER } else { lr } * sched;
+            let w = &mut self.weights[set * N_IN..(set + 1) * N_IN];
+            for (wi, xi) in w.iter_mut().zip(&s.inputs[k * N_IN..(k + 1) * N_IN]) {
+                *wi += err * xi;
+            }
+        }
+        let err = (y - s.p_mix[k]) * FINAL_LR;
+        let st = &self.streams[b];
+        let v = &mut self.final_weights[k + 256 * Self::match_state(st.expected, st.match_len, k).0];
+        for (vm, mx) in v.iter_mut().zip(&s.mixers[k]) {
+            *vm += err * mx.1;
+        }
+        let (at, frac) = s.apm_at[k];
+        let at = at as usize;
+        self.apm[at] += (y - self.apm[at]) * (APM_RATE * (1.0 - frac));
+        self.apm[at + 1] += (y - self.apm[at + 1]) * (APM_RATE * frac);
+        let at2 = s.apm2_at[k] as usize;
+        self.apm2[at2] += (y - self.apm2[at2]) * (APM_RATE * (1.0 - frac));
+        self.apm2[at2 + 1] += (y - self.apm2[at2 + 1]) * (APM_RATE * frac);
+        for &at in &s.map_at[k * N_CTX..(k + 1) * N_CTX] {
+            if at != NO_MAP {
+                Self::train(&mut self.maps[at as usize], bit, &self.rate, 1023);
+            }
+        }
+        let st = &self.streams[b];
+        if let (_, Some(expected_bit)) = Self::match_state(st.expected, st.match_len, k) {
+            let len = st.match_len.min(MATCH_MAX);
+            Self::train(&mut self.match_counters[len], (expected_bit == bit) as u32, &self.rate, 1023);
         }
     }
 
