@@ -557,6 +557,9 @@ fn run(
     progress: &mut dyn FnMut(&LoopProgress),
     stats: &mut Stats,
 ) -> Result<()> {
+    if model.bits().is_some() {
+        return run_bits(model, n, dir, progress, stats);
+    }
     let b = model.batch();
     let v = model.vocab_size();
     let len = n.div_ceil(b as u64);
@@ -603,6 +606,65 @@ fn run(
     model.check()?;
     stats.model_secs += model_secs;
     stats.coder_secs += coder_secs;
+    Ok(())
+}
+
+/// [`run`] for a model with a binary path ([`Predictor::bits`]): each stream's byte is
+/// coded as its 8 bits, most significant first, each under the model's probability for
+/// it, and the model learns the step's bytes at the end of the step.
+fn run_bits(
+    model: &mut dyn Predictor,
+    n: u64,
+    dir: &mut Direction,
+    progress: &mut dyn FnMut(&LoopProgress),
+    stats: &mut Stats,
+) -> Result<()> {
+    let b = model.batch();
+    let len = n.div_ceil(b as u64);
+    let mut step = vec![0u16; b];
+    let mut report = LoopProgress { symbols_done: 0, symbols_total: n, bits: 0.0 };
+    let start = Instant::now();
+    let bp = model.bits().expect("a model with a bit path");
+    for t in 0..len {
+        bp.begin_step();
+        for (s, sym) in step.iter_mut().enumerate() {
+            let index = s as u64 * len + t;
+            if index >= n {
+                *sym = 0; // this stream has ended: pad
+                continue;
+            }
+            *sym = match dir {
+                Direction::Encode { symbols, coder } => {
+                    let x = symbols[index as usize];
+                    for d in (0..8).rev() {
+                        let bit = (x >> d) as u32 & 1;
+                        coder.encode_bit(coder::quantize_bit(bp.p1(s)), bit);
+                        bp.update_bit(s, bit);
+                    }
+                    x
+                }
+                Direction::Decode { coder, streams } => {
+                    let mut x = 0u16;
+                    for _ in 0..8 {
+                        let bit = coder.decode_bit(coder::quantize_bit(bp.p1(s)))?;
+                        bp.update_bit(s, bit);
+                        x = x << 1 | bit as u16;
+                    }
+                    streams[s].push(x);
+                    x
+                }
+            };
+            report.symbols_done += 1;
+        }
+        bp.end_step(&step);
+        if t % PROGRESS_EVERY == PROGRESS_EVERY - 1 || t + 1 == len {
+            report.bits = dir.bits();
+            progress(&report);
+        }
+    }
+    model.check()?;
+    // Model and coder interleave bit by bit: the loop's time is the model's.
+    stats.model_secs += start.elapsed().as_secs_f64();
     Ok(())
 }
 

@@ -85,6 +85,18 @@ pub fn quantize(probs: &[f32], freqs: &mut [u32]) -> u64 {
     total
 }
 
+/// The total of a binary decision ([`Encoder::encode_bit`]): probabilities are coded
+/// in 16 bits, the precision of the byte model's own bound on them (2⁻¹⁶).
+pub const BIT_TOTAL: u64 = 1 << 16;
+
+/// The probability that a bit is 1 as a count of [`BIT_TOTAL`]: `round(p · 2¹⁶)` in
+/// `1..=65535`, so both bits stay codable whatever the model outputs (NaN counts as 0).
+/// Exact and deterministic, as [`quantize`].
+pub fn quantize_bit(p1: f32) -> u32 {
+    let p = if p1 > 1.0 { 1.0 } else { p1 };
+    ((p * BIT_TOTAL as f32 + 0.5) as u32).clamp(1, BIT_TOTAL as u32 - 1)
+}
+
 /// Sum of `freqs[..symbol]`.
 fn cumulative(freqs: &[u32], symbol: usize) -> u64 {
     freqs[..symbol].iter().map(|&f| f as u64).sum()
@@ -129,6 +141,17 @@ impl Encoder {
     /// Codes `symbol` under the frequency table `freqs` (whose sum is `total`).
     pub fn encode_symbol(&mut self, freqs: &[u32], total: u64, symbol: usize) {
         self.encode(cumulative(freqs, symbol), freqs[symbol] as u64, total);
+    }
+
+    /// Codes `bit` where 1 has probability `p1 / BIT_TOTAL` ([`quantize_bit`]): the
+    /// interval `[0, p1)` for 1, `[p1, BIT_TOTAL)` for 0.
+    pub fn encode_bit(&mut self, p1: u32, bit: u32) {
+        let p1 = p1 as u64;
+        if bit != 0 {
+            self.encode(0, p1, BIT_TOTAL);
+        } else {
+            self.encode(p1, BIT_TOTAL - p1, BIT_TOTAL);
+        }
     }
 
     /// Moves the top byte of `low` out, resolving carries (LZMA's scheme).
@@ -297,6 +320,18 @@ impl<'a> Decoder<'a> {
             cum = next;
         }
         bail!("corrupt data: frequency table does not cover the coded value")
+    }
+
+    /// Decodes a bit coded by [`Encoder::encode_bit`] with the same `p1`.
+    pub fn decode_bit(&mut self, p1: u32) -> Result<u32> {
+        let p1 = p1 as u64;
+        if self.target(BIT_TOTAL) < p1 {
+            self.consume(0, p1, BIT_TOTAL)?;
+            Ok(1)
+        } else {
+            self.consume(p1, BIT_TOTAL - p1, BIT_TOTAL)?;
+            Ok(0)
+        }
     }
 
     /// True when every byte of the payload has been consumed.

@@ -263,3 +263,46 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn quantize_bit_keeps_both_bits_codable() {
+    assert_eq!(quantize_bit(0.5), 32768);
+    for p in [0.0f32, -1.0, f32::NAN, 1e-9] {
+        assert_eq!(quantize_bit(p), 1, "{p}");
+    }
+    for p in [1.0f32, 2.0, f32::INFINITY, 1.0 - 1e-9] {
+        assert_eq!(quantize_bit(p), 65535, "{p}");
+    }
+}
+
+proptest! {
+    /// Bits and symbols interleave in one code (the byte model's bits, other frames'
+    /// symbols), and a bit is the two-symbol table [p1, BIT_TOTAL − p1] with 1 first:
+    /// the same bytes as `encode`.
+    #[test]
+    fn bits_roundtrip_and_equal_a_two_symbol_table(
+        steps in prop::collection::vec((1u32..65536, any::<bool>(), any::<bool>()), 0..400)
+    ) {
+        let (mut enc, mut twin) = (Encoder::new(), Encoder::new());
+        let (freqs, total) = uniform4();
+        for (i, &(p1, bit, symbol_too)) in steps.iter().enumerate() {
+            enc.encode_bit(p1, bit as u32);
+            let (cum, freq) = if bit { (0, p1 as u64) } else { (p1 as u64, BIT_TOTAL - p1 as u64) };
+            twin.encode(cum, freq, BIT_TOTAL);
+            if symbol_too {
+                enc.encode_symbol(&freqs, total, i % 4);
+                twin.encode_symbol(&freqs, total, i % 4);
+            }
+        }
+        let bytes = enc.finish();
+        prop_assert_eq!(&bytes, &twin.finish());
+        let mut dec = Decoder::new(&bytes).unwrap();
+        for (i, &(p1, bit, symbol_too)) in steps.iter().enumerate() {
+            prop_assert_eq!(dec.decode_bit(p1).unwrap(), bit as u32);
+            if symbol_too {
+                prop_assert_eq!(dec.decode_symbol(&freqs, total).unwrap(), i % 4);
+            }
+        }
+        prop_assert!(dec.finish().is_ok());
+    }
+}

@@ -67,7 +67,7 @@
 //! ```
 
 use super::primer::{self, PRIMER};
-use super::Predictor;
+use super::{BitPredictor, Predictor};
 use crate::filter::Filter;
 use crate::kernels::scalar::{ln1, sigmoid1};
 use anyhow::{bail, ensure, Result};
@@ -210,8 +210,14 @@ pub struct ByteCtxConfig {
     /// Learning rate of the mixer.
     pub lr: f32,
     /// Nodes the byte reaches with probability under 2^−prune get a cheap estimate
-    /// instead of the full mixture (0: never).
+    /// instead of the full mixture (0: never). The distribution path only: the bit
+    /// path evaluates the 8 nodes of the byte, always in full, and its configurations
+    /// say 0 (so that `predict`, its slow reference, computes the same probabilities).
     pub prune: u8,
+    /// Whether the engine codes the byte bit by bit down its path ([`Predictor::bits`];
+    /// versions 5 and 6) or as one symbol of the 256-way distribution of the whole
+    /// tree (versions 3 and 4, still decoded).
+    pub bits: bool,
     /// The reversible filter the frame's bytes went through before coding (chosen per
     /// frame by the engine; the presets say none).
     pub filter: Filter,
@@ -251,9 +257,13 @@ impl ByteCtxConfig {
     /// byte, the byte before (not per node) and node × last byte; version 2 files are
     /// refused. Version 4 is version 3 with a primer: the same 12 bytes, then the
     /// primer's length and checksum ([`crate::model::primer::check`]); a configuration
-    /// without a primer is written as version 3, which reads as before.
+    /// without a primer is written as version 3, which reads as before. Versions 5 and
+    /// 6 are 3 and 4 coded bit by bit ([`ByteCtxConfig::bits`]): the same model,
+    /// unpruned, and the same layout.
     const VERSION: u8 = 3;
     const VERSION_PRIMED: u8 = 4;
+    const VERSION_BITS: u8 = 5;
+    const VERSION_BITS_PRIMED: u8 = 6;
     /// Serialized size with a primer.
     pub const BYTES_PRIMED: usize = 20;
 
@@ -261,8 +271,8 @@ impl ByteCtxConfig {
     /// version this nnz does not read).
     pub fn encoded_len(version: u8) -> Option<usize> {
         match version {
-            Self::VERSION => Some(Self::BYTES),
-            Self::VERSION_PRIMED => Some(Self::BYTES_PRIMED),
+            Self::VERSION | Self::VERSION_BITS => Some(Self::BYTES),
+            Self::VERSION_PRIMED | Self::VERSION_BITS_PRIMED => Some(Self::BYTES_PRIMED),
             _ => None,
         }
     }
@@ -275,18 +285,14 @@ impl ByteCtxConfig {
             history_bits: 16,
             limit: 255,
             lr: 0.02,
-            prune: 12,
+            prune: 0,
             filter: Filter::None,
             primer: 0,
+            bits: true,
         };
         Ok(match name {
-            // `fast` prunes more: version 3's six mixers cost 15% more time (book1 user
-            // time vs version 2), prune 10 takes 20% off for +0.06% (book1 2.0345 →
-            // 2.0357, paper2 2.0285 → 2.0298, obj2 1.6313 → 1.6348).
-            "tiny" => ByteCtxConfig { prune: 8, primer: 4096, ..base },
-            "fast" => {
-                ByteCtxConfig { table_bits: 22, match_bits: 20, history_bits: 24, prune: 10, primer: 32768, ..base }
-            }
+            "tiny" => ByteCtxConfig { primer: 4096, ..base },
+            "fast" => ByteCtxConfig { table_bits: 22, match_bits: 20, history_bits: 24, primer: 32768, ..base },
             "default" | "large" => {
                 ByteCtxConfig { table_bits: 23, match_bits: 22, history_bits: 26, primer: PRIMER.len() as u32, ..base }
             }
@@ -321,6 +327,7 @@ impl ByteCtxConfig {
         );
         ensure!((1..=1023).contains(&self.limit), "byte model: limit {} not in 1..=1023", self.limit);
         ensure!(self.prune <= 24, "byte model: prune {} not in 0..=24", self.prune);
+        ensure!(!self.bits || self.prune == 0, "byte model: the bit path prunes nothing, not {}", self.prune);
         ensure!(self.lr.is_finite() && self.lr > 0.0 && self.lr <= 1.0, "byte model: learning rate {}", self.lr);
         ensure!(
             self.primer as usize <= PRIMER.len(),
@@ -332,7 +339,12 @@ impl ByteCtxConfig {
     }
 
     pub fn to_bytes(&self) -> Vec<u8> {
-        let version = if self.primer == 0 { Self::VERSION } else { Self::VERSION_PRIMED };
+        let version = match (self.bits, self.primer != 0) {
+            (false, false) => Self::VERSION,
+            (false, true) => Self::VERSION_PRIMED,
+            (true, false) => Self::VERSION_BITS,
+            (true, true) => Self::VERSION_BITS_PRIMED,
+        };
         let mut out = vec![version, self.table_bits, self.match_bits, self.history_bits];
         out.extend_from_slice(&self.limit.to_le_bytes());
         out.extend_from_slice(&self.lr.to_bits().to_le_bytes());
@@ -349,16 +361,16 @@ impl ByteCtxConfig {
         ensure!(!b.is_empty(), "byte model parameters: none");
         let Some(len) = Self::encoded_len(b[0]) else {
             bail!(
-                "byte model version {} (this nnz reads versions {} and {}): the file was written by another \
+                "byte model version {} (this nnz reads versions {} to {}): the file was written by another \
                  version of nnz",
                 b[0],
                 Self::VERSION,
-                Self::VERSION_PRIMED
+                Self::VERSION_BITS_PRIMED
             );
         };
         ensure!(b.len() == len, "byte model parameters: {} bytes, expected {len}", b.len());
         let mut primer = 0;
-        if b[0] == Self::VERSION_PRIMED {
+        if b[0] == Self::VERSION_PRIMED || b[0] == Self::VERSION_BITS_PRIMED {
             primer = u32::from_le_bytes([b[12], b[13], b[14], b[15]]);
             ensure!(
                 primer != 0 && primer as usize <= PRIMER.len(),
@@ -382,6 +394,7 @@ impl ByteCtxConfig {
             prune: b[10],
             filter: Filter::from_byte(b[11])?,
             primer,
+            bits: b[0] >= Self::VERSION_BITS,
         };
         cfg.validate()?;
         Ok(cfg)
@@ -695,6 +708,23 @@ pub struct ByteCtx {
     stretch: Vec<f32>,
     squash: Squash,
     rate: Vec<u32>,
+    /// The bit path's place in each stream's byte ([`BitPredictor`]).
+    path: Vec<PathState>,
+    /// The network's `B × 256` distribution for the bit path's step (empty: none).
+    nn: Vec<f32>,
+}
+
+/// Where the bit path is in a stream's byte: the node, what the byte's nodes share, and
+/// the slots of the nibble being coded.
+struct PathState {
+    /// The node the next bit is coded at: 1 (a new byte) to 255.
+    k: usize,
+    env: NodeEnv,
+    first: [Option<usize>; N_CTX],
+    second: [Option<usize>; N_CTX],
+    metas: [u32; N_CTX],
+    /// Whether this step coded a byte of the stream.
+    coded: bool,
 }
 
 const EMPTY_SLOT: Slot =
@@ -747,8 +777,20 @@ impl ByteCtx {
             stretch: stretch_table(),
             squash: Squash::new(),
             rate: rate_table(),
+            path: Vec::new(),
+            nn: Vec::new(),
             cfg: cfg.clone(),
         };
+        model.path = (0..batch)
+            .map(|_| PathState {
+                k: 1,
+                env: model.new_env(),
+                first: [None; N_CTX],
+                second: [None; N_CTX],
+                metas: [0; N_CTX],
+                coded: false,
+            })
+            .collect();
         if cfg.primer != 0 {
             model.prime();
         }
@@ -768,11 +810,21 @@ impl ByteCtx {
         let mut probs = vec![0.0f32; batch * 256];
         let mut step = vec![0u16; batch];
         for t in 0..steps {
-            self.predict_with(None, &mut probs);
             for (b, sym) in step.iter_mut().enumerate() {
                 *sym = text[b * steps + t] as u16;
             }
-            self.update(&step);
+            if self.cfg.bits {
+                for (b, &c) in step.iter().enumerate() {
+                    for d in (0..8).rev() {
+                        self.p1(b);
+                        self.update_bit(b, (c >> d) as u32 & 1);
+                    }
+                }
+                self.end_step(&step);
+            } else {
+                self.predict_with(None, &mut probs);
+                self.update(&step);
+            }
         }
         self.table.fill([0; 16]);
         self.meta.fill(0);
@@ -1537,6 +1589,54 @@ fn leaf_probs_reference(node_p: &[f32; 256], c: u8) -> f64 {
     p
 }
 
+/// The bit path (versions 5 and 6): the nodes of the byte's path evaluated one at a
+/// time, each as [`ByteCtx::predict_with`] evaluates it in the whole tree (same slots,
+/// same inputs, same mixers), and learning at the end of the step as
+/// [`Predictor::update`] does. So the probability of a byte is the product of the same
+/// 8 node probabilities whichever path codes it; this one computes 8 nodes where the
+/// tree computes up to 255.
+impl BitPredictor for ByteCtx {
+    fn p1(&mut self, b: usize) -> f32 {
+        let k = self.path[b].k;
+        let mut ps = std::mem::take(&mut self.path);
+        let path = &mut ps[b];
+        if k == 1 {
+            path.coded = true;
+            let nn = if self.nn.is_empty() { None } else { Some(&self.nn[..]) };
+            self.byte_env(b, nn, &mut path.env, &mut path.first, &mut path.metas);
+        } else if k < 32 && k >= 16 {
+            path.second = self.second_slots(&self.streams[b].ctx, &path.metas, k - 16);
+        }
+        let mut sc = std::mem::take(&mut self.streams[b].scratch);
+        let p = if k < 16 {
+            self.full_node(k, k, &path.first, &path.metas, &path.env, &mut sc)
+        } else {
+            // Node k at depth 4 + d of the tree is node j at depth d of its nibble's.
+            let d = depth(k) - 4;
+            let j = (1 << d) | (k & ((1 << d) - 1));
+            self.full_node(k, j, &path.second, &path.metas, &path.env, &mut sc)
+        };
+        self.streams[b].scratch = sc;
+        self.path = ps;
+        p
+    }
+
+    fn update_bit(&mut self, b: usize, bit: u32) {
+        let k = 2 * self.path[b].k + bit as usize;
+        self.path[b].k = if k >= 256 { 1 } else { k };
+    }
+
+    fn end_step(&mut self, symbols: &[u16]) {
+        // A stream that has ended was not asked: nothing to learn, no byte to move past.
+        for (b, &s) in symbols.iter().enumerate() {
+            if std::mem::take(&mut self.path[b].coded) {
+                self.learn(b, s as u8);
+                self.advance(b, s as u8);
+            }
+        }
+    }
+}
+
 impl Predictor for ByteCtx {
     fn vocab_size(&self) -> usize {
         256
@@ -1559,6 +1659,14 @@ impl Predictor for ByteCtx {
             self.advance(b, c);
         }
     }
+
+    fn bits(&mut self) -> Option<&mut dyn BitPredictor> {
+        if self.cfg.bits {
+            Some(self)
+        } else {
+            None
+        }
+    }
 }
 
 /// A neural model over bytes mixed into the byte context model: the network's
@@ -1571,13 +1679,21 @@ pub struct ByteMix {
     ctx: ByteCtx,
     nn_probs: Vec<f32>,
     ctx_secs: f64,
+    /// When the bit path's step began (after the network's prediction).
+    step_start: Option<std::time::Instant>,
 }
 
 impl ByteMix {
     pub fn new(nn: Box<dyn Predictor>, cfg: &ByteCtxConfig) -> Result<ByteMix> {
         ensure!(nn.vocab_size() == 256, "the byte mixer needs a 256-symbol network, got {}", nn.vocab_size());
         let batch = nn.batch();
-        Ok(ByteMix { ctx: ByteCtx::new(cfg, batch), nn, nn_probs: vec![0.0; batch * 256], ctx_secs: 0.0 })
+        Ok(ByteMix {
+            ctx: ByteCtx::new(cfg, batch),
+            nn,
+            nn_probs: vec![0.0; batch * 256],
+            ctx_secs: 0.0,
+            step_start: None,
+        })
     }
 }
 
@@ -1608,6 +1724,41 @@ impl Predictor for ByteMix {
         let mut parts = self.nn.time_breakdown();
         parts.push(("byte contexts+mix", self.ctx_secs));
         parts
+    }
+
+    fn bits(&mut self) -> Option<&mut dyn BitPredictor> {
+        if self.ctx.cfg.bits {
+            Some(self)
+        } else {
+            None
+        }
+    }
+}
+
+/// The network predicts the step's bytes at its start and learns them at its end; the
+/// context model codes the bits in between with the network's distribution as an input.
+impl BitPredictor for ByteMix {
+    fn begin_step(&mut self) {
+        self.nn.predict(&mut self.nn_probs);
+        std::mem::swap(&mut self.ctx.nn, &mut self.nn_probs);
+        self.step_start = Some(std::time::Instant::now());
+    }
+
+    fn p1(&mut self, stream: usize) -> f32 {
+        self.ctx.p1(stream)
+    }
+
+    fn update_bit(&mut self, stream: usize, bit: u32) {
+        self.ctx.update_bit(stream, bit);
+    }
+
+    fn end_step(&mut self, symbols: &[u16]) {
+        self.ctx.end_step(symbols);
+        if let Some(start) = self.step_start.take() {
+            self.ctx_secs += start.elapsed().as_secs_f64();
+        }
+        std::mem::swap(&mut self.ctx.nn, &mut self.nn_probs);
+        self.nn.update(symbols);
     }
 }
 
@@ -1673,14 +1824,14 @@ mod tests {
     }
 
     #[test]
-    fn a_primer_is_recorded_with_its_checksum_and_none_keeps_version_3() {
+    fn a_primer_is_recorded_with_its_checksum_and_none_keeps_version_5() {
         let primed = ByteCtxConfig::preset("tiny").unwrap();
         assert_eq!(primed.primer, 4096);
         let bytes = primed.to_bytes();
-        assert_eq!((bytes[0], bytes.len()), (4, ByteCtxConfig::BYTES_PRIMED));
+        assert_eq!((bytes[0], bytes.len()), (6, ByteCtxConfig::BYTES_PRIMED));
         let plain = ByteCtxConfig { primer: 0, ..primed.clone() };
         let plain_bytes = plain.to_bytes();
-        assert_eq!((plain_bytes[0], plain_bytes.len()), (3, ByteCtxConfig::BYTES));
+        assert_eq!((plain_bytes[0], plain_bytes.len()), (5, ByteCtxConfig::BYTES));
         assert_eq!(ByteCtxConfig::from_bytes(&plain_bytes).unwrap(), plain);
         // Another primer (another checksum), or more of it than this nnz has: refused.
         let mut other = bytes.clone();
@@ -1690,7 +1841,7 @@ mod tests {
         let mut longer = bytes.clone();
         longer[12..16].copy_from_slice(&(PRIMER.len() as u32 + 1).to_le_bytes());
         assert!(ByteCtxConfig::from_bytes(&longer).unwrap_err().to_string().contains("another version"));
-        // A version-3 layout cannot claim a primer, nor a version-4 one lack it.
+        // A version-5 layout cannot claim a primer, nor a version-6 one lack it.
         assert!(ByteCtxConfig::from_bytes(&bytes[..ByteCtxConfig::BYTES]).is_err());
         let mut zero = bytes;
         zero[12..16].fill(0);
@@ -1888,6 +2039,56 @@ mod tests {
         let s = &t.streams[0];
         assert_eq!(s.ctx[BIN_CTX], hash2(112, hash2(s.word, s.word_prev2)));
         assert!(s.ctx[BIN_CTX + 2..BIN_CTX + N_CTX_BIN].iter().all(|&h| h == NO_CTX));
+    }
+
+    #[test]
+    fn the_bit_path_gives_the_trees_probabilities() {
+        // `predict` (the whole tree, unpruned: the slow reference) and the bit path (the
+        // byte's 8 nodes) on the same bytes, two streams: the same code length for every
+        // byte, and learning from both leaves bit-identical models.
+        let text = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/data/alice29.txt")).unwrap();
+        let cfg = ByteCtxConfig::preset("tiny").unwrap();
+        assert!(cfg.bits && cfg.prune == 0);
+        let (mut tree, mut path) = (ByteCtx::new(&cfg, 2), ByteCtx::new(&cfg, 2));
+        let mut probs = vec![0.0f32; 512];
+        for step in text[..6000].chunks_exact(2) {
+            let syms = [step[0] as u16, step[1] as u16];
+            tree.predict(&mut probs);
+            path.begin_step();
+            for (b, &c) in step.iter().enumerate() {
+                let mut p = 1.0f64;
+                for d in (0..8).rev() {
+                    let bit = (c >> d) as u32 & 1;
+                    let q = path.p1(b) as f64;
+                    p *= if bit == 1 { q } else { 1.0 - q };
+                    path.update_bit(b, bit);
+                }
+                let t = probs[b * 256 + c as usize] as f64;
+                assert!((t.log2() - p.log2()).abs() < 1e-4, "byte {c}: tree {t}, path {p}");
+            }
+            tree.update(&syms);
+            path.end_step(&syms);
+        }
+        assert!(tree.weights.iter().zip(&path.weights).all(|(a, b)| a.to_bits() == b.to_bits()));
+        assert!(tree.apm.iter().zip(&path.apm).all(|(a, b)| a.to_bits() == b.to_bits()));
+        assert!(tree.table == path.table && tree.maps == path.maps && tree.states == path.states);
+        assert!(tree.match_counters == path.match_counters && tree.set_updates == path.set_updates);
+    }
+
+    #[test]
+    fn version_3_and_4_files_keep_the_distribution_path() {
+        for primer in [0, 4096] {
+            let cfg = ByteCtxConfig { bits: false, prune: 8, primer, ..ByteCtxConfig::preset("tiny").unwrap() };
+            let bytes = cfg.to_bytes();
+            assert_eq!(bytes[0], if primer == 0 { 3 } else { 4 });
+            assert_eq!(ByteCtxConfig::from_bytes(&bytes).unwrap(), cfg);
+            assert!(ByteCtx::new(&cfg, 1).bits().is_none());
+            let bits = ByteCtxConfig { bits: true, prune: 0, ..cfg };
+            assert_eq!(bits.to_bytes()[0], if primer == 0 { 5 } else { 6 });
+            assert!(ByteCtx::new(&bits, 1).bits().is_some());
+        }
+        let bad = ByteCtxConfig { prune: 8, ..ByteCtxConfig::preset("tiny").unwrap() };
+        assert!(bad.validate().is_err());
     }
 
     #[test]

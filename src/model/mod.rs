@@ -47,4 +47,61 @@ pub trait Predictor {
     fn time_breakdown(&self) -> Vec<(&'static str, f64)> {
         Vec::new()
     }
+
+    /// The model's binary coding path, if it has one: byte models that predict a byte
+    /// bit by bit down the path of its 8 nodes, as paq does, instead of giving all 256
+    /// probabilities. The engine then codes each stream's byte as 8 binary decisions
+    /// ([`crate::coder::Encoder::encode_bit`]); `predict` stays the slow reference of
+    /// the same probabilities.
+    fn bits(&mut self) -> Option<&mut dyn BitPredictor> {
+        None
+    }
+}
+
+/// A model of bytes coded bit by bit (see [`Predictor::bits`]). One time step is:
+/// [`BitPredictor::begin_step`]; for each stream still coding, in stream order, 8 times
+/// [`BitPredictor::p1`] then [`BitPredictor::update_bit`] with the bit coded (most
+/// significant first); then [`BitPredictor::end_step`] with every stream's byte (0 for
+/// the streams that have ended, which were not asked). The decoder makes the same calls.
+pub trait BitPredictor {
+    /// A new time step begins (a network predicts its streams' next bytes here).
+    fn begin_step(&mut self) {}
+
+    /// The probability that the next bit of stream `stream`'s byte is 1.
+    fn p1(&mut self, stream: usize) -> f32;
+
+    /// The bit that was coded where [`BitPredictor::p1`] was last asked for this stream.
+    fn update_bit(&mut self, stream: usize, bit: u32);
+
+    /// The step's bytes, one per stream (0 for ended streams); learning happens here.
+    fn end_step(&mut self, symbols: &[u16]);
+}
+
+/// The ideal code length, in bits, of the symbols of one step (`symbols[0..n]`, one per
+/// stream; the rest are padding) under `model`, which then learns them: what the
+/// engine's coder spends, without a coder, by whichever path the engine takes (the
+/// binary path of [`Predictor::bits`] or the distribution). `probs` is scratch space.
+pub fn step_cost(model: &mut dyn Predictor, symbols: &[u16], n: usize, probs: &mut Vec<f32>) -> f64 {
+    let mut bits = 0.0f64;
+    if let Some(bp) = model.bits() {
+        bp.begin_step();
+        for (s, &c) in symbols[..n].iter().enumerate() {
+            for d in (0..8).rev() {
+                let bit = (c >> d) as u32 & 1;
+                let p = bp.p1(s) as f64;
+                bits -= if bit == 1 { p } else { 1.0 - p }.log2();
+                bp.update_bit(s, bit);
+            }
+        }
+        bp.end_step(symbols);
+        return bits;
+    }
+    let v = model.vocab_size();
+    probs.resize(model.batch() * v, 0.0);
+    model.predict(probs);
+    for (s, &c) in symbols[..n].iter().enumerate() {
+        bits -= (probs[s * v + c as usize] as f64).log2();
+    }
+    model.update(symbols);
+    bits
 }

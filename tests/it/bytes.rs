@@ -82,16 +82,19 @@ fn byte_model_writes_the_same_bits_on_every_kernel_path() {
 /// Pins the byte context model's bits (the network-free byte model, so that swapping the
 /// neural part of `--model bytes` leaves it valid). Regenerate (only with a format or
 /// numerics version bump, or a deliberate change of the byte context model) with:
-/// `./target/release/nnz compress -f -p tiny --model bytectx data/obj2.8k data/golden/obj2.8k.bytectx.tiny.v2.nnz`
-/// The format-1 file data/golden/obj2.8k.bytectx.tiny.nnz (the same command, before
-/// format 2) must still decode.
+/// `./target/release/nnz compress -f -p tiny --model bytectx data/obj2.8k data/golden/obj2.8k.bytectx-bits.tiny.v2.nnz`
+/// The files the same command wrote before must still decode: data/golden/obj2.8k.bytectx.tiny.nnz
+/// (format 1) and data/golden/obj2.8k.bytectx.tiny.v2.nnz (format 2, the byte model
+/// coded as 256-way distributions, its versions 3 and 4).
 #[test]
 fn byte_context_golden_file_is_reproduced_bit_for_bit() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let data = std::fs::read(root.join("data/obj2.8k")).unwrap();
     let old = std::fs::read(root.join("data/golden/obj2.8k.bytectx.tiny.nnz")).unwrap();
     assert_eq!(run(&["decompress", "-q"], &old).stdout, data, "the format-1 golden file no longer decodes");
-    let golden = std::fs::read(root.join("data/golden/obj2.8k.bytectx.tiny.v2.nnz")).unwrap();
+    let tree = std::fs::read(root.join("data/golden/obj2.8k.bytectx.tiny.v2.nnz")).unwrap();
+    assert_eq!(run(&["decompress", "-q"], &tree).stdout, data, "the distribution-path golden file no longer decodes");
+    let golden = std::fs::read(root.join("data/golden/obj2.8k.bytectx-bits.tiny.v2.nnz")).unwrap();
     assert_eq!(run(&["decompress", "-q"], &golden).stdout, data, "the golden file no longer decodes");
     let now = run(&["compress", "-q", "-p", "tiny", "--model", "bytectx"], &data).stdout;
     assert!(now == golden, "compressing data/obj2.8k with -p tiny --model bytectx no longer gives the golden file");
