@@ -9,6 +9,7 @@
 
 pub mod adam;
 pub mod bytectx;
+pub mod huge;
 pub mod init;
 pub mod lstm;
 pub mod mix;

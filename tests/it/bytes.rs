@@ -168,11 +168,12 @@ fn a_byte_model_file_of_an_older_version_is_refused_with_a_message() {
     }
 }
 
-/// The byte context model's version byte and, with a primer (version 4), its length.
+/// The byte context model's version byte and, with a primer (version 6, bit by bit;
+/// 4 before), its length.
 fn primer_of(packed: &[u8]) -> (u8, Option<u32>) {
     let frames = nnz::engine::list_frames(packed).unwrap();
     let p = &frames[0].model_params[1..];
-    let primer = (p[0] == 4).then(|| u32::from_le_bytes([p[12], p[13], p[14], p[15]]));
+    let primer = (p[0] == 4 || p[0] == 6).then(|| u32::from_le_bytes([p[12], p[13], p[14], p[15]]));
     (p[0], primer)
 }
 
@@ -181,14 +182,14 @@ fn text_frames_are_primed_and_binary_frames_are_not() {
     // Text, with and without the LSTM: the tiny preset's 4 KiB of the primer.
     let text = prefix("canterbury/alice29.txt", 3_000);
     let primed = roundtrip(&text, &["-p", "tiny", "--model", "bytes"]);
-    assert_eq!(primer_of(&primed), (4, Some(4096)));
+    assert_eq!(primer_of(&primed), (6, Some(4096)));
     assert!(info(&primed).contains("primer:            4096 bytes"), "{}", info(&primed));
     let alone = roundtrip(&text, &["-p", "tiny", "--model", "bytectx"]);
     let frames = nnz::engine::list_frames(&alone).unwrap();
-    assert_eq!(frames[0].model_params[0], 4);
-    // Binary: none, and the version-3 layout.
+    assert_eq!(frames[0].model_params[0], 6);
+    // Binary: none, and the version-5 layout.
     let code = prefix("calgary/obj2", 3_000);
     let plain = roundtrip(&code, &["-p", "tiny", "--model", "bytes"]);
-    assert_eq!(primer_of(&plain), (3, None));
+    assert_eq!(primer_of(&plain), (5, None));
     assert!(!info(&plain).contains("primer:"), "{}", info(&plain));
 }
