@@ -14,25 +14,78 @@ pub const SUFFIX: &str = ".nnz";
 pub enum Sink {
     Stdout,
     File(PathBuf),
+    /// Nowhere: `-t` decodes and checks, and writes nothing.
+    Discard,
 }
 
-/// `None` or `-` means standard input.
-pub fn input_path(input: &Option<PathBuf>) -> Option<&Path> {
-    input.as_deref().filter(|p| *p != Path::new("-"))
+/// Whether a path's name ends in `.nnz` (and is more than that).
+pub fn has_suffix(path: &Path) -> bool {
+    path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.len() > SUFFIX.len() && n.ends_with(SUFFIX))
 }
 
-/// Opens the input: a file, or standard input. Also returns its size when known.
+/// Whether a path is one of nnz's temporary output files.
+pub fn is_temp(path: &Path) -> bool {
+    path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.') && n.ends_with(TEMP_SUFFIX))
+}
+
+/// Opens the input: a file, or standard input. Also returns its size when known. Read
+/// errors name the input (`cannot read 'x': ...`), keeping their kind.
 pub fn open_input(input: Option<&Path>) -> Result<(Box<dyn Read>, Option<u64>)> {
     match input {
-        None => Ok((Box::new(io::BufReader::with_capacity(1 << 16, io::stdin())), None)),
+        None => Ok((Box::new(Named::new(io::BufReader::with_capacity(1 << 16, io::stdin()), None, "read")), None)),
         Some(path) => {
             let f = fs::File::open(path).with_context(|| format!("cannot read '{}'", path.display()))?;
             let meta = f.metadata().with_context(|| format!("cannot read '{}'", path.display()))?;
             if meta.is_dir() {
-                bail!("cannot read '{}': it is a directory", path.display());
+                bail!("cannot read '{}': it is a directory (use -r for the files under it)", path.display());
             }
-            Ok((Box::new(io::BufReader::with_capacity(1 << 16, f)), Some(meta.len())))
+            // A FIFO or a device has no meaningful length.
+            let size = meta.is_file().then_some(meta.len());
+            Ok((Box::new(Named::new(io::BufReader::with_capacity(1 << 16, f), Some(path), "read")), size))
         }
+    }
+}
+
+/// Whether `path` is a regular file (not a FIFO, a device or a socket).
+pub fn is_regular(path: &Path) -> bool {
+    fs::metadata(path).is_ok_and(|m| m.is_file())
+}
+
+/// A reader or writer whose errors say which file and which direction: the engine
+/// reports them as they come, and a bare "No space left on device" names nothing.
+pub struct Named<T> {
+    inner: T,
+    what: String,
+}
+
+impl<T> Named<T> {
+    fn new(inner: T, path: Option<&Path>, verb: &str) -> Named<T> {
+        let name = path.map_or_else(
+            || format!("standard {}", if verb == "read" { "input" } else { "output" }),
+            |p| format!("'{}'", p.display()),
+        );
+        Named { inner, what: format!("cannot {verb} {name}") }
+    }
+
+    fn name_error(&self, e: io::Error) -> io::Error {
+        // The kind stays (a broken pipe is still recognised as one).
+        io::Error::new(e.kind(), format!("{}: {e}", self.what))
+    }
+}
+
+impl<R: Read> Read for Named<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.inner.read(buf).map_err(|e| self.name_error(e))
+    }
+}
+
+impl<W: Write> Write for Named<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.inner.write(buf).map_err(|e| self.name_error(e))
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush().map_err(|e| self.name_error(e))
     }
 }
 
@@ -68,6 +121,7 @@ pub fn check_sink(sink: &Sink, input: Option<&Path>, force: bool, compressed: bo
                 bail!("refusing to write compressed data to a terminal: redirect standard output, or use -f");
             }
         }
+        Sink::Discard => {}
         Sink::File(path) => {
             if let Some(input) = input {
                 if same_file(input, path) {
@@ -107,11 +161,12 @@ pub fn remove_temp_files_on_interrupt() {
 }
 
 /// The output being written: standard output, or a temporary file beside the target that
-/// [`Output::commit`] renames into place. Dropped without a commit (an error, a panic), the
+/// [`Output::commit`] moves into place. Dropped without a commit (an error, a panic), the
 /// temporary file is removed.
 pub enum Output {
-    Stdout(io::BufWriter<io::Stdout>),
-    File { tmp: PathBuf, target: PathBuf, file: io::BufWriter<fs::File>, force: bool },
+    Discard(io::Sink),
+    Stdout(Named<io::BufWriter<io::Stdout>>),
+    File { tmp: PathBuf, target: PathBuf, file: Named<io::BufWriter<fs::File>>, force: bool },
 }
 
 impl Output {
@@ -119,38 +174,66 @@ impl Output {
     /// (as gzip and zstd do).
     pub fn create(sink: &Sink, force: bool, input: Option<&Path>) -> Result<Output> {
         match sink {
-            Sink::Stdout => Ok(Output::Stdout(io::BufWriter::with_capacity(1 << 16, io::stdout()))),
+            Sink::Discard => Ok(Output::Discard(io::sink())),
+            Sink::Stdout => {
+                Ok(Output::Stdout(Named::new(io::BufWriter::with_capacity(1 << 16, io::stdout()), None, "write")))
+            }
             Sink::File(target) => {
+                let cannot = || format!("cannot write '{}'", target.display());
+                remove_stale_temp_files(target);
                 let tmp = temp_path(target);
-                let file = fs::OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .open(&tmp)
-                    .with_context(|| format!("cannot write '{}'", tmp.display()))?;
+                // Registered before it exists, so that a signal between the two still
+                // finds it.
                 TEMP_FILES.lock().map_err(|_| anyhow::anyhow!("internal error: lock poisoned"))?.push(tmp.clone());
-                if let Some(meta) = input.and_then(|i| fs::metadata(i).ok()) {
+                let file = fs::OpenOptions::new().write(true).create_new(true).open(&tmp).with_context(cannot);
+                let file = match file {
+                    Ok(f) => f,
+                    Err(e) => {
+                        forget_temp(&tmp);
+                        return Err(e);
+                    }
+                };
+                if let Some(meta) = input.and_then(|i| fs::metadata(i).ok()).filter(|m| m.is_file()) {
                     let _ = file.set_permissions(meta.permissions());
                 }
-                Ok(Output::File { tmp, target: target.clone(), file: io::BufWriter::new(file), force })
+                let file = Named::new(io::BufWriter::with_capacity(1 << 16, file), Some(target), "write");
+                Ok(Output::File { tmp, target: target.clone(), file, force })
             }
         }
     }
 
-    /// Finishes the output: flushes it and, for a file, moves it into place.
+    /// Finishes the output: flushes it and, for a file, moves it into place. Without
+    /// `force` the move never replaces a file: a hard link fails if the target exists,
+    /// atomically, so of two nnz processes writing one path one wins and the other
+    /// reports it; the temporary name is then removed.
     pub fn commit(mut self) -> Result<()> {
         match &mut self {
-            Output::Stdout(out) => out.flush().context("cannot write standard output"),
+            Output::Discard(_) => Ok(()),
+            Output::Stdout(out) => Ok(out.flush()?),
             Output::File { tmp, target, file, force } => {
-                let result = (|| -> io::Result<()> {
-                    file.flush()?;
-                    file.get_ref().sync_all()?;
-                    if !*force && fs::symlink_metadata(&*target).is_ok() {
-                        return Err(io::Error::new(io::ErrorKind::AlreadyExists, "it appeared while nnz was working"));
+                file.flush()?;
+                let cannot = || format!("cannot write '{}'", target.display());
+                file.inner.get_ref().sync_all().with_context(cannot)?;
+                if *force {
+                    return fs::rename(&*tmp, &*target).with_context(cannot);
+                }
+                match fs::hard_link(&*tmp, &*target) {
+                    Ok(()) => Ok(()), // drop removes the temporary name
+                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                        bail!(
+                            "cannot write '{}': it appeared while nnz was working (use -f to overwrite)",
+                            target.display()
+                        )
                     }
-                    fs::rename(&*tmp, &*target)
-                })();
-                result.with_context(|| format!("cannot write '{}'", target.display()))
-                // on error, drop removes the temporary file
+                    // A file system without hard links: check, then rename (not atomic).
+                    Err(_) if fs::symlink_metadata(&*target).is_err() => {
+                        fs::rename(&*tmp, &*target).with_context(cannot)
+                    }
+                    Err(_) => bail!(
+                        "cannot write '{}': it appeared while nnz was working (use -f to overwrite)",
+                        target.display()
+                    ),
+                }
             }
         }
     }
@@ -159,6 +242,7 @@ impl Output {
 impl Write for Output {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
+            Output::Discard(out) => out.write(buf),
             Output::Stdout(out) => out.write(buf),
             Output::File { file, .. } => file.write(buf),
         }
@@ -166,6 +250,7 @@ impl Write for Output {
 
     fn flush(&mut self) -> io::Result<()> {
         match self {
+            Output::Discard(out) => out.flush(),
             Output::Stdout(out) => out.flush(),
             Output::File { file, .. } => file.flush(),
         }
@@ -175,19 +260,56 @@ impl Write for Output {
 impl Drop for Output {
     fn drop(&mut self) {
         if let Output::File { tmp, .. } = self {
-            // After a successful rename this finds nothing to remove.
+            // After a rename this finds nothing to remove; after a hard link it removes
+            // the temporary name and leaves the target.
             let _ = fs::remove_file(&*tmp);
-            if let Ok(mut files) = TEMP_FILES.lock() {
-                files.retain(|f| f != tmp);
-            }
+            forget_temp(tmp);
         }
     }
 }
 
-/// `dir/.name.<pid>.nnz-tmp`: hidden, beside the target (same file system for rename).
+fn forget_temp(tmp: &Path) {
+    if let Ok(mut files) = TEMP_FILES.lock() {
+        files.retain(|f| f != tmp);
+    }
+}
+
+/// `dir/.name.<pid>.nnz-tmp`: hidden, beside the target (same file system for the move),
+/// and recognisable: the process that wrote it is named in it.
 fn temp_path(path: &Path) -> PathBuf {
+    path.with_file_name(format!("{}{}{TEMP_SUFFIX}", temp_prefix(path), std::process::id()))
+}
+
+const TEMP_SUFFIX: &str = ".nnz-tmp";
+
+fn temp_prefix(path: &Path) -> String {
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    path.with_file_name(format!(".{name}.{}.nnz-tmp", std::process::id()))
+    format!(".{name}.")
+}
+
+/// Removes the temporary files of `target` left by nnz processes that no longer run
+/// (killed with SIGKILL, or the machine stopped). Where processes cannot be looked up
+/// (no /proc), nothing is removed: a live process's file must never go.
+fn remove_stale_temp_files(target: &Path) {
+    if !Path::new("/proc/self").exists() {
+        return;
+    }
+    let dir = match target.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let prefix = temp_prefix(target);
+    let Ok(entries) = fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(|n| n.strip_prefix(&prefix)).and_then(|n| n.strip_suffix(TEMP_SUFFIX))
+        else {
+            continue;
+        };
+        if pid.parse::<u32>().is_ok() && !Path::new("/proc").join(pid).exists() {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// Parses a size such as `4096`, `64K`, `256M` or `1G` (binary multiples).

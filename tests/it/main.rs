@@ -1,10 +1,12 @@
 //! Integration tests: they run the built `nnz` binary as a user would.
 
+mod bad_input;
 mod bytes;
 mod cli;
 mod compare;
 mod corrupt;
 mod determinism;
+mod files;
 mod fuzz_regressions;
 mod parallel;
 mod roundtrip;
