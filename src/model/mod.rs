@@ -9,6 +9,8 @@
 
 pub mod adam;
 pub mod bytectx;
+#[cfg(test)]
+pub(crate) mod candle_check;
 pub mod huge;
 pub mod init;
 pub mod lstm;

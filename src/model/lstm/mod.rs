@@ -723,3 +723,6 @@ impl Predictor for Lstm {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod candle_reference;

@@ -999,3 +999,6 @@ impl Predictor for Transformer {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod candle_reference;
