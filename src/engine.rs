@@ -308,7 +308,7 @@ const MIX_VERSION: u8 = 2;
 /// Version 2: the byte context model's version 2 (see `ByteCtxConfig`: run states, text
 /// and binary contexts, three mixers, the x86 filter); version 1 files are refused.
 /// Version 3: the network's probability enters the mixers a second time, in the linear
-/// domain (`IN_NN_LINEAR` in `src/model/bytectx.rs`); version 2 files are refused.
+/// domain (`IN_NN_LINEAR` in `src/model/bytectx/`); version 2 files are refused.
 const BYTES_VERSION: u8 = 3;
 /// The most memory a model may ask for ([`Model::memory_estimate`]): 8 GiB, eight times
 /// the largest preset.

@@ -1,0 +1,229 @@
+//! Learning at the end of each byte: the 8 nodes of the coded byte (counters, bit
+//! histories, maps, mixers, APMs), then the streams' contexts move on (`advance`).
+
+use super::*;
+
+impl ByteCtx {
+    /// Learns byte `c` of stream `b`: counters, mixer, APM on the byte's 8 nodes.
+    pub(super) fn learn(&mut self, b: usize, c: u8) {
+        let limit = self.cfg.limit as u32;
+        for i in 0..N_CTX {
+            let h = self.streams[b].ctx[i];
+            if h == NO_CTX {
+                continue;
+            }
+            let first = self.find_or_insert(h);
+            // The nibbles seen, the last byte and its run length (see [`run_state`]).
+            let m = self.meta[first];
+            let run = if m >> 24 != 0 && (m >> 16) & 0xff == c as u32 { ((m >> 24) + 1).min(255) } else { 1 };
+            self.meta[first] = (m & 0xffff) | 1 << (c >> 4) | (c as u32) << 16 | run << 24;
+            let mut j = 1usize;
+            for d in 0..4 {
+                let bit = ((c >> (7 - d)) & 1) as u32;
+                Self::train(&mut self.table[first][j], bit, &self.rate, limit);
+                let st = &mut self.states[first][j];
+                *st = self.bh.next(*st, bit);
+                j = 2 * j + bit as usize;
+            }
+            let second = self.find_or_insert(hash2(h, (c >> 4) as u64 + 1));
+            let mut j = 1usize;
+            for d in 4..8 {
+                let bit = ((c >> (7 - d)) & 1) as u32;
+                Self::train(&mut self.table[second][j], bit, &self.rate, limit);
+                let st = &mut self.states[second][j];
+                *st = self.bh.next(*st, bit);
+                j = 2 * j + bit as usize;
+            }
+        }
+        let mut k = 1usize;
+        for d in 0..8 {
+            let bit = ((c >> (7 - d)) & 1) as u32;
+            Self::train(&mut self.node_counters[k], bit, &self.rate, limit);
+            if self.streams[b].scratch.full[k] {
+                self.learn_node(b, k, bit);
+            }
+            k = 2 * k + bit as usize;
+        }
+    }
+
+    /// Learns `bit` at node `k` of stream `b` from what its prediction recorded: the
+    /// mixers, the final mixer, the APMs, the adaptive maps, the match model's counter.
+    pub(super) fn learn_node(&mut self, b: usize, k: usize, bit: u32) {
+        let lr = self.cfg.lr;
+        let y = bit as f32;
+        let s = &self.streams[b].scratch;
+        for (m, &(set, _, p)) in s.mixers[k].iter().enumerate() {
+            let set = set as usize;
+            let n = self.set_updates[set];
+            self.set_updates[set] = n.saturating_add(1);
+            if let (0, Some(pm)) = (n, PARENT[m]) {
+                let parent = s.mixers[k][pm].0 as usize;
+                self.weights.copy_within(parent * N_IN..(parent + 1) * N_IN, set * N_IN);
+            }
+            let sched = LR_FLOOR + LR_BOOST * LR_SETTLE / (LR_SETTLE + n as f32);
+            let err = (y - p) * if m == 1 { lr * SLOW_MIXER } else { lr } * sched;
+            let w = &mut self.weights[set * N_IN..(set + 1) * N_IN];
+            for (wi, xi) in w.iter_mut().zip(&s.inputs[k * N_IN..(k + 1) * N_IN]) {
+                *wi += err * xi;
+            }
+        }
+        let err = (y - s.p_mix[k]) * FINAL_LR;
+        let st = &self.streams[b];
+        let v = &mut self.final_weights[k + 256 * Self::match_state(st.expected, st.match_len, k).0];
+        for (vm, mx) in v.iter_mut().zip(&s.mixers[k]) {
+            *vm += err * mx.1;
+        }
+        let (at, frac) = s.apm_at[k];
+        let at = at as usize;
+        self.apm[at] += (y - self.apm[at]) * (APM_RATE * (1.0 - frac));
+        self.apm[at + 1] += (y - self.apm[at + 1]) * (APM_RATE * frac);
+        let at2 = s.apm2_at[k] as usize;
+        self.apm2[at2] += (y - self.apm2[at2]) * (APM_RATE * (1.0 - frac));
+        self.apm2[at2 + 1] += (y - self.apm2[at2 + 1]) * (APM_RATE * frac);
+        for &at in &s.map_at[k * N_CTX..(k + 1) * N_CTX] {
+            if at != NO_MAP {
+                Self::train(&mut self.maps[at as usize], bit, &self.rate, 1023);
+            }
+        }
+        let st = &self.streams[b];
+        if let (_, Some(expected_bit)) = Self::match_state(st.expected, st.match_len, k) {
+            let len = st.match_len.min(MATCH_MAX);
+            Self::train(&mut self.match_counters[len], (expected_bit == bit) as u32, &self.rate, 1023);
+        }
+    }
+
+    /// Appends byte `c` to stream `b`'s history and computes the next contexts.
+    pub(super) fn advance(&mut self, b: usize, c: u8) {
+        let n_streams = self.streams.len() as u64;
+        // Match model: follow the match or look for a new one.
+        {
+            let s = &self.streams[b];
+            let (ptr, len) = (s.match_ptr, s.match_len);
+            let cont = len > 0 && s.expected == Some(c);
+            let s = &mut self.streams[b];
+            if cont {
+                s.match_len = (len + 1).min(MATCH_MAX);
+                s.match_ptr = ptr + n_streams;
+            } else {
+                s.match_len = 0;
+            }
+        }
+        let s = &mut self.streams[b];
+        let mask = s.hist.len() as u64 - 1;
+        s.hist[(s.n & mask) as usize] = c;
+        s.n += 1;
+        s.c8 = (s.c8 << 8) | c as u64;
+        let pos = s.n; // bytes seen
+                       // Record detector (paq8's): a byte value repeating at a constant distance r three
+                       // times in a row votes for record length r.
+        let cp = &mut s.cpos[c as usize];
+        let r = pos - cp[0];
+        let voted = cp[0] > 0 && r > 1 && r == cp[0] - cp[1] && cp[1] > 0 && r == cp[1] - cp[2] && cp[2] > 0;
+        *cp = [pos, cp[0], cp[1], cp[2]];
+        // The streams of a frame cut one input, so they share one tally of votes: a
+        // stream need not find the record length again (pic: one stream, a blank top of
+        // page, found it after 58 kB alone; pic 0.4709 → 0.4494 bits per byte, kennedy.xls
+        // 0.1573 → 0.1305 with B = 8; a stream's own tally first lost to the shared one).
+        if voted {
+            self.records.vote(r);
+        }
+        self.records.tick();
+        let rlen = self.records.best().0;
+        let strong = self.records.strong();
+        let s = &mut self.streams[b];
+        // Words: letters, lower-cased; the hash resets at any other byte.
+        let lower = c.to_ascii_lowercase();
+        if lower.is_ascii_lowercase() || c >= 128 {
+            s.word = hash2(s.word.wrapping_add(1), lower as u64);
+            s.word_len += 1;
+        } else if s.word != 0 {
+            s.word_prev2 = s.word_prev;
+            s.word_prev = s.word;
+            s.word = 0;
+            s.word_len = 0;
+        }
+        let c8 = s.c8;
+        let above = if rlen > 0 { s.back(rlen) as u64 } else { 0 };
+        let above2 = if rlen > 0 { s.back(2 * rlen) as u64 } else { 0 };
+        let col = if rlen > 0 { pos % rlen } else { 0 };
+        let o = |k: u32| if k >= 8 { c8 } else { c8 & ((1u64 << (8 * k)) - 1) };
+        s.ctx[..N_CTX_BASE].copy_from_slice(&[
+            hash2(0, 0),
+            hash2(1, o(1)),
+            hash2(2, o(2)),
+            hash2(3, o(3)),
+            hash2(4, o(4)),
+            hash2(6, o(6)),
+            hash2(7, hash2(s.word, c8 & 0xff)),
+            hash2(8, hash2(s.word, s.word_prev)),
+            hash2(9, (c8 >> 8) & 0xffff),        // bytes 2 and 3 back
+            hash2(10, (c8 >> 16) & 0xffff_ffff), // bytes 3..6 back
+            hash2(11, above | above2 << 8 | rlen.min(1 << 20) << 16),
+            hash2(12, above | (c8 & 0xff) << 8 | col.min(255) << 16 | rlen.min(1 << 20) << 24),
+        ]);
+        s.text_contexts(c);
+        let mut bin = bin_contexts(s, rlen, strong);
+        if bin[0] == NO_CTX {
+            // No records: the block serves text, with the current word and the word two
+            // back, the word before and the last byte. Context model alone, fast, real
+            // size: paper2 2.0467 → 2.0458, asyoulik 2.1672 → 2.1643, alice29 1.9064 →
+            // 1.9042, book1 2.0485 → 2.0483, obj2 1.6279 → 1.6253; the indirect
+            // contexts of paq8 (the bytes that followed the last byte, the last pair)
+            // beside them: book1 2.0507, alice29 1.9071, obj2 1.6111.
+            bin = [hash2(112, hash2(s.word, s.word_prev2)), hash2(113, hash2(s.word_prev, c8 & 0xff)), NO_CTX, NO_CTX];
+        }
+        s.ctx[BIN_CTX..BIN_CTX + N_CTX_BIN].copy_from_slice(&bin);
+        // The last 2 bytes in this stream alone: the streams are different parts of the
+        // input (a tar's PDF and its SGML), whose statistics the shared contexts average.
+        // Context model alone, fast: samba's text 1.2563 → 1.2293 bits per byte (B = 16),
+        // osdb 1.9743 → 1.9769, alice29 1.9877 → 1.9891 (B = 4), pic 0.4302 → 0.4325
+        // (B = 8); a second one (order 3) gained more on samba (1.2217), lost more elsewhere.
+        s.ctx[BIN_CTX + N_CTX_BIN] = if n_streams == 1 { NO_CTX } else { hash2(104, (c8 & 0xffff) | (b as u64) << 32) };
+        // Match model: index the last MATCH_MIN bytes, and look for a match if none.
+        // Positions are global: byte `i` of stream `b` is `b + B·i`.
+        let mut fresh = false;
+        if pos >= MATCH_MIN as u64 {
+            let key = hash2(13, c8 & 0xffff_ffff_ffff) as usize & (self.match_index.len() - 1);
+            if s.match_len == 0 {
+                let cand = self.match_index[key];
+                if cand > 0 {
+                    s.match_ptr = cand;
+                    fresh = true;
+                }
+            }
+            self.match_index[key] = b as u64 + n_streams * pos; // the byte that comes next
+        }
+        // Verify the match (the index is hashed) and predict from it.
+        let s = &self.streams[b];
+        let mut expected = None;
+        let mut len = if fresh { 0 } else { s.match_len };
+        if fresh || len > 0 {
+            let ptr = s.match_ptr;
+            let (ob, opos) = ((ptr % n_streams) as usize, ptr / n_streams);
+            let other = &self.streams[ob];
+            let omask = other.hist.len() as u64 - 1;
+            let known = |p: u64| p < other.n && other.n - p <= other.hist.len() as u64;
+            if known(opos) {
+                if fresh {
+                    // A candidate from the index: count how many of the last bytes agree.
+                    let mut l = 0u64;
+                    while (l as usize) < MATCH_MAX && opos > l && l < s.n && known(opos - 1 - l) {
+                        if other.hist[((opos - 1 - l) & omask) as usize] != s.back(l + 1) {
+                            break;
+                        }
+                        l += 1;
+                    }
+                    len = if l as usize >= MATCH_MIN { l as usize } else { 0 };
+                }
+                if len > 0 {
+                    expected = Some(other.hist[(opos & omask) as usize]);
+                }
+            } else {
+                len = 0;
+            }
+        }
+        let s = &mut self.streams[b];
+        s.match_len = len;
+        s.expected = expected;
+    }
+}

@@ -1,0 +1,242 @@
+//! What each lock-step stream keeps (history, context hashes, word and line state,
+//! the record-length detector) and the contexts computed from it per byte.
+
+use super::*;
+
+/// The per-stream state: history and the contexts derived from it.
+pub(super) struct Stream {
+    /// Ring buffer of this stream's last bytes.
+    pub(super) hist: Vec<u8>,
+    /// Bytes seen so far.
+    pub(super) n: u64,
+    /// The last 8 bytes, most recent in the low byte.
+    pub(super) c8: u64,
+    /// Hash of the current word (letters, lower-cased), 0 between words.
+    pub(super) word: u64,
+    /// Letters in the current word so far.
+    pub(super) word_len: u32,
+    /// Hash of the word before it.
+    pub(super) word_prev: u64,
+    /// Text contexts: the word before `word_prev`, where the current line starts
+    /// (position of the byte after the last newline) and where the line before started.
+    pub(super) word_prev2: u64,
+    pub(super) line_start: u64,
+    pub(super) prev_line_start: u64,
+    /// Context hashes for the next byte, one per context.
+    pub(super) ctx: [u64; N_CTX],
+    /// Record detector: the last 4 positions of each byte value.
+    pub(super) cpos: Vec<[u64; 4]>,
+    /// Match model: global position of the predicted byte, and the match length (0: none).
+    pub(super) match_ptr: u64,
+    pub(super) match_len: usize,
+    /// What the last prediction computed, for learning.
+    pub(super) scratch: Scratch,
+    /// The byte the match model predicts at this step, if any.
+    pub(super) expected: Option<u8>,
+}
+
+/// What a prediction leaves for learning, per node of the byte tree.
+#[derive(Default)]
+pub(super) struct Scratch {
+    /// Whether the node got the full mixture (or the cheap estimate).
+    pub(super) full: Vec<bool>,
+    /// Mixer inputs, N_IN per node.
+    pub(super) inputs: Vec<f32>,
+    /// Per node: (weight set, logit, probability) of each first-layer mixer, and the
+    /// final mixer's probability.
+    pub(super) mixers: Vec<[(u32, f32, f32); N_MIXERS]>,
+    pub(super) p_mix: Vec<f32>,
+    pub(super) apm_at: Vec<(u32, f32)>,
+    /// The second APM's entry (same interpolation weight as the first's).
+    pub(super) apm2_at: Vec<u32>,
+    /// Per node and context: the adaptive map entry used (index into `maps`).
+    pub(super) map_at: Vec<u32>,
+}
+
+/// What every node of one prediction shares.
+pub(super) struct NodeEnv {
+    /// Whether a network's distribution is mixed in, and its subtree masses.
+    pub(super) nn: bool,
+    pub(super) nn_sums: [f32; 512],
+    pub(super) expected: Option<u8>,
+    pub(super) len: usize,
+    pub(super) match_st: f32,
+    pub(super) orders_seen: usize,
+    /// The last byte.
+    pub(super) c1: usize,
+    /// The second APM's context (hash of the last two bytes).
+    pub(super) h2: usize,
+    /// The byte before the last.
+    pub(super) c2: usize,
+    /// The sixth mixer's selector: letters of the current word (0..=7) × class of the
+    /// last byte (4).
+    pub(super) wsel: usize,
+    /// Bit i: context i is absent ([`NO_CTX`]).
+    pub(super) absent: u32,
+    /// The first weight set of this stream's first mixer, and of the shared mixers.
+    pub(super) set_base: usize,
+    pub(super) second_base: usize,
+}
+
+impl Stream {
+    pub(super) fn new(hist_len: usize) -> Stream {
+        Stream {
+            hist: vec![0; hist_len],
+            n: 0,
+            c8: 0,
+            word: 0,
+            word_len: 0,
+            word_prev: 0,
+            word_prev2: 0,
+            line_start: 0,
+            prev_line_start: 0,
+            ctx: [0; N_CTX],
+            cpos: vec![[0; 4]; 256],
+            match_ptr: 0,
+            match_len: 0,
+            scratch: Scratch {
+                full: vec![false; 256],
+                inputs: vec![0.0; 256 * N_IN],
+                mixers: vec![[(0, 0.0, 0.5); N_MIXERS]; 256],
+                p_mix: vec![0.5; 256],
+                apm_at: vec![(0, 0.0); 256],
+                apm2_at: vec![0; 256],
+                map_at: vec![0; 256 * N_CTX],
+            },
+            expected: None,
+        }
+    }
+
+    /// The byte `back` positions before the next one (1 = the last), 0 before the start
+    /// or beyond the history.
+    #[inline]
+    pub(super) fn back(&self, back: u64) -> u8 {
+        if back == 0 || back > self.n || back > self.hist.len() as u64 {
+            return 0;
+        }
+        let mask = self.hist.len() as u64 - 1;
+        self.hist[((self.n - back) & mask) as usize]
+    }
+
+    /// Text contexts, after byte `c` was appended: ctx[N_CTX_BASE..BIN_CTX].
+    pub(super) fn text_contexts(&mut self, c: u8) {
+        let pos = self.n;
+        if c == b'\n' {
+            self.prev_line_start = self.line_start;
+            self.line_start = pos;
+        }
+        let col = pos - self.line_start;
+        // The byte at the same column of the line above (0 past its end).
+        let q = self.prev_line_start + col;
+        let above = if q < self.line_start { self.back(pos - q) as u64 } else { 0 };
+        let c8 = self.c8;
+        let t = &mut self.ctx[N_CTX_BASE..BIN_CTX];
+        t[0] = hash2(32, hash2(self.word, hash2(self.word_prev, self.word_prev2)));
+        t[1] = hash2(33, c8);
+        t[2] = hash2(34, above | (c8 & 0xff) << 8 | col.min(255) << 16);
+        t[3] = hash2(35, c8 & 0xff_ffff_ffff);
+    }
+}
+
+/// The record lengths a record detector has seen: the two in competition and how often
+/// each was seen.
+#[derive(Clone, Copy, Default)]
+pub(super) struct Records {
+    pub(super) rlen: [u64; 2],
+    pub(super) rcount: [u32; 2],
+    /// The recent votes for the record length in force, a decaying sum (16-bit fraction).
+    pub(super) strength: u32,
+}
+
+impl Records {
+    /// One more vote for record length `r`.
+    pub(super) fn vote(&mut self, r: u64) {
+        if r == self.rlen[0] {
+            self.rcount[0] += 1;
+        } else if r == self.rlen[1] {
+            self.rcount[1] += 1;
+        } else if self.rcount[0] > self.rcount[1] {
+            self.rlen[1] = r;
+            self.rcount[1] = 1;
+        } else {
+            self.rlen[0] = r;
+            self.rcount[0] = 1;
+        }
+        if self.best().0 == r {
+            self.strength += 1 << 16;
+        }
+    }
+
+    /// One byte later: the recent votes decay by 2^−12.
+    pub(super) fn tick(&mut self) {
+        self.strength -= self.strength >> 12;
+    }
+
+    /// Whether the record length in force gets votes at least STRONG_VOTES times per
+    /// 4096 bytes lately.
+    pub(super) fn strong(&self) -> bool {
+        self.strength >= STRONG_VOTES << 16
+    }
+
+    /// The record length in force, 0 if none, and its votes.
+    pub(super) fn best(&self) -> (u64, u32) {
+        let best = if self.rcount[0] >= self.rcount[1] { 0 } else { 1 };
+        if self.rcount[best] >= 2 {
+            (self.rlen[best], self.rcount[best])
+        } else {
+            (0, 0)
+        }
+    }
+}
+
+/// The contexts for binary data (issue #7), after the general ones.
+///
+/// Image contexts: in a fixed-length record of `rlen` bytes (a row of pixels, as the
+/// record detector finds it), the bytes of the rows above around the next byte's column,
+/// and the byte to its left. For a 1-bit bitmap each byte is 8 pixels; the node of the
+/// byte tree adds the pixels of the current byte coded so far, so these are paq8's
+/// 1-bit image contexts (above-left, above, above-right, two rows up, left) at byte
+/// granularity. They also serve tables of fixed-size records (spreadsheets, databases).
+/// Without a record length they trust they are absent ([`NO_CTX`]).
+pub(super) fn bin_contexts(s: &Stream, rlen: u64, strong: bool) -> [u64; N_CTX_BIN] {
+    let left = s.c8 & 0xff;
+    if rlen < 2 || (rlen < MIN_IMAGE_ROW && !strong) {
+        return [NO_CTX; N_CTX_BIN];
+    }
+    let up = s.back(rlen) as u64;
+    let up_l = s.back(rlen + 1) as u64;
+    let up_r = s.back(rlen - 1) as u64;
+    let up2 = s.back(2 * rlen) as u64;
+    let up2_l = s.back(2 * rlen + 1) as u64;
+    let up2_r = s.back(2 * rlen - 1) as u64;
+    [
+        // The byte above and its nearest pixels on either side, and left of the byte.
+        hash2(100, up | (up_l & 0x01) << 8 | (up_r >> 7) << 9 | (left & 0x01) << 10),
+        // Two rows up over the same columns, and the nearest pixels of the row above.
+        hash2(101, up | up2 << 8 | (up_l & 0x03) << 16 | (up_r >> 6) << 18 | (left & 0x03) << 20),
+        // Everything at once: sparse, but sharp where the page repeats (white rows, text).
+        hash2(102, hash2(up_l | up << 8 | up_r << 16 | left << 24, up2_l | up2 << 8 | up2_r << 16)),
+        // The byte above and the pixel just left of the byte: dense, learns fast.
+        hash2(103, up | (left & 0x01) << 8),
+    ]
+}
+
+/// A byte's class for mixer selection: letter, digit or space, punctuation, other.
+#[inline]
+pub(super) fn byte_class(c: u8) -> usize {
+    if c.is_ascii_alphabetic() {
+        0
+    } else if c.is_ascii_digit() || c == b' ' {
+        1
+    } else if c.is_ascii_punctuation() {
+        2
+    } else {
+        3
+    }
+}
+
+/// The depth of node `k` in the byte tree (0 for the root).
+#[inline]
+pub(super) fn depth(k: usize) -> usize {
+    (usize::BITS - 1 - k.leading_zeros()) as usize
+}
