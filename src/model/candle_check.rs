@@ -13,7 +13,9 @@
 //! decode to the same bits on every CPU, and candle's CPU kernels pick their summation
 //! order by instruction set (see the README, "Why nnz has its own kernels").
 
+use candle_core::backprop::GradStore;
 use candle_core::{DType, Device, Tensor, Var, D};
+use std::ops::Range;
 
 /// A trainable `f64` tensor holding `data` (the model's `f32` parameters, widened exactly).
 pub fn var(data: &[f32], shape: &[usize]) -> Var {
@@ -69,7 +71,7 @@ pub fn max_diff(ours: &[f32], reference: &[f64]) -> (f64, f64) {
 /// the group's largest reference element, and that this element is not negligible (a
 /// group whose gradient is all zero on both sides would prove nothing). Returns the
 /// relative error, for the test's report.
-pub fn assert_gradient(name: &str, ours: &[f32], reference: &[f64], rel_tol: f64) -> f64 {
+fn assert_gradient(name: &str, ours: &[f32], reference: &[f64], rel_tol: f64) -> f64 {
     let (diff, scale) = max_diff(ours, reference);
     assert!(scale > 1e-4, "{name}: the reference gradient is negligible ({scale:.3e}); the check would prove nothing");
     let rel = diff / scale;
@@ -80,13 +82,22 @@ pub fn assert_gradient(name: &str, ours: &[f32], reference: &[f64], rel_tol: f64
     rel
 }
 
-/// A fixed pseudo-random symbol sequence (an LCG).
-pub fn symbols(seed: u64, n: usize, v: usize) -> Vec<u16> {
-    let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-    (0..n)
-        .map(|_| {
-            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            ((x >> 33) % v as u64) as u16
-        })
-        .collect()
+/// [`assert_gradient`] for every parameter group: `groups` names each group and its
+/// range in the model's flat gradient `ours`, `vars` holds the reference's variable for
+/// each, in the same order. Returns the worst relative error.
+pub fn assert_gradients(
+    label: &str,
+    groups: &[(String, Range<usize>)],
+    vars: &[&Var],
+    grads: &GradStore,
+    ours: &[f32],
+    rel_tol: f64,
+) -> f64 {
+    assert_eq!(groups.len(), vars.len());
+    let mut worst: f64 = 0.0;
+    for ((name, range), x) in groups.iter().zip(vars) {
+        let reference = values(grads.get(x).expect("every parameter is used"));
+        worst = worst.max(assert_gradient(&format!("{label}, {name}"), &ours[range.clone()], &reference, rel_tol));
+    }
+    worst
 }

@@ -18,6 +18,8 @@ pub mod mix;
 pub mod ngram;
 pub mod order2;
 pub mod primer;
+#[cfg(test)]
+pub(crate) mod testing;
 pub mod transformer;
 
 /// A model of the next symbol, trained online on the symbols it is shown.

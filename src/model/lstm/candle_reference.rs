@@ -18,7 +18,8 @@
 //! element (tried while writing this test).
 
 use super::*;
-use crate::model::candle_check::{assert_gradient, constant, ids, layer_norm, max_diff, sigmoid, symbols, values, var};
+use crate::model::candle_check::{assert_gradients, constant, ids, layer_norm, max_diff, sigmoid, values, var};
+use crate::model::testing::{run_steps, symbols};
 use candle_core::{Result, Tensor, Var, D};
 use std::ops::Range;
 
@@ -140,13 +141,7 @@ fn forward_and_gradients_match_candle() {
         let (mut h, mut c) = (zeros(), zeros());
         for seg in 0..2 {
             let r = Reference::new(&m);
-            let mut ours = Vec::new();
-            let mut p = vec![0.0f32; b * v];
-            for t in seg * t_len..(seg + 1) * t_len {
-                m.predict(&mut p);
-                ours.extend_from_slice(&p);
-                m.update(&syms[t * b..(t + 1) * b]);
-            }
+            let ours = run_steps(&mut m, &syms, seg * t_len..(seg + 1) * t_len);
             let logits = r.segment(&cfg, &inputs(&syms, b, seg * t_len, t_len), &mut h, &mut c).unwrap();
             let probs = values(&candle_nn::ops::softmax(&logits, D::Minus1).unwrap());
             let (diff, _) = max_diff(&ours, &probs);
@@ -154,12 +149,14 @@ fn forward_and_gradients_match_candle() {
             let targets = ids(syms[seg * t_len * b..(seg + 1) * t_len * b].iter().copied());
             let loss = candle_nn::loss::cross_entropy(&logits, &targets).unwrap();
             let grads = loss.backward().unwrap();
-            let mut worst: f64 = 0.0;
-            for ((name, range), x) in r.ranges.iter().zip(r.vars()) {
-                let reference = values(grads.get(x).expect("every parameter is used"));
-                let name = format!("segment {seg}, out_grad_min {out_grad_min}, {name}");
-                worst = worst.max(assert_gradient(&name, &m.grads[range.clone()], &reference, GRAD_TOL));
-            }
+            let worst = assert_gradients(
+                &format!("segment {seg}, out_grad_min {out_grad_min}"),
+                &r.ranges,
+                &r.vars(),
+                &grads,
+                &m.grads,
+                GRAD_TOL,
+            );
             eprintln!("segment {seg}, out_grad_min {out_grad_min}: probabilities within {diff:.2e}, gradients within {worst:.2e} (relative)");
             // The next segment starts from this state, a constant for its gradient.
             h = h.iter().map(|x| x.detach()).collect();

@@ -1,15 +1,6 @@
 use super::*;
 
-/// A fixed pseudo-random symbol source (an LCG), so tests need no RNG crate.
-fn symbols(seed: u64, n: usize, v: usize) -> Vec<u16> {
-    let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-    (0..n)
-        .map(|_| {
-            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            ((x >> 33) % v as u64) as u16
-        })
-        .collect()
-}
+use crate::model::testing::symbols;
 
 fn tiny() -> LstmConfig {
     LstmConfig::preset("tiny").unwrap()

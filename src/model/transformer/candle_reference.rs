@@ -18,7 +18,8 @@
 //! 6e-4 of its largest element (tried while writing this test).
 
 use super::*;
-use crate::model::candle_check::{assert_gradient, constant, ids, max_diff, rms_norm, symbols, values, var};
+use crate::model::candle_check::{assert_gradients, constant, ids, max_diff, rms_norm, values, var};
+use crate::model::testing::{run_steps, symbols};
 use candle_core::{Result, Tensor, Var, D};
 use std::ops::Range;
 
@@ -185,25 +186,14 @@ fn forward_and_gradients_match_candle() {
     let mut memory: Vec<SegmentKv> = Vec::new();
     for seg in 0..3 {
         let r = Reference::new(&m);
-        let mut ours = Vec::new();
-        let mut p = vec![0.0f32; b * v];
-        for t in seg * t_len..(seg + 1) * t_len {
-            m.predict(&mut p);
-            ours.extend_from_slice(&p);
-            m.update(&syms[t * b..(t + 1) * b]);
-        }
+        let ours = run_steps(&mut m, &syms, seg * t_len..(seg + 1) * t_len);
         let (logits, kv) = r.segment(&cfg, &inputs(&syms, &cfg, seg * t_len), &memory).unwrap();
         let probs = values(&candle_nn::ops::softmax(&logits, D::Minus1).unwrap());
         let (diff, _) = max_diff(&ours, &probs);
         assert!(diff <= PROB_TOL, "segment {seg}: probabilities differ from candle's by {diff:.3e}");
         let targets = ids(syms[seg * t_len * b..(seg + 1) * t_len * b].iter().copied());
         let grads = candle_nn::loss::cross_entropy(&logits, &targets).unwrap().backward().unwrap();
-        let mut worst: f64 = 0.0;
-        for ((name, range), x) in r.ranges.iter().zip(r.vars()) {
-            let reference = values(grads.get(x).expect("every parameter is used"));
-            let name = format!("segment {seg}, {name}");
-            worst = worst.max(assert_gradient(&name, &m.grads[range.clone()], &reference, GRAD_TOL));
-        }
+        let worst = assert_gradients(&format!("segment {seg}"), &r.ranges, &r.vars(), &grads, &m.grads, GRAD_TOL);
         eprintln!("segment {seg}: probabilities within {diff:.2e}, gradients within {worst:.2e} (relative)");
         memory.push(kv);
         if memory.len() > cfg.mem_segs {

@@ -1,16 +1,7 @@
 use super::*;
 use crate::kernels::Isa;
 
-/// A fixed pseudo-random symbol source (an LCG), so tests need no RNG crate.
-pub(super) fn symbols(seed: u64, n: usize, v: usize) -> Vec<u16> {
-    let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-    (0..n)
-        .map(|_| {
-            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            ((x >> 33) % v as u64) as u16
-        })
-        .collect()
-}
+pub(super) use crate::model::testing::symbols;
 
 fn tiny() -> TransformerConfig {
     TransformerConfig::preset("tiny").unwrap()
