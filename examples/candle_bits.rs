@@ -46,15 +46,11 @@ fn ours(a: &[f32], b: &[f32], m: usize, k: usize, n: usize) -> Vec<f32> {
     c
 }
 
+/// A product `a (m×k) · b (k×n)`, row-major.
+type Product = fn(&[f32], &[f32], usize, usize, usize) -> Vec<f32>;
+
 /// Each row of `a` multiplied alone, the results stacked.
-fn by_rows(
-    f: fn(&[f32], &[f32], usize, usize, usize) -> Vec<f32>,
-    a: &[f32],
-    b: &[f32],
-    m: usize,
-    k: usize,
-    n: usize,
-) -> Vec<f32> {
+fn by_rows(f: Product, a: &[f32], b: &[f32], m: usize, k: usize, n: usize) -> Vec<f32> {
     (0..m).flat_map(|i| f(&a[i * k..(i + 1) * k], b, 1, k, n)).collect()
 }
 
