@@ -4,8 +4,8 @@
 //! ```sh
 //! cargo run --release --example bytes_bench -- [--preset fast] [--lstm fast] FILE...
 //! ```
-//! `--max N` reads only the first N bytes of each file; `--choose` only prints what the
-//! automatic choice picks; `--batch N` runs the context model alone over N lock-step
+//! `--max N` reads only the first N bytes of each file; `--choose` only prints whether the
+//! byte model treats the file as text; `--batch N` runs the context model alone over N lock-step
 //! streams, as the LSTM's batch splits a file (the LSTM's preset sets it otherwise);
 //! `--x86 auto|on|off` applies the x86 filter as `nnz compress` chooses it, always or never.
 //! What `nnz compress` runs: `-p fast` is `--preset fast` alone
@@ -51,7 +51,8 @@ fn main() -> anyhow::Result<()> {
         let data = filter.forward(&data);
         if choose_only {
             let text = nnz::choose::text_bytes(&data) as f64 / data.len().max(1) as f64;
-            println!("{f}\t{:?}\ttext share {text:.4}", nnz::choose::choose(&data));
+            let kind = if nnz::choose::is_text(&data) { "text" } else { "binary" };
+            println!("{f}\t{kind}\ttext share {text:.4}");
             continue;
         }
         let mut cfg = ByteCtxConfig::preset_for(&preset, data.len() as u64)?;

@@ -95,9 +95,6 @@ pub enum ModelSpec {
     Bytes(BytesRequest),
     /// Bytes, no dictionary: the byte context model alone (a preset name).
     ByteCtx(String),
-    /// Chosen per frame by a look at the input ([`crate::choose`]): the tokenized LSTM
-    /// mixture for large text, the byte model otherwise.
-    Auto { lstm: LstmRequest, bytes: BytesRequest },
 }
 
 /// The byte model: a preset of the byte context model and the neural model over bytes.
@@ -251,24 +248,14 @@ impl ModelSpec {
             ModelSpec::ByteCtx(preset) => {
                 ByteCtxConfig::preset(preset)?;
             }
-            ModelSpec::Auto { lstm, bytes } => {
-                lstm.resolve(1 << 20, 256)?;
-                bytes.resolve(1 << 20)?;
-            }
             ModelSpec::Store | ModelSpec::Order2 => {}
         }
         Ok(())
     }
 
-    /// The request for this frame: [`ModelSpec::Auto`] looks at the data and picks.
+    /// The request for this frame: the byte model looks at whether the frame is text.
     fn for_data(&self, data: &[u8]) -> ModelSpec {
         match self {
-            ModelSpec::Auto { lstm, bytes } => match crate::choose::choose(data) {
-                crate::choose::Choice::Tokens => ModelSpec::Lstm(lstm.clone()),
-                crate::choose::Choice::Bytes => {
-                    ModelSpec::Bytes(BytesRequest { text: crate::choose::is_text(data), ..bytes.clone() })
-                }
-            },
             ModelSpec::Bytes(req) => {
                 ModelSpec::Bytes(BytesRequest { text: crate::choose::is_text(data), ..req.clone() })
             }
@@ -293,7 +280,6 @@ impl ModelSpec {
             ModelSpec::Transformer(req) => Some(Model::Transformer(req.resolve(symbols, vocab)?)),
             ModelSpec::Bytes(req) => Some(req.resolve(symbols)?),
             ModelSpec::ByteCtx(preset) => Some(Model::ByteCtx(ByteCtxConfig::preset_for(preset, symbols)?)),
-            ModelSpec::Auto { .. } => unreachable!("resolved by for_data first"),
         })
     }
 }

@@ -191,8 +191,8 @@ pub struct CompressArgs {
     pub common: CommonArgs,
     #[command(flatten)]
     pub level: LevelFlags,
-    /// The predictor; `auto` (the default) picks `bytes`, or `lstm` for text of 32 MiB
-    /// and more (per block)
+    /// The predictor; `auto` (the default) is the model nnz recommends for the input: today
+    /// `bytes` for every input, which measured better than the tokenized models on every text tried
     #[arg(long, value_enum, default_value_t = ModelArg::Auto)]
     pub model: ModelArg,
     /// Model size, for every model (default: fast): tiny (tests), fast (the default), default (1–6%
@@ -282,7 +282,8 @@ pub fn level_preset(level: u8) -> &'static str {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum ModelArg {
-    /// `bytes`, or `lstm` for text blocks of 32 MiB and more (src/choose.rs)
+    /// The recommended model: `bytes` for every input (measured better than `lstm` and
+    /// `transformer` on every text tried, src/choose.rs)
     Auto,
     /// Bytes, no dictionary: byte context model (orders 0-8, words, lines, sparse, record
     /// and 1-bit image contexts, match; x86 call filter when code is detected), mixed with
@@ -335,12 +336,9 @@ impl CompressArgs {
             (req, name)
         };
         let (model, preset) = match self.model {
-            ModelArg::Auto => {
-                let (lstm, name) = lstm_request();
-                let bytes = BytesRequest { preset: preset_name.clone(), lstm: lstm.clone(), text: false };
-                (ModelSpec::Auto { lstm, bytes }, name)
-            }
-            ModelArg::Bytes => {
+            // `auto` is the byte model: it measured better than the tokenized models on
+            // every input tried (src/choose.rs).
+            ModelArg::Auto | ModelArg::Bytes => {
                 let (lstm, name) = lstm_request();
                 (ModelSpec::Bytes(BytesRequest { preset: preset_name.clone(), lstm, text: false }), name)
             }

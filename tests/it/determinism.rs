@@ -11,7 +11,7 @@ fn every_kernel_path_writes_and_reads_the_same_bits() {
 
 /// Regenerate (only with a format or numerics version bump!) with:
 /// `./target/release/nnz compress -f -p tiny --model lstm data/enwik4 data/golden/enwik4.tiny.v2.nnz`
-/// (`--model lstm`: the default became `auto`, which picks the byte model at this size;
+/// (`--model lstm`: the default became `auto`, which is the byte model;
 /// the golden file pins the tokenized LSTM mixture, as it always did). The format-1 file
 /// data/golden/enwik4.tiny.nnz, which the first release wrote with the same command, must
 /// still decode.
