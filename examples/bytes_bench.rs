@@ -50,9 +50,10 @@ fn main() -> anyhow::Result<()> {
         eprintln!("{f}\tx86 {:?}\tfilter {filter:?}", nnz::filter::x86::stats(&data));
         let data = filter.forward(&data);
         if choose_only {
-            let text = nnz::choose::text_bytes(&data) as f64 / data.len().max(1) as f64;
-            let kind = if nnz::choose::is_text(&data) { "text" } else { "binary" };
-            println!("{f}\t{kind}\ttext share {text:.4}");
+            let text = nnz::choose::text_bytes(&data);
+            let kind = if nnz::choose::counts_as_text(data.len() as u64, text) { "text" } else { "binary" };
+            let share = text as f64 / data.len().max(1) as f64;
+            println!("{f}\t{kind}\ttext share {share:.4}");
             continue;
         }
         let mut cfg = ByteCtxConfig::preset_for(&preset, data.len() as u64)?;
