@@ -17,7 +17,7 @@
 use nnz::filter::Filter;
 use nnz::model::bytectx::{ByteCtx, ByteCtxConfig, ByteMix};
 use nnz::model::lstm::{Lstm, LstmConfig};
-use nnz::model::Predictor;
+use nnz::model::{step_cost, Predictor};
 use std::time::Instant;
 
 fn main() -> anyhow::Result<()> {
@@ -89,27 +89,28 @@ fn main() -> anyhow::Result<()> {
         };
         let b = model.batch();
         let len = data.len().div_ceil(b);
-        let mut probs = vec![0.0f32; 256 * b];
+        let mut probs = Vec::new();
         let mut step = vec![0u16; b];
         let mut bits = 0.0f64;
-        // `BYTES_COSTS=PATH`: every byte's cost in bits, as little-endian f32, for analysis.
+        // `BYTES_COSTS=PATH`: every step's cost in bits, as little-endian f32 (one per
+        // step of B bytes), for analysis.
         let costs_path = std::env::var("BYTES_COSTS").ok();
-        let mut costs = costs_path.as_ref().map(|_| vec![0.0f32; data.len()]);
+        let mut costs = costs_path.as_ref().map(|_| Vec::with_capacity(len));
         let start = Instant::now();
         for t in 0..len {
-            model.predict(&mut probs);
+            let mut n = 0;
             for (s, sym) in step.iter_mut().enumerate() {
                 let i = s * len + t;
                 *sym = if i < data.len() { data[i] as u16 } else { 0 };
-                if i < data.len() {
-                    let c = -(probs[s * 256 + *sym as usize].max(1e-9) as f64).log2();
-                    bits += c;
-                    if let Some(costs) = costs.as_mut() {
-                        costs[i] = c as f32;
-                    }
-                }
+                n += (i < data.len()) as usize;
             }
-            model.update(&step);
+            // Streams end only at the tail, so the live ones are the first `n`. The
+            // engine's path: bit by bit where the model has one (`nnz compress`).
+            let c = step_cost(model.as_mut(), &step, n, &mut probs);
+            bits += c;
+            if let Some(costs) = costs.as_mut() {
+                costs.push(c as f32);
+            }
         }
         let secs = start.elapsed().as_secs_f64();
         if let (Some(path), Some(costs)) = (&costs_path, &costs) {

@@ -80,24 +80,35 @@ fn byte_model_writes_the_same_bits_on_every_kernel_path() {
 }
 
 /// Pins the byte context model's bits (the network-free byte model, so that swapping the
-/// neural part of `--model bytes` leaves it valid). Regenerate (only with a format or
-/// numerics version bump, or a deliberate change of the byte context model) with:
-/// `./target/release/nnz compress -f -p tiny --model bytectx data/obj2.8k data/golden/obj2.8k.bytectx-bits.tiny.v2.nnz`
-/// The files the same command wrote before must still decode: data/golden/obj2.8k.bytectx.tiny.nnz
-/// (format 1) and data/golden/obj2.8k.bytectx.tiny.v2.nnz (format 2, the byte model
-/// coded as 256-way distributions, its versions 3 and 4).
+/// neural part of `--model bytes` leaves it valid), on a binary file and a text (primed).
+/// Regenerate (only with a format or numerics version bump, or a deliberate change of the
+/// byte context model) with:
+/// `./target/release/nnz compress -f -p tiny --model bytectx data/obj2.8k data/golden/obj2.8k.bytectx-gen2.tiny.v2.nnz`
+/// `./target/release/nnz compress -f -p tiny --model bytectx data/enwik4 data/golden/enwik4.bytectx-gen2.tiny.v2.nnz`
+/// The files the same commands wrote before must still decode: data/golden/obj2.8k.bytectx.tiny.nnz
+/// (format 1), data/golden/obj2.8k.bytectx.tiny.v2.nnz (format 2, the byte model coded as
+/// 256-way distributions, its versions 3 and 4), data/golden/obj2.8k.bytectx-bits.tiny.v2.nnz
+/// and data/golden/enwik4.bytectx-bits.tiny.v2.nnz (bit by bit, generation 1: versions 5
+/// and 6).
 #[test]
 fn byte_context_golden_file_is_reproduced_bit_for_bit() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let data = std::fs::read(root.join("data/obj2.8k")).unwrap();
-    let old = std::fs::read(root.join("data/golden/obj2.8k.bytectx.tiny.nnz")).unwrap();
-    assert_eq!(run(&["decompress", "-q"], &old).stdout, data, "the format-1 golden file no longer decodes");
-    let tree = std::fs::read(root.join("data/golden/obj2.8k.bytectx.tiny.v2.nnz")).unwrap();
-    assert_eq!(run(&["decompress", "-q"], &tree).stdout, data, "the distribution-path golden file no longer decodes");
-    let golden = std::fs::read(root.join("data/golden/obj2.8k.bytectx-bits.tiny.v2.nnz")).unwrap();
-    assert_eq!(run(&["decompress", "-q"], &golden).stdout, data, "the golden file no longer decodes");
-    let now = run(&["compress", "-q", "-p", "tiny", "--model", "bytectx"], &data).stdout;
-    assert!(now == golden, "compressing data/obj2.8k with -p tiny --model bytectx no longer gives the golden file");
+    let text = std::fs::read(root.join("data/enwik4")).unwrap();
+    let decodes = |name: &str, want: &[u8], what: &str| {
+        let file = std::fs::read(root.join("data/golden").join(name)).unwrap();
+        assert_eq!(run(&["decompress", "-q"], &file).stdout, want, "the {what} golden file {name} no longer decodes");
+        file
+    };
+    decodes("obj2.8k.bytectx.tiny.nnz", &data, "format-1");
+    decodes("obj2.8k.bytectx.tiny.v2.nnz", &data, "distribution-path");
+    decodes("obj2.8k.bytectx-bits.tiny.v2.nnz", &data, "generation-1 (version 5)");
+    decodes("enwik4.bytectx-bits.tiny.v2.nnz", &text, "generation-1 primed (version 6)");
+    for (name, input) in [("obj2.8k.bytectx-gen2.tiny.v2.nnz", &data), ("enwik4.bytectx-gen2.tiny.v2.nnz", &text)] {
+        let golden = decodes(name, input, "current");
+        let now = run(&["compress", "-q", "-p", "tiny", "--model", "bytectx"], input).stdout;
+        assert!(now == golden, "compressing with -p tiny --model bytectx no longer gives data/golden/{name}");
+    }
 }
 
 /// Synthetic x86-like code: calls and jumps from many places to a few targets, between
@@ -168,12 +179,12 @@ fn a_byte_model_file_of_an_older_version_is_refused_with_a_message() {
     }
 }
 
-/// The byte context model's version byte and, with a primer (version 6, bit by bit;
-/// 4 before), its length.
+/// The byte context model's version byte and, with a primer (version 8, generation 2;
+/// 6 and 4 before), its length.
 fn primer_of(packed: &[u8]) -> (u8, Option<u32>) {
     let frames = nnz::engine::list_frames(packed).unwrap();
     let p = &frames[0].model_params[1..];
-    let primer = (p[0] == 4 || p[0] == 6).then(|| u32::from_le_bytes([p[12], p[13], p[14], p[15]]));
+    let primer = matches!(p[0], 4 | 6 | 8).then(|| u32::from_le_bytes([p[12], p[13], p[14], p[15]]));
     (p[0], primer)
 }
 
@@ -182,14 +193,14 @@ fn text_frames_are_primed_and_binary_frames_are_not() {
     // Text, with and without the LSTM: the tiny preset's 4 KiB of the primer.
     let text = prefix("canterbury/alice29.txt", 3_000);
     let primed = roundtrip(&text, &["-p", "tiny", "--model", "bytes"]);
-    assert_eq!(primer_of(&primed), (6, Some(4096)));
+    assert_eq!(primer_of(&primed), (8, Some(4096)));
     assert!(info(&primed).contains("primer:            4096 bytes"), "{}", info(&primed));
     let alone = roundtrip(&text, &["-p", "tiny", "--model", "bytectx"]);
     let frames = nnz::engine::list_frames(&alone).unwrap();
-    assert_eq!(frames[0].model_params[0], 6);
-    // Binary: none, and the version-5 layout.
+    assert_eq!(frames[0].model_params[0], 8);
+    // Binary: none, and the version-7 layout.
     let code = prefix("calgary/obj2", 3_000);
     let plain = roundtrip(&code, &["-p", "tiny", "--model", "bytes"]);
-    assert_eq!(primer_of(&plain), (5, None));
+    assert_eq!(primer_of(&plain), (7, None));
     assert!(!info(&plain).contains("primer:"), "{}", info(&plain));
 }

@@ -25,6 +25,11 @@ pub struct ByteCtxConfig {
     /// versions 5 and 6) or as one symbol of the 256-way distribution of the whole
     /// tree (versions 3 and 4, still decoded).
     pub bits: bool,
+    /// The model's generation: 1, the model of versions 3 to 6; 2 (versions 7 and 8,
+    /// bit path only) adds the contexts of [`N_CTX_GEN2`] and the match APM. A
+    /// generation-1 model is the generation-2 code with those parts absent (their
+    /// inputs 0, their tables untouched), so old files decode as they were written.
+    pub generation: u8,
     /// The reversible filter the frame's bytes went through before coding (chosen per
     /// frame by the engine; the presets say none).
     pub filter: Filter,
@@ -66,11 +71,15 @@ impl ByteCtxConfig {
     /// primer's length and checksum ([`crate::model::primer::check`]); a configuration
     /// without a primer is written as version 3, which reads as before. Versions 5 and
     /// 6 are 3 and 4 coded bit by bit ([`ByteCtxConfig::bits`]): the same model,
-    /// unpruned, and the same layout.
+    /// unpruned, and the same layout. Versions 7 and 8 are 5 and 6 with the generation-2
+    /// model ([`ByteCtxConfig::generation`]); all of 3 to 8 decode.
     const VERSION: u8 = 3;
     const VERSION_PRIMED: u8 = 4;
     const VERSION_BITS: u8 = 5;
     const VERSION_BITS_PRIMED: u8 = 6;
+    /// Versions 7 and 8: 5 and 6 with the generation-2 model.
+    const VERSION_GEN2: u8 = 7;
+    const VERSION_GEN2_PRIMED: u8 = 8;
     /// Serialized size with a primer.
     pub const BYTES_PRIMED: usize = 20;
 
@@ -78,8 +87,8 @@ impl ByteCtxConfig {
     /// version this nnz does not read).
     pub fn encoded_len(version: u8) -> Option<usize> {
         match version {
-            Self::VERSION | Self::VERSION_BITS => Some(Self::BYTES),
-            Self::VERSION_PRIMED | Self::VERSION_BITS_PRIMED => Some(Self::BYTES_PRIMED),
+            Self::VERSION | Self::VERSION_BITS | Self::VERSION_GEN2 => Some(Self::BYTES),
+            Self::VERSION_PRIMED | Self::VERSION_BITS_PRIMED | Self::VERSION_GEN2_PRIMED => Some(Self::BYTES_PRIMED),
             _ => None,
         }
     }
@@ -96,6 +105,7 @@ impl ByteCtxConfig {
             filter: Filter::None,
             primer: 0,
             bits: true,
+            generation: 2,
         };
         Ok(match name {
             "tiny" => ByteCtxConfig { primer: 4096, ..base },
@@ -135,6 +145,8 @@ impl ByteCtxConfig {
         ensure!((1..=1023).contains(&self.limit), "byte model: limit {} not in 1..=1023", self.limit);
         ensure!(self.prune <= 24, "byte model: prune {} not in 0..=24", self.prune);
         ensure!(!self.bits || self.prune == 0, "byte model: the bit path prunes nothing, not {}", self.prune);
+        ensure!((1..=2).contains(&self.generation), "byte model: generation {} not 1 or 2", self.generation);
+        ensure!(self.generation == 1 || self.bits, "byte model: generation 2 is coded bit by bit");
         ensure!(self.lr.is_finite() && self.lr > 0.0 && self.lr <= 1.0, "byte model: learning rate {}", self.lr);
         ensure!(
             self.primer as usize <= PRIMER.len(),
@@ -146,11 +158,13 @@ impl ByteCtxConfig {
     }
 
     pub fn to_bytes(&self) -> Vec<u8> {
-        let version = match (self.bits, self.primer != 0) {
-            (false, false) => Self::VERSION,
-            (false, true) => Self::VERSION_PRIMED,
-            (true, false) => Self::VERSION_BITS,
-            (true, true) => Self::VERSION_BITS_PRIMED,
+        let version = match (self.generation, self.bits, self.primer != 0) {
+            (1, false, false) => Self::VERSION,
+            (1, false, true) => Self::VERSION_PRIMED,
+            (1, true, false) => Self::VERSION_BITS,
+            (1, true, true) => Self::VERSION_BITS_PRIMED,
+            (_, _, false) => Self::VERSION_GEN2,
+            (_, _, true) => Self::VERSION_GEN2_PRIMED,
         };
         let mut out = vec![version, self.table_bits, self.match_bits, self.history_bits];
         out.extend_from_slice(&self.limit.to_le_bytes());
@@ -172,12 +186,12 @@ impl ByteCtxConfig {
                  version of nnz",
                 b[0],
                 Self::VERSION,
-                Self::VERSION_BITS_PRIMED
+                Self::VERSION_GEN2_PRIMED
             );
         };
         ensure!(b.len() == len, "byte model parameters: {} bytes, expected {len}", b.len());
         let mut primer = 0;
-        if b[0] == Self::VERSION_PRIMED || b[0] == Self::VERSION_BITS_PRIMED {
+        if matches!(b[0], Self::VERSION_PRIMED | Self::VERSION_BITS_PRIMED | Self::VERSION_GEN2_PRIMED) {
             primer = u32::from_le_bytes([b[12], b[13], b[14], b[15]]);
             ensure!(
                 primer != 0 && primer as usize <= PRIMER.len(),
@@ -202,6 +216,7 @@ impl ByteCtxConfig {
             filter: Filter::from_byte(b[11])?,
             primer,
             bits: b[0] >= Self::VERSION_BITS,
+            generation: if b[0] >= Self::VERSION_GEN2 { 2 } else { 1 },
         };
         cfg.validate()?;
         Ok(cfg)

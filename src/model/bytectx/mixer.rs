@@ -70,15 +70,15 @@ impl ByteCtx {
             let st = slot.map_or(0, |s| self.states[s][j]) as usize;
             let at = i * MAP_SIZE + run_state(metas[i], k) * BH_STATES + st;
             sc.map_at[k * N_CTX + i] = at as u32;
-            x[i] = self.stretch[(c >> (COUNT_BITS + 10)) as usize];
-            x[IN_MAP + i] = self.stretch[(self.maps[at] >> (COUNT_BITS + 10)) as usize];
+            x[in_counter(i)] = self.stretch[(c >> (COUNT_BITS + 10)) as usize];
+            x[in_map(i)] = self.stretch[(self.maps[at] >> (COUNT_BITS + 10)) as usize];
         }
         // Absent contexts (NO_CTX) say nothing, not even through their maps.
         for i in 0..N_CTX {
             if env.absent >> i & 1 != 0 {
                 sc.map_at[k * N_CTX + i] = NO_MAP;
-                x[i] = 0.0;
-                x[IN_MAP + i] = 0.0;
+                x[in_counter(i)] = 0.0;
+                x[in_map(i)] = 0.0;
             }
         }
         // The neural model: p(bit = 1 at node k) = mass(2k + 1) / mass(k).
@@ -128,7 +128,14 @@ impl ByteCtx {
         let a2 = self.apm2[row2 + lo] * (1.0 - frac) + self.apm2[row2 + lo + 1] * frac;
         sc.apm2_at[k] = (row2 + lo) as u32;
         sc.full[k] = true;
-        ((p + 1.5 * a + 1.5 * a2) * 0.25).clamp(P_MIN, 1.0 - P_MIN)
+        if self.cfg.generation == 1 {
+            return ((p + 1.5 * a + 1.5 * a2) * 0.25).clamp(P_MIN, 1.0 - P_MIN);
+        }
+        // Generation 2: a third APM, by the match model's expected byte and length.
+        let row3 = (env.h3 * 256 + k) * APM_BUCKETS;
+        let a3 = self.apm3[row3 + lo] * (1.0 - frac) + self.apm3[row3 + lo + 1] * frac;
+        sc.apm3_at[k] = (row3 + lo) as u32;
+        ((p + a + a2 + a3) * 0.25).clamp(P_MIN, 1.0 - P_MIN)
     }
 
     /// The weight sets of node `k`'s mixers (see [`ByteCtx::full_node`]).

@@ -6,7 +6,9 @@
 //! (the last 1, 2, 3, 4, 5, 6, 8 bytes, the current word, sparse contexts that skip the
 //! last byte, the column of a fixed-length record, text contexts: the last three words,
 //! the byte above in the previous line; for binary data the pixels around the next byte
-//! in the rows above of a 1-bit image, ...) owns, in one shared hash table, a
+//! in the rows above of a 1-bit image; since generation 2 also sparse contexts, the
+//! indentation and bracket nesting of source code, and the match model's expected byte,
+//! ...) owns, in one shared hash table, a
 //! probability counter for every node: the chance that the next bit is 1 given the
 //! context and the bits of the byte so far, plus the context's last byte and how many
 //! times in a row it came (its run), and a bit-history state per node (paq's
@@ -18,13 +20,18 @@
 //! chosen by the node and the state of the match model, by the last byte, by the byte
 //! before, by the node and the last byte, by the depth and the match state, by the depth
 //! and the position in a word; a final mixer per node and match state combines them, and two
-//! adaptive probability maps (APM, "SSE": by the last byte, by a hash of the last two)
-//! refine the result. The probability of byte `c` is the product of the 8 node
+//! adaptive probability maps (APM, "SSE": by the last byte, by a hash of the last two;
+//! generation 2 adds a third, by the match model's expected byte) refine the result. The probability of byte `c` is the product of the 8 node
 //! probabilities on its path:
 //!
 //! ```text
 //! P(c) = Π_{d=0..8} p(bit_d(c) | node_d(c)),   node_0 = 1, node_{d+1} = 2·node_d + bit_d(c)
 //! ```
+//!
+//! Generation 2 (versions 7 and 8, [`ByteCtxConfig::generation`]) is generation 1
+//! (versions 3 to 6) with more contexts and an APM; the code is one, and generation 1 is
+//! generation 2 with those parts absent, so old files decode bit for bit (the golden
+//! files of both generations are tested).
 //!
 //! Since version 5 the engine codes those 8 bits one at a time ([`BitPredictor`]), so
 //! only the nodes on the path are evaluated; versions 3 and 4 decode through the full
@@ -115,13 +122,26 @@ use anyhow::{bail, ensure, Result};
 /// Number of hashed contexts (each with a counter per node): the general ones, then the
 /// text contexts ([`Stream::text_contexts`]), then the block for binary data
 /// ([`bin_contexts`]; without a trusted record length, two more text contexts), then one
-/// of each stream's own.
+/// of each stream's own: the contexts of generation 1 (versions 3 to 6). Generation 2
+/// adds the sparse and code contexts ([`sparse_code_contexts`]) and the match model's
+/// expected byte.
 const N_CTX_BASE: usize = 12;
 const N_CTX_TEXT: usize = 4;
 const N_CTX_BIN: usize = 4;
 /// Contexts of one stream alone (see `advance`).
 const N_CTX_LOCAL: usize = 1;
-const N_CTX: usize = N_CTX_BASE + N_CTX_TEXT + N_CTX_BIN + N_CTX_LOCAL;
+const N_CTX_GEN1: usize = N_CTX_BASE + N_CTX_TEXT + N_CTX_BIN + N_CTX_LOCAL;
+/// Generation 2: sparse contexts (two always, two on binary data), code contexts (two,
+/// on text), and the match model's expected byte with the match length and last byte.
+const N_CTX_SPARSE: usize = 6;
+const N_CTX_MATCH: usize = 1;
+const N_CTX_GEN2: usize = N_CTX_SPARSE + N_CTX_MATCH;
+const SPARSE_CTX: usize = N_CTX_GEN1;
+const MATCH_CTX: usize = N_CTX_GEN1 + N_CTX_SPARSE;
+const N_CTX: usize = N_CTX_GEN1 + N_CTX_GEN2;
+/// A stream counts as binary (for the contexts of [`sparse_code_contexts`]) while its
+/// [`Stream::binary`] score is at least this: a quarter of the recent bytes not text.
+const BINARY_ON: u32 = 1 << 14;
 /// Where the block for binary data starts.
 const BIN_CTX: usize = N_CTX_BASE + N_CTX_TEXT;
 /// A context hash that stands for "no context": never stored, its inputs are 0. (Not 0:
@@ -141,19 +161,37 @@ const MIN_IMAGE_ROW: u64 = 16;
 const STRONG_VOTES: u32 = 16;
 /// Mixer inputs: the contexts' counters, the same through their adaptive maps, the
 /// match model, the neural model, a bias, the neural model in the linear domain,
-/// padding to a multiple of 8 (see [`dot`]).
-const N_IN: usize = (2 * N_CTX + 4).div_ceil(8) * 8;
-const IN_MAP: usize = N_CTX;
-const IN_MATCH: usize = 2 * N_CTX;
-const IN_NN: usize = 2 * N_CTX + 1;
-const IN_BIAS: usize = 2 * N_CTX + 2;
+/// padding to a multiple of 8 (see [`dot`]); then generation 2's contexts, counters and
+/// maps, padded again. Generation 1's inputs keep the places they had in versions 3 to 6
+/// and generation 2's are 0 there, so the dot products are the same sums (adding 0 to
+/// a lane changes no bit of a non-zero sum).
+const IN_GEN1: usize = (2 * N_CTX_GEN1 + 4).div_ceil(8) * 8;
+const N_IN: usize = IN_GEN1 + (2 * N_CTX_GEN2).div_ceil(8) * 8;
+const IN_MATCH: usize = 2 * N_CTX_GEN1;
+const IN_NN: usize = 2 * N_CTX_GEN1 + 1;
+const IN_BIAS: usize = 2 * N_CTX_GEN1 + 2;
+/// The input of context `i`'s counter, and of its adaptive map.
+const fn in_counter(i: usize) -> usize {
+    if i < N_CTX_GEN1 {
+        i
+    } else {
+        IN_GEN1 + i - N_CTX_GEN1
+    }
+}
+const fn in_map(i: usize) -> usize {
+    if i < N_CTX_GEN1 {
+        N_CTX_GEN1 + i
+    } else {
+        IN_GEN1 + N_CTX_GEN2 + i - N_CTX_GEN1
+    }
+}
 /// The neural model's probability once more, in the linear domain: `(p − ½)·NN_LINEAR`
 /// (it fills one of the padding slots, so it costs no time). The stretched input says
 /// how sure the network is, this one lets a mixer trust its middle range more than its
 /// extremes. Byte model `default` (LSTM mixed in): paper2 1.9527 → 1.9515 bits per byte
 /// (1.9523 with a scale of 2, 1.9517 with 4), obj2 1.5967 → 1.5931, first 200 kB of
 /// kennedy.xls 0.1359 → 0.1352.
-const IN_NN_LINEAR: usize = 2 * N_CTX + 3;
+const IN_NN_LINEAR: usize = 2 * N_CTX_GEN1 + 3;
 const NN_LINEAR: f32 = 8.0;
 /// Mixer weight sets: per node (256), match state (4) and how many of the orders 1-6
 /// have been seen (0..=5).
@@ -221,6 +259,11 @@ const APM_BUCKETS: usize = 33;
 const APM_RATE: f32 = 0.02;
 /// The second APM's contexts: a hash of the last two bytes, this many bits.
 const APM2_BITS: u32 = 8;
+/// The third APM's contexts (generation 2): the last byte without a match (0-255), the
+/// expected byte with a match shorter than 16 (256-511), 16 to 31 (512-767), longer
+/// (768-1023). Tuning set, `fast`: mean −0.055% (kennedy.xls −0.22%, pic −0.20%, the
+/// texts −0.03 to −0.07%); an order-3 hash of 10 bits in its place: −0.013%.
+const APM3_BITS: u32 = 10;
 /// Counters: 22-bit probability, 10-bit count.
 const COUNT_BITS: u32 = 10;
 const COUNT_MASK: u32 = (1 << COUNT_BITS) - 1;
@@ -273,6 +316,9 @@ pub struct ByteCtx {
     apm: Vec<f32>,
     /// APM over (hash of the last two bytes, node) × stretch buckets.
     apm2: Vec<f32>,
+    /// Generation 2: APM over (the match model's expected byte and length, or the last
+    /// byte without a match, node) × stretch buckets; empty in generation 1.
+    apm3: Vec<f32>,
     streams: Vec<Stream>,
     /// The record lengths all streams' record detectors voted for.
     records: Records,
@@ -321,12 +367,16 @@ impl ByteCtx {
         }
         let mut weights = vec![0.0f32; (batch * FIRST_SETS + SHARED_SETS) * N_IN];
         for w in weights.chunks_exact_mut(N_IN) {
-            w[..N_CTX].fill(0.07);
-            w[IN_MAP..IN_MAP + N_CTX].fill(0.07);
+            for i in 0..N_CTX {
+                w[in_counter(i)] = 0.07;
+                w[in_map(i)] = 0.07;
+            }
             w[IN_MATCH] = 0.5;
             w[IN_NN] = 0.5;
         }
         let apm2 = apm.chunks_exact(APM_BUCKETS).next().unwrap_or(&[]).repeat(256 << APM2_BITS);
+        let apm3_rows = if cfg.generation >= 2 { 256 << APM3_BITS } else { 0 };
+        let apm3 = apm.chunks_exact(APM_BUCKETS).next().unwrap_or(&[]).repeat(apm3_rows);
         let bh = BitHistory::new();
         let mut model = ByteCtx {
             table: super::huge::vec([0u32; 16], 1 << cfg.table_bits),
@@ -343,6 +393,7 @@ impl ByteCtx {
             match_counters: vec![FRESH; 64 * 2],
             apm,
             apm2,
+            apm3,
             streams: (0..batch).map(|_| Stream::new(per_stream)).collect(),
             records: Records::default(),
             stretch: stretch_table(),
@@ -414,7 +465,7 @@ impl ByteCtx {
         self.table.len() * (68 + 16)
             + self.match_index.len() * 8
             + self.weights.len() * 4
-            + self.apm.len() * 4
+            + (self.apm.len() + self.apm2.len() + self.apm3.len()) * 4
             + self.streams.iter().map(|s| s.hist.len() + s.scratch.inputs.len() * 4 + 256 * 80).sum::<usize>()
     }
 }

@@ -144,8 +144,12 @@ impl ByteCtx {
                     unsafe { _mm_prefetch(v[at..].as_ptr() as *const i8, _MM_HINT_T0) };
                 }
             };
-            for (table, row) in [(&self.apm, env.c1 * 256 + k), (&self.apm2, env.h2 * 256 + k)] {
-                fetch(&table[row * APM_BUCKETS..(row + 1) * APM_BUCKETS]);
+            for (table, row) in
+                [(&self.apm, env.c1 * 256 + k), (&self.apm2, env.h2 * 256 + k), (&self.apm3, env.h3 * 256 + k)]
+            {
+                if !table.is_empty() {
+                    fetch(&table[row * APM_BUCKETS..(row + 1) * APM_BUCKETS]);
+                }
             }
             for set in Self::weight_sets(env, k) {
                 fetch(&self.weights[set * N_IN..(set + 1) * N_IN]);
@@ -222,6 +226,7 @@ impl ByteCtx {
             orders_seen: 0,
             c1: 0,
             h2: 0,
+            h3: 0,
             c2: 0,
             wsel: 0,
             absent: 0,
@@ -251,6 +256,10 @@ impl ByteCtx {
         env.c2 = ((s.c8 >> 8) & 0xff) as usize;
         env.wsel = s.word_len.min(7) as usize * 4 + byte_class(env.c1 as u8);
         env.h2 = (hash2(40, s.c8 & 0xffff) >> (64 - APM2_BITS)) as usize;
+        env.h3 = match s.expected {
+            Some(e) => 256 + e as usize + 256 * ((s.match_len >= 16) as usize + (s.match_len >= 32) as usize),
+            None => env.c1,
+        };
         env.set_base = b * FIRST_SETS;
         env.orders_seen = 0;
         env.absent = (0..N_CTX).filter(|&i| ctx[i] == NO_CTX).fold(0, |m, i| m | 1 << i);

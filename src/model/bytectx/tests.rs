@@ -58,14 +58,14 @@ fn config_round_trips_and_rejects_bad_values() {
 }
 
 #[test]
-fn a_primer_is_recorded_with_its_checksum_and_none_keeps_version_5() {
+fn a_primer_is_recorded_with_its_checksum_and_none_keeps_version_7() {
     let primed = ByteCtxConfig::preset("tiny").unwrap();
     assert_eq!(primed.primer, 4096);
     let bytes = primed.to_bytes();
-    assert_eq!((bytes[0], bytes.len()), (6, ByteCtxConfig::BYTES_PRIMED));
+    assert_eq!((bytes[0], bytes.len()), (8, ByteCtxConfig::BYTES_PRIMED));
     let plain = ByteCtxConfig { primer: 0, ..primed.clone() };
     let plain_bytes = plain.to_bytes();
-    assert_eq!((plain_bytes[0], plain_bytes.len()), (5, ByteCtxConfig::BYTES));
+    assert_eq!((plain_bytes[0], plain_bytes.len()), (7, ByteCtxConfig::BYTES));
     assert_eq!(ByteCtxConfig::from_bytes(&plain_bytes).unwrap(), plain);
     // Another primer (another checksum), or more of it than this nnz has: refused.
     let mut other = bytes.clone();
@@ -312,16 +312,24 @@ fn the_bit_path_gives_the_trees_probabilities() {
 #[test]
 fn version_3_and_4_files_keep_the_distribution_path() {
     for primer in [0, 4096] {
-        let cfg = ByteCtxConfig { bits: false, prune: 8, primer, ..ByteCtxConfig::preset("tiny").unwrap() };
+        let cfg =
+            ByteCtxConfig { bits: false, prune: 8, primer, generation: 1, ..ByteCtxConfig::preset("tiny").unwrap() };
         let bytes = cfg.to_bytes();
         assert_eq!(bytes[0], if primer == 0 { 3 } else { 4 });
         assert_eq!(ByteCtxConfig::from_bytes(&bytes).unwrap(), cfg);
         assert!(ByteCtx::new(&cfg, 1).bits().is_none());
         let bits = ByteCtxConfig { bits: true, prune: 0, ..cfg };
         assert_eq!(bits.to_bytes()[0], if primer == 0 { 5 } else { 6 });
+        assert_eq!(ByteCtxConfig::from_bytes(&bits.to_bytes()).unwrap(), bits);
         assert!(ByteCtx::new(&bits, 1).bits().is_some());
+        let gen2 = ByteCtxConfig { generation: 2, ..bits };
+        assert_eq!(gen2.to_bytes()[0], if primer == 0 { 7 } else { 8 });
+        assert_eq!(ByteCtxConfig::from_bytes(&gen2.to_bytes()).unwrap(), gen2);
     }
     let bad = ByteCtxConfig { prune: 8, ..ByteCtxConfig::preset("tiny").unwrap() };
+    assert!(bad.validate().is_err());
+    // Generation 2 has no distribution-path version.
+    let bad = ByteCtxConfig { bits: false, ..ByteCtxConfig::preset("tiny").unwrap() };
     assert!(bad.validate().is_err());
 }
 
