@@ -26,7 +26,8 @@ pub struct ByteCtxConfig {
     /// tree (versions 3 and 4, still decoded).
     pub bits: bool,
     /// The model's generation: 1, the model of versions 3 to 6; 2 (versions 7 and 8,
-    /// bit path only) adds the contexts of [`N_CTX_GEN2`] and the match APM. A
+    /// bit path only) adds sparse and source-code contexts, the match model's expected
+    /// byte as a context, and an APM by that byte. A
     /// generation-1 model is the generation-2 code with those parts absent (their
     /// inputs 0, their tables untouched), so old files decode as they were written.
     pub generation: u8,

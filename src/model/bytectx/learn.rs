@@ -74,16 +74,10 @@ impl ByteCtx {
             *vm += err * mx.1;
         }
         let (at, frac) = s.apm_at[k];
-        let at = at as usize;
-        self.apm[at] += (y - self.apm[at]) * (APM_RATE * (1.0 - frac));
-        self.apm[at + 1] += (y - self.apm[at + 1]) * (APM_RATE * frac);
-        let at2 = s.apm2_at[k] as usize;
-        self.apm2[at2] += (y - self.apm2[at2]) * (APM_RATE * (1.0 - frac));
-        self.apm2[at2 + 1] += (y - self.apm2[at2 + 1]) * (APM_RATE * frac);
+        apm_train(&mut self.apm, at as usize, y, frac);
+        apm_train(&mut self.apm2, s.apm2_at[k] as usize, y, frac);
         if self.cfg.generation >= 2 {
-            let at3 = s.apm3_at[k] as usize;
-            self.apm3[at3] += (y - self.apm3[at3]) * (APM_RATE * (1.0 - frac));
-            self.apm3[at3 + 1] += (y - self.apm3[at3 + 1]) * (APM_RATE * frac);
+            apm_train(&mut self.apm3, s.apm3_at[k] as usize, y, frac);
         }
         for &at in &s.map_at[k * N_CTX..(k + 1) * N_CTX] {
             if at != NO_MAP {
@@ -185,10 +179,13 @@ impl ByteCtx {
         // osdb 1.9743 → 1.9769, alice29 1.9877 → 1.9891 (B = 4), pic 0.4302 → 0.4325
         // (B = 8); a second one (order 3) gained more on samba (1.2217), lost more elsewhere.
         s.ctx[BIN_CTX + N_CTX_BIN] = if n_streams == 1 { NO_CTX } else { hash2(104, (c8 & 0xffff) | (b as u64) << 32) };
-        // Generation 2: the sparse and code contexts (absent in generation 1).
-        s.code_state(c);
-        let sparse = if gen2 { sparse_code_contexts(s) } else { [NO_CTX; N_CTX_SPARSE] };
-        s.ctx[SPARSE_CTX..SPARSE_CTX + N_CTX_SPARSE].copy_from_slice(&sparse);
+        // Generation 2: the sparse and code contexts (absent in generation 1, where they
+        // stay NO_CTX from the start).
+        if gen2 {
+            s.code_state(c);
+            let sparse = sparse_code_contexts(s);
+            s.ctx[SPARSE_CTX..SPARSE_CTX + N_CTX_SPARSE].copy_from_slice(&sparse);
+        }
         // Match model: index the last MATCH_MIN bytes, and look for a match if none.
         // Positions are global: byte `i` of stream `b` is `b + B·i`.
         let mut fresh = false;

@@ -50,6 +50,19 @@ pub(super) fn dot(w: &[f32], x: &[f32]) -> f32 {
     ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]))
 }
 
+/// An APM's output: its buckets `at` and `at + 1` interpolated, `frac` of the way.
+#[inline]
+pub(super) fn apm_read(table: &[f32], at: usize, frac: f32) -> f32 {
+    table[at] * (1.0 - frac) + table[at + 1] * frac
+}
+
+/// An APM learns `y` (0 or 1) in the two buckets it read, each by its share of `frac`.
+#[inline]
+pub(super) fn apm_train(table: &mut [f32], at: usize, y: f32, frac: f32) {
+    table[at] += (y - table[at]) * (APM_RATE * (1.0 - frac));
+    table[at + 1] += (y - table[at + 1]) * (APM_RATE * frac);
+}
+
 impl ByteCtx {
     /// The mixed probability that the bit at node `k` is 1: gathers the inputs (the
     /// counters at local node `j` of `slots`, their maps, match, network, bias), runs
@@ -121,20 +134,20 @@ impl ByteCtx {
         let pos = ((d + 8.0) * 2.0).clamp(0.0, (APM_BUCKETS - 1) as f32 - 0.001);
         let lo = pos as usize; // pos ≥ 0: truncation is floor
         let frac = pos - lo as f32;
-        let row = (env.c1 * 256 + k) * APM_BUCKETS;
-        let a = self.apm[row + lo] * (1.0 - frac) + self.apm[row + lo + 1] * frac;
-        sc.apm_at[k] = ((row + lo) as u32, frac);
-        let row2 = (env.h2 * 256 + k) * APM_BUCKETS;
-        let a2 = self.apm2[row2 + lo] * (1.0 - frac) + self.apm2[row2 + lo + 1] * frac;
-        sc.apm2_at[k] = (row2 + lo) as u32;
+        let at = (env.c1 * 256 + k) * APM_BUCKETS + lo;
+        let a = apm_read(&self.apm, at, frac);
+        sc.apm_at[k] = (at as u32, frac);
+        let at2 = (env.h2 * 256 + k) * APM_BUCKETS + lo;
+        let a2 = apm_read(&self.apm2, at2, frac);
+        sc.apm2_at[k] = at2 as u32;
         sc.full[k] = true;
         if self.cfg.generation == 1 {
             return ((p + 1.5 * a + 1.5 * a2) * 0.25).clamp(P_MIN, 1.0 - P_MIN);
         }
         // Generation 2: a third APM, by the match model's expected byte and length.
-        let row3 = (env.h3 * 256 + k) * APM_BUCKETS;
-        let a3 = self.apm3[row3 + lo] * (1.0 - frac) + self.apm3[row3 + lo + 1] * frac;
-        sc.apm3_at[k] = (row3 + lo) as u32;
+        let at3 = (env.h3 * 256 + k) * APM_BUCKETS + lo;
+        let a3 = apm_read(&self.apm3, at3, frac);
+        sc.apm3_at[k] = at3 as u32;
         ((p + a + a2 + a3) * 0.25).clamp(P_MIN, 1.0 - P_MIN)
     }
 

@@ -374,9 +374,10 @@ impl ByteCtx {
             w[IN_MATCH] = 0.5;
             w[IN_NN] = 0.5;
         }
-        let apm2 = apm.chunks_exact(APM_BUCKETS).next().unwrap_or(&[]).repeat(256 << APM2_BITS);
-        let apm3_rows = if cfg.generation >= 2 { 256 << APM3_BITS } else { 0 };
-        let apm3 = apm.chunks_exact(APM_BUCKETS).next().unwrap_or(&[]).repeat(apm3_rows);
+        // The other APMs: `rows` rows, each the identity row.
+        let identity = |rows: usize| apm[..APM_BUCKETS].repeat(rows);
+        let apm2 = identity(256 << APM2_BITS);
+        let apm3 = identity(if cfg.generation >= 2 { 256 << APM3_BITS } else { 0 });
         let bh = BitHistory::new();
         let mut model = ByteCtx {
             table: super::huge::vec([0u32; 16], 1 << cfg.table_bits),

@@ -58,6 +58,7 @@ pub(super) struct Scratch {
     pub(super) apm_at: Vec<(u32, f32)>,
     /// The second APM's entry (same interpolation weight as the first's).
     pub(super) apm2_at: Vec<u32>,
+    /// The third APM's entry (generation 2; same interpolation weight).
     pub(super) apm3_at: Vec<u32>,
     /// Per node and context: the adaptive map entry used (index into `maps`).
     pub(super) map_at: Vec<u32>,
@@ -76,6 +77,7 @@ pub(super) struct NodeEnv {
     pub(super) c1: usize,
     /// The second APM's context (hash of the last two bytes).
     pub(super) h2: usize,
+    /// The third APM's context (generation 2; see [`APM3_BITS`]).
     pub(super) h3: usize,
     /// The byte before the last.
     pub(super) c2: usize,
@@ -137,27 +139,6 @@ impl Stream {
         self.hist[((self.n - back) & mask) as usize]
     }
 
-    /// Text contexts, after byte `c` was appended: ctx[N_CTX_BASE..BIN_CTX].
-    pub(super) fn text_contexts(&mut self, c: u8) {
-        let pos = self.n;
-        if c == b'\n' {
-            self.prev_line_start = self.line_start;
-            self.line_start = pos;
-        }
-        let col = pos - self.line_start;
-        // The byte at the same column of the line above (0 past its end).
-        let q = self.prev_line_start + col;
-        let above = if q < self.line_start { self.back(pos - q) as u64 } else { 0 };
-        let c8 = self.c8;
-        let t = &mut self.ctx[N_CTX_BASE..BIN_CTX];
-        t[0] = hash2(32, hash2(self.word, hash2(self.word_prev, self.word_prev2)));
-        t[1] = hash2(33, c8);
-        t[2] = hash2(34, above | (c8 & 0xff) << 8 | col.min(255) << 16);
-        t[3] = hash2(35, c8 & 0xff_ffff_ffff);
-    }
-}
-
-impl Stream {
     /// Generation 2's per-byte state after byte `c`: how binary the recent bytes are, the
     /// line's indentation and first byte, the nesting of brackets.
     pub(super) fn code_state(&mut self, c: u8) {
@@ -183,11 +164,29 @@ impl Stream {
             _ => {}
         }
     }
+
+    /// Text contexts, after byte `c` was appended: ctx[N_CTX_BASE..BIN_CTX].
+    pub(super) fn text_contexts(&mut self, c: u8) {
+        let pos = self.n;
+        if c == b'\n' {
+            self.prev_line_start = self.line_start;
+            self.line_start = pos;
+        }
+        let col = pos - self.line_start;
+        // The byte at the same column of the line above (0 past its end).
+        let q = self.prev_line_start + col;
+        let above = if q < self.line_start { self.back(pos - q) as u64 } else { 0 };
+        let c8 = self.c8;
+        let t = &mut self.ctx[N_CTX_BASE..BIN_CTX];
+        t[0] = hash2(32, hash2(self.word, hash2(self.word_prev, self.word_prev2)));
+        t[1] = hash2(33, c8);
+        t[2] = hash2(34, above | (c8 & 0xff) << 8 | col.min(255) << 16);
+        t[3] = hash2(35, c8 & 0xff_ffff_ffff);
+    }
 }
 
 /// Generation 2's sparse and code contexts ([`N_CTX_SPARSE`]). Measured one group at a
-/// time on the tuning set (21 files, `fast`, mean change of bits per byte; the speeds are
-/// of the whole context model on book1's first 300 kB, same run):
+/// time on the tuning set (21 files, `fast`, context model alone, change of bits per byte):
 /// - the last byte with the third, and bytes 4 and 5 back: objects and binaries (obj2
 ///   −1.79%, ooffice −1.75%, sum −0.53%), text −0.05% (mean −0.29%);
 /// - on binary data only, the last two bytes with the position mod 4 and bytes 2 and 4
