@@ -27,9 +27,10 @@ pub struct ByteCtxConfig {
     pub bits: bool,
     /// The model's generation: 1, the model of versions 3 to 6; 2 (versions 7 and 8,
     /// bit path only) adds sparse and source-code contexts, the match model's expected
-    /// byte as a context, and an APM by that byte. A
-    /// generation-1 model is the generation-2 code with those parts absent (their
-    /// inputs 0, their tables untouched), so old files decode as they were written.
+    /// byte as a context, and an APM by that byte; 3 (versions 9 and 10) adds indirect
+    /// contexts. An older generation's model is the newest code with the newer parts
+    /// absent (their inputs 0 and in their own lanes, their tables untouched), so old
+    /// files decode as they were written.
     pub generation: u8,
     /// The reversible filter the frame's bytes went through before coding (chosen per
     /// frame by the engine; the presets say none).
@@ -73,7 +74,8 @@ impl ByteCtxConfig {
     /// without a primer is written as version 3, which reads as before. Versions 5 and
     /// 6 are 3 and 4 coded bit by bit ([`ByteCtxConfig::bits`]): the same model,
     /// unpruned, and the same layout. Versions 7 and 8 are 5 and 6 with the generation-2
-    /// model ([`ByteCtxConfig::generation`]); all of 3 to 8 decode.
+    /// model ([`ByteCtxConfig::generation`]), 9 and 10 with generation 3; all of 3 to 10
+    /// decode.
     const VERSION: u8 = 3;
     const VERSION_PRIMED: u8 = 4;
     const VERSION_BITS: u8 = 5;
@@ -81,6 +83,9 @@ impl ByteCtxConfig {
     /// Versions 7 and 8: 5 and 6 with the generation-2 model.
     const VERSION_GEN2: u8 = 7;
     const VERSION_GEN2_PRIMED: u8 = 8;
+    /// Versions 9 and 10: 5 and 6 with the generation-3 model.
+    const VERSION_GEN3: u8 = 9;
+    const VERSION_GEN3_PRIMED: u8 = 10;
     /// Serialized size with a primer.
     pub const BYTES_PRIMED: usize = 20;
 
@@ -88,8 +93,11 @@ impl ByteCtxConfig {
     /// version this nnz does not read).
     pub fn encoded_len(version: u8) -> Option<usize> {
         match version {
-            Self::VERSION | Self::VERSION_BITS | Self::VERSION_GEN2 => Some(Self::BYTES),
-            Self::VERSION_PRIMED | Self::VERSION_BITS_PRIMED | Self::VERSION_GEN2_PRIMED => Some(Self::BYTES_PRIMED),
+            Self::VERSION | Self::VERSION_BITS | Self::VERSION_GEN2 | Self::VERSION_GEN3 => Some(Self::BYTES),
+            Self::VERSION_PRIMED
+            | Self::VERSION_BITS_PRIMED
+            | Self::VERSION_GEN2_PRIMED
+            | Self::VERSION_GEN3_PRIMED => Some(Self::BYTES_PRIMED),
             _ => None,
         }
     }
@@ -106,7 +114,7 @@ impl ByteCtxConfig {
             filter: Filter::None,
             primer: 0,
             bits: true,
-            generation: 2,
+            generation: 3,
         };
         Ok(match name {
             "tiny" => ByteCtxConfig { primer: 4096, ..base },
@@ -146,8 +154,8 @@ impl ByteCtxConfig {
         ensure!((1..=1023).contains(&self.limit), "byte model: limit {} not in 1..=1023", self.limit);
         ensure!(self.prune <= 24, "byte model: prune {} not in 0..=24", self.prune);
         ensure!(!self.bits || self.prune == 0, "byte model: the bit path prunes nothing, not {}", self.prune);
-        ensure!((1..=2).contains(&self.generation), "byte model: generation {} not 1 or 2", self.generation);
-        ensure!(self.generation == 1 || self.bits, "byte model: generation 2 is coded bit by bit");
+        ensure!((1..=3).contains(&self.generation), "byte model: generation {} not 1 to 3", self.generation);
+        ensure!(self.generation == 1 || self.bits, "byte model: generation {} is coded bit by bit", self.generation);
         ensure!(self.lr.is_finite() && self.lr > 0.0 && self.lr <= 1.0, "byte model: learning rate {}", self.lr);
         ensure!(
             self.primer as usize <= PRIMER.len(),
@@ -164,8 +172,10 @@ impl ByteCtxConfig {
             (1, false, true) => Self::VERSION_PRIMED,
             (1, true, false) => Self::VERSION_BITS,
             (1, true, true) => Self::VERSION_BITS_PRIMED,
-            (_, _, false) => Self::VERSION_GEN2,
-            (_, _, true) => Self::VERSION_GEN2_PRIMED,
+            (2, _, false) => Self::VERSION_GEN2,
+            (2, _, true) => Self::VERSION_GEN2_PRIMED,
+            (_, _, false) => Self::VERSION_GEN3,
+            (_, _, true) => Self::VERSION_GEN3_PRIMED,
         };
         let mut out = vec![version, self.table_bits, self.match_bits, self.history_bits];
         out.extend_from_slice(&self.limit.to_le_bytes());
@@ -187,12 +197,15 @@ impl ByteCtxConfig {
                  version of nnz",
                 b[0],
                 Self::VERSION,
-                Self::VERSION_GEN2_PRIMED
+                Self::VERSION_GEN3_PRIMED
             );
         };
         ensure!(b.len() == len, "byte model parameters: {} bytes, expected {len}", b.len());
         let mut primer = 0;
-        if matches!(b[0], Self::VERSION_PRIMED | Self::VERSION_BITS_PRIMED | Self::VERSION_GEN2_PRIMED) {
+        if matches!(
+            b[0],
+            Self::VERSION_PRIMED | Self::VERSION_BITS_PRIMED | Self::VERSION_GEN2_PRIMED | Self::VERSION_GEN3_PRIMED
+        ) {
             primer = u32::from_le_bytes([b[12], b[13], b[14], b[15]]);
             ensure!(
                 primer != 0 && primer as usize <= PRIMER.len(),
@@ -217,7 +230,11 @@ impl ByteCtxConfig {
             filter: Filter::from_byte(b[11])?,
             primer,
             bits: b[0] >= Self::VERSION_BITS,
-            generation: if b[0] >= Self::VERSION_GEN2 { 2 } else { 1 },
+            generation: match b[0] {
+                Self::VERSION_GEN3.. => 3,
+                Self::VERSION_GEN2.. => 2,
+                _ => 1,
+            },
         };
         cfg.validate()?;
         Ok(cfg)

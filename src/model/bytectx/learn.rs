@@ -186,6 +186,10 @@ impl ByteCtx {
             let sparse = sparse_code_contexts(s);
             s.ctx[SPARSE_CTX..SPARSE_CTX + N_CTX_SPARSE].copy_from_slice(&sparse);
         }
+        if self.cfg.generation >= 3 {
+            let ind = s.indirect_contexts();
+            s.ctx[GEN3_CTX..GEN3_CTX + N_CTX_GEN3].copy_from_slice(&ind);
+        }
         // Match model: index the last MATCH_MIN bytes, and look for a match if none.
         // Positions are global: byte `i` of stream `b` is `b + B·i`.
         let mut fresh = false;

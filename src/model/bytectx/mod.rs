@@ -7,8 +7,9 @@
 //! last byte, the column of a fixed-length record, text contexts: the last three words,
 //! the byte above in the previous line; for binary data the pixels around the next byte
 //! in the rows above of a 1-bit image; since generation 2 also sparse contexts, the
-//! indentation and bracket nesting of source code, and the match model's expected byte,
-//! ...) owns, in one shared hash table, a
+//! indentation and bracket nesting of source code, and the match model's expected byte;
+//! since generation 3 the indirect contexts, the bytes that followed the last byte and
+//! the last two the previous times ...) owns, in one shared hash table, a
 //! probability counter for every node: the chance that the next bit is 1 given the
 //! context and the bits of the byte so far, plus the context's last byte and how many
 //! times in a row it came (its run), and a bit-history state per node (paq's
@@ -31,7 +32,8 @@
 //! Generation 2 (versions 7 and 8, [`ByteCtxConfig::generation`]) is generation 1
 //! (versions 3 to 6) with more contexts and an APM; the code is one, and generation 1 is
 //! generation 2 with those parts absent, so old files decode bit for bit (the golden
-//! files of both generations are tested).
+//! files of every generation are tested). Generation 3 (versions 9 and 10) adds the
+//! indirect contexts ([`Stream::indirect_contexts`]) the same way.
 //!
 //! Since version 5 the engine codes those 8 bits one at a time ([`BitPredictor`]), so
 //! only the nodes on the path are evaluated; versions 3 and 4 decode through the full
@@ -124,7 +126,7 @@ use anyhow::{bail, ensure, Result};
 /// ([`bin_contexts`]; without a trusted record length, two more text contexts), then one
 /// of each stream's own: the contexts of generation 1 (versions 3 to 6). Generation 2
 /// adds the sparse and code contexts ([`sparse_code_contexts`]) and the match model's
-/// expected byte.
+/// expected byte, generation 3 the indirect contexts.
 const N_CTX_BASE: usize = 12;
 const N_CTX_TEXT: usize = 4;
 const N_CTX_BIN: usize = 4;
@@ -138,7 +140,10 @@ const N_CTX_MATCH: usize = 1;
 const N_CTX_GEN2: usize = N_CTX_SPARSE + N_CTX_MATCH;
 const SPARSE_CTX: usize = N_CTX_GEN1;
 const MATCH_CTX: usize = N_CTX_GEN1 + N_CTX_SPARSE;
-const N_CTX: usize = N_CTX_GEN1 + N_CTX_GEN2;
+/// Generation 3: indirect contexts ([`Stream::indirect_contexts`]).
+const N_CTX_GEN3: usize = 2;
+const GEN3_CTX: usize = N_CTX_GEN1 + N_CTX_GEN2;
+const N_CTX: usize = N_CTX_GEN1 + N_CTX_GEN2 + N_CTX_GEN3;
 /// A stream counts as binary (for the contexts of [`sparse_code_contexts`]) while its
 /// [`Stream::binary`] score is at least this: a quarter of the recent bytes not text.
 const BINARY_ON: u32 = 1 << 14;
@@ -162,11 +167,12 @@ const STRONG_VOTES: u32 = 16;
 /// Mixer inputs: the contexts' counters, the same through their adaptive maps, the
 /// match model, the neural model, a bias, the neural model in the linear domain,
 /// padding to a multiple of 8 (see [`dot`]); then generation 2's contexts, counters and
-/// maps, padded again. Generation 1's inputs keep the places they had in versions 3 to 6
-/// and generation 2's are 0 there, so the dot products are the same sums (adding 0 to
-/// a lane changes no bit of a non-zero sum).
+/// maps, padded again; then generation 3's, padded. Each generation's inputs keep the
+/// places they had when it was written and the newer ones are 0 there, so the dot
+/// products are the same sums (adding 0 to a lane changes no bit of a non-zero sum).
 const IN_GEN1: usize = (2 * N_CTX_GEN1 + 4).div_ceil(8) * 8;
-const N_IN: usize = IN_GEN1 + (2 * N_CTX_GEN2).div_ceil(8) * 8;
+const IN_GEN2: usize = IN_GEN1 + (2 * N_CTX_GEN2).div_ceil(8) * 8;
+const N_IN: usize = IN_GEN2 + (2 * N_CTX_GEN3).div_ceil(8) * 8;
 const IN_MATCH: usize = 2 * N_CTX_GEN1;
 const IN_NN: usize = 2 * N_CTX_GEN1 + 1;
 const IN_BIAS: usize = 2 * N_CTX_GEN1 + 2;
@@ -174,15 +180,19 @@ const IN_BIAS: usize = 2 * N_CTX_GEN1 + 2;
 const fn in_counter(i: usize) -> usize {
     if i < N_CTX_GEN1 {
         i
-    } else {
+    } else if i < GEN3_CTX {
         IN_GEN1 + i - N_CTX_GEN1
+    } else {
+        IN_GEN2 + i - GEN3_CTX
     }
 }
 const fn in_map(i: usize) -> usize {
     if i < N_CTX_GEN1 {
         N_CTX_GEN1 + i
-    } else {
+    } else if i < GEN3_CTX {
         IN_GEN1 + N_CTX_GEN2 + i - N_CTX_GEN1
+    } else {
+        IN_GEN2 + N_CTX_GEN3 + i - GEN3_CTX
     }
 }
 /// The neural model's probability once more, in the linear domain: `(p − ½)·NN_LINEAR`

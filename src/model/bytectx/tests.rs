@@ -58,14 +58,14 @@ fn config_round_trips_and_rejects_bad_values() {
 }
 
 #[test]
-fn a_primer_is_recorded_with_its_checksum_and_none_keeps_version_7() {
+fn a_primer_is_recorded_with_its_checksum_and_none_keeps_version_9() {
     let primed = ByteCtxConfig::preset("tiny").unwrap();
     assert_eq!(primed.primer, 4096);
     let bytes = primed.to_bytes();
-    assert_eq!((bytes[0], bytes.len()), (8, ByteCtxConfig::BYTES_PRIMED));
+    assert_eq!((bytes[0], bytes.len()), (10, ByteCtxConfig::BYTES_PRIMED));
     let plain = ByteCtxConfig { primer: 0, ..primed.clone() };
     let plain_bytes = plain.to_bytes();
-    assert_eq!((plain_bytes[0], plain_bytes.len()), (7, ByteCtxConfig::BYTES));
+    assert_eq!((plain_bytes[0], plain_bytes.len()), (9, ByteCtxConfig::BYTES));
     assert_eq!(ByteCtxConfig::from_bytes(&plain_bytes).unwrap(), plain);
     // Another primer (another checksum), or more of it than this nnz has: refused.
     let mut other = bytes.clone();
@@ -75,7 +75,7 @@ fn a_primer_is_recorded_with_its_checksum_and_none_keeps_version_7() {
     let mut longer = bytes.clone();
     longer[12..16].copy_from_slice(&(PRIMER.len() as u32 + 1).to_le_bytes());
     assert!(ByteCtxConfig::from_bytes(&longer).unwrap_err().to_string().contains("another version"));
-    // A version-5 layout cannot claim a primer, nor a version-6 one lack it.
+    // A version-9 layout cannot claim a primer, nor a version-10 one lack it.
     assert!(ByteCtxConfig::from_bytes(&bytes[..ByteCtxConfig::BYTES]).is_err());
     let mut zero = bytes;
     zero[12..16].fill(0);
@@ -325,10 +325,13 @@ fn version_3_and_4_files_keep_the_distribution_path() {
         let gen2 = ByteCtxConfig { generation: 2, ..bits };
         assert_eq!(gen2.to_bytes()[0], if primer == 0 { 7 } else { 8 });
         assert_eq!(ByteCtxConfig::from_bytes(&gen2.to_bytes()).unwrap(), gen2);
+        let gen3 = ByteCtxConfig { generation: 3, ..bits };
+        assert_eq!(gen3.to_bytes()[0], if primer == 0 { 9 } else { 10 });
+        assert_eq!(ByteCtxConfig::from_bytes(&gen3.to_bytes()).unwrap(), gen3);
     }
     let bad = ByteCtxConfig { prune: 8, ..ByteCtxConfig::preset("tiny").unwrap() };
     assert!(bad.validate().is_err());
-    // Generation 2 has no distribution-path version.
+    // Generations 2 and 3 have no distribution-path version.
     let bad = ByteCtxConfig { bits: false, ..ByteCtxConfig::preset("tiny").unwrap() };
     assert!(bad.validate().is_err());
 }
