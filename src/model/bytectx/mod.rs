@@ -478,5 +478,7 @@ impl ByteCtx {
             + self.weights.len() * 4
             + (self.apm.len() + self.apm2.len() + self.apm3.len()) * 4
             + self.streams.iter().map(|s| s.hist.len() + s.scratch.inputs.len() * 4 + 256 * 80).sum::<usize>()
+            // Generation 3's indirect tables, allocated at the first byte.
+            + if self.cfg.generation >= 3 { self.streams.len() * (256 + 65536) * 2 } else { 0 }
     }
 }
