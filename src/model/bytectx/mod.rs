@@ -144,6 +144,8 @@ const MATCH_CTX: usize = N_CTX_GEN1 + N_CTX_SPARSE;
 const N_CTX_GEN3: usize = 2;
 const GEN3_CTX: usize = N_CTX_GEN1 + N_CTX_GEN2;
 const N_CTX: usize = N_CTX_GEN1 + N_CTX_GEN2 + N_CTX_GEN3;
+// One bit per context in `NodeEnv::absent`.
+const _: () = assert!(N_CTX <= 32);
 /// A stream counts as binary (for the contexts of [`sparse_code_contexts`]) while its
 /// [`Stream::binary`] score is at least this: a quarter of the recent bytes not text.
 const BINARY_ON: u32 = 1 << 14;

@@ -351,3 +351,36 @@ fn replay_is_bit_identical() {
         b.update(&syms);
     }
 }
+
+#[test]
+fn indirect_contexts_remember_what_followed() {
+    // Generation 3 keeps, per byte and per pair, the two bytes that followed them last.
+    fn feed(m: &mut ByteCtx, text: &[u8]) {
+        let mut probs = vec![0.0; 256];
+        for &c in text {
+            m.predict(&mut probs);
+            m.update(&[c as u16]);
+        }
+    }
+    let mut m = ByteCtx::new(&ByteCtxConfig::preset("tiny").unwrap(), 1);
+    feed(&mut m, b"xab.yac.za");
+    let s = &m.streams[0];
+    // 'a' was followed by 'b', then 'c' (the latest in the low byte); "ya" by 'c'.
+    let bc = u16::from_be_bytes([b'b', b'c']);
+    assert_eq!(s.follow1[b'a' as usize], bc);
+    assert_eq!(s.follow2[u16::from_be_bytes([b'y', b'a']) as usize], b'c' as u16);
+    // After "za": the last byte 'a' with "bc"; the pair "za" with nothing yet.
+    let after_za = hash2(114, b'a' as u64 | (bc as u64) << 8);
+    assert_eq!(s.ctx[GEN3_CTX], after_za);
+    assert_eq!(s.ctx[GEN3_CTX + 1], hash2(115, u16::from_be_bytes([b'z', b'a']) as u64));
+    // The same last byte after other followers ("cd"): another context.
+    feed(&mut m, b"d.qa");
+    assert_eq!(m.streams[0].follow1[b'a' as usize], u16::from_be_bytes([b'c', b'd']));
+    assert_ne!(m.streams[0].ctx[GEN3_CTX], after_za);
+    // Generation 2 never computes them: absent, the tables never allocated.
+    let gen2 = ByteCtxConfig { generation: 2, ..ByteCtxConfig::preset("tiny").unwrap() };
+    let mut old = ByteCtx::new(&gen2, 1);
+    feed(&mut old, b"xab.yac.za");
+    assert!(old.streams[0].ctx[GEN3_CTX..].iter().all(|&h| h == NO_CTX));
+    assert!(old.streams[0].follow1.is_empty());
+}
