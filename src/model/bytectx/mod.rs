@@ -407,7 +407,7 @@ impl ByteCtx {
             apm,
             apm2,
             apm3,
-            streams: (0..batch).map(|_| Stream::new(per_stream)).collect(),
+            streams: (0..batch).map(|_| Stream::new(per_stream, cfg.generation >= 3)).collect(),
             records: Records::default(),
             stretch: stretch_table(),
             squash: Squash::new(),
@@ -466,7 +466,7 @@ impl ByteCtx {
         self.states.fill([0; 16]);
         self.match_index.fill(0);
         let hist_len = self.streams[0].hist.len();
-        self.streams = (0..batch).map(|_| Stream::new(hist_len)).collect();
+        self.streams = (0..batch).map(|_| Stream::new(hist_len, self.cfg.generation >= 3)).collect();
         self.records = Records::default();
         for n in &mut self.set_updates {
             *n = (*n).min(PRIMED_UPDATES);
@@ -480,7 +480,6 @@ impl ByteCtx {
             + self.weights.len() * 4
             + (self.apm.len() + self.apm2.len() + self.apm3.len()) * 4
             + self.streams.iter().map(|s| s.hist.len() + s.scratch.inputs.len() * 4 + 256 * 80).sum::<usize>()
-            // Generation 3's indirect tables, allocated at the first byte.
-            + if self.cfg.generation >= 3 { self.streams.len() * (256 + 65536) * 2 } else { 0 }
+            + self.streams.iter().map(|s| (s.follow1.len() + s.follow2.len()) * 2).sum::<usize>()
     }
 }
