@@ -11,7 +11,8 @@
 //! What `nnz compress` runs: `-p fast` is `--preset fast` alone
 //! (no `--lstm`); `-p default` is `--preset default --lstm default` with the LSTM's
 //! streams of at least 256 KiB (`LSTM_BATCH=1` for alice29.txt, `2` for book1).
-//! Tuning overrides: `BYTES_LR`, `BYTES_PRUNE`, `BYTES_LIMIT`, `BYTES_TABLE_BITS`,
+//! Tuning overrides: `BYTES_LR`, `BYTES_PRUNE`, `BYTES_LIMIT`, `BYTES_TABLE_BITS`, `BYTES_GEN`
+//! (the model generation, 1 to 4),
 //! `BYTES_PRIMER` (bytes of the primer; text only by default), `LSTM_BATCH`.
 
 use nnz::filter::Filter;
@@ -66,6 +67,9 @@ fn main() -> anyhow::Result<()> {
         }
         if let Ok(v) = std::env::var("BYTES_TABLE_BITS") {
             cfg.table_bits = v.parse()?;
+        }
+        if let Ok(v) = std::env::var("BYTES_GEN") {
+            cfg.generation = v.parse()?;
         }
         if let Ok(v) = std::env::var("BYTES_LIMIT") {
             cfg.limit = v.parse()?;

@@ -28,7 +28,9 @@ pub struct ByteCtxConfig {
     /// The model's generation: 1, the model of versions 3 to 6; 2 (versions 7 and 8,
     /// bit path only) adds sparse and source-code contexts, the match model's expected
     /// byte as a context, and an APM by that byte; 3 (versions 9 and 10) adds indirect
-    /// contexts. An older generation's model is the newest code with the newer parts
+    /// contexts; 4 (versions 11 and 12) a match model that recovers from a mismatched
+    /// byte and a second index for long matches, and a seventh mixer (by the third byte
+    /// back). An older generation's model is the newest code with the newer parts
     /// absent (their inputs 0 and in their own lanes, their tables untouched), so old
     /// files decode as they were written.
     pub generation: u8,
@@ -74,8 +76,8 @@ impl ByteCtxConfig {
     /// without a primer is written as version 3, which reads as before. Versions 5 and
     /// 6 are 3 and 4 coded bit by bit ([`ByteCtxConfig::bits`]): the same model,
     /// unpruned, and the same layout. Versions 7 and 8 are 5 and 6 with the generation-2
-    /// model ([`ByteCtxConfig::generation`]), 9 and 10 with generation 3; all of 3 to 10
-    /// decode.
+    /// model ([`ByteCtxConfig::generation`]), 9 and 10 with generation 3, 11 and 12 with
+    /// generation 4; all of 3 to 12 decode.
     const VERSION: u8 = 3;
     const VERSION_PRIMED: u8 = 4;
     const VERSION_BITS: u8 = 5;
@@ -86,6 +88,9 @@ impl ByteCtxConfig {
     /// Versions 9 and 10: 5 and 6 with the generation-3 model.
     const VERSION_GEN3: u8 = 9;
     const VERSION_GEN3_PRIMED: u8 = 10;
+    /// Versions 11 and 12: 5 and 6 with the generation-4 model.
+    const VERSION_GEN4: u8 = 11;
+    const VERSION_GEN4_PRIMED: u8 = 12;
     /// Serialized size with a primer.
     pub const BYTES_PRIMED: usize = 20;
 
@@ -93,11 +98,14 @@ impl ByteCtxConfig {
     /// version this nnz does not read).
     pub fn encoded_len(version: u8) -> Option<usize> {
         match version {
-            Self::VERSION | Self::VERSION_BITS | Self::VERSION_GEN2 | Self::VERSION_GEN3 => Some(Self::BYTES),
+            Self::VERSION | Self::VERSION_BITS | Self::VERSION_GEN2 | Self::VERSION_GEN3 | Self::VERSION_GEN4 => {
+                Some(Self::BYTES)
+            }
             Self::VERSION_PRIMED
             | Self::VERSION_BITS_PRIMED
             | Self::VERSION_GEN2_PRIMED
-            | Self::VERSION_GEN3_PRIMED => Some(Self::BYTES_PRIMED),
+            | Self::VERSION_GEN3_PRIMED
+            | Self::VERSION_GEN4_PRIMED => Some(Self::BYTES_PRIMED),
             _ => None,
         }
     }
@@ -114,7 +122,7 @@ impl ByteCtxConfig {
             filter: Filter::None,
             primer: 0,
             bits: true,
-            generation: 3,
+            generation: 4,
         };
         Ok(match name {
             "tiny" => ByteCtxConfig { primer: 4096, ..base },
@@ -154,7 +162,7 @@ impl ByteCtxConfig {
         ensure!((1..=1023).contains(&self.limit), "byte model: limit {} not in 1..=1023", self.limit);
         ensure!(self.prune <= 24, "byte model: prune {} not in 0..=24", self.prune);
         ensure!(!self.bits || self.prune == 0, "byte model: the bit path prunes nothing, not {}", self.prune);
-        ensure!((1..=3).contains(&self.generation), "byte model: generation {} not 1 to 3", self.generation);
+        ensure!((1..=4).contains(&self.generation), "byte model: generation {} not 1 to 4", self.generation);
         ensure!(self.generation == 1 || self.bits, "byte model: generation {} is coded bit by bit", self.generation);
         ensure!(self.lr.is_finite() && self.lr > 0.0 && self.lr <= 1.0, "byte model: learning rate {}", self.lr);
         ensure!(
@@ -174,8 +182,10 @@ impl ByteCtxConfig {
             (1, true, true) => Self::VERSION_BITS_PRIMED,
             (2, _, false) => Self::VERSION_GEN2,
             (2, _, true) => Self::VERSION_GEN2_PRIMED,
-            (_, _, false) => Self::VERSION_GEN3,
-            (_, _, true) => Self::VERSION_GEN3_PRIMED,
+            (3, _, false) => Self::VERSION_GEN3,
+            (3, _, true) => Self::VERSION_GEN3_PRIMED,
+            (_, _, false) => Self::VERSION_GEN4,
+            (_, _, true) => Self::VERSION_GEN4_PRIMED,
         };
         let mut out = vec![version, self.table_bits, self.match_bits, self.history_bits];
         out.extend_from_slice(&self.limit.to_le_bytes());
@@ -197,14 +207,18 @@ impl ByteCtxConfig {
                  version of nnz",
                 b[0],
                 Self::VERSION,
-                Self::VERSION_GEN3_PRIMED
+                Self::VERSION_GEN4_PRIMED
             );
         };
         ensure!(b.len() == len, "byte model parameters: {} bytes, expected {len}", b.len());
         let mut primer = 0;
         if matches!(
             b[0],
-            Self::VERSION_PRIMED | Self::VERSION_BITS_PRIMED | Self::VERSION_GEN2_PRIMED | Self::VERSION_GEN3_PRIMED
+            Self::VERSION_PRIMED
+                | Self::VERSION_BITS_PRIMED
+                | Self::VERSION_GEN2_PRIMED
+                | Self::VERSION_GEN3_PRIMED
+                | Self::VERSION_GEN4_PRIMED
         ) {
             primer = u32::from_le_bytes([b[12], b[13], b[14], b[15]]);
             ensure!(
@@ -231,6 +245,7 @@ impl ByteCtxConfig {
             primer,
             bits: b[0] >= Self::VERSION_BITS,
             generation: match b[0] {
+                Self::VERSION_GEN4.. => 4,
                 Self::VERSION_GEN3.. => 3,
                 Self::VERSION_GEN2.. => 2,
                 _ => 1,

@@ -52,7 +52,7 @@ impl ByteCtx {
         let lr = self.cfg.lr;
         let y = bit as f32;
         let s = &self.streams[b].scratch;
-        for (m, &(set, _, p)) in s.mixers[k].iter().enumerate() {
+        for (m, &(set, _, p)) in s.mixers[k].iter().enumerate().take(self.mixers()) {
             let set = set as usize;
             let n = self.set_updates[set];
             self.set_updates[set] = n.saturating_add(1);
@@ -97,21 +97,42 @@ impl ByteCtx {
         let n_streams = self.streams.len() as u64;
         // Match model: follow the match or look for a new one.
         {
-            let s = &self.streams[b];
-            let (ptr, len) = (s.match_ptr, s.match_len);
-            let cont = len > 0 && s.expected == Some(c);
+            let gen4 = self.cfg.generation >= 4;
             let s = &mut self.streams[b];
-            if cont {
+            let (ptr, len) = (s.match_ptr, s.match_len);
+            if len > 0 && s.expected == Some(c) {
                 s.match_len = (len + 1).min(MATCH_MAX);
                 s.match_ptr = ptr + n_streams;
+                if s.recovering {
+                    // Generation 4: the byte after a mismatch matched; the match goes on
+                    // with its old length, and recovers fully after RECOVER_SETTLE more.
+                    s.match_len = (s.rec_len + 1).min(MATCH_MAX);
+                    s.recovering = false;
+                    s.rec_age = 0;
+                } else if s.rec_len > 0 {
+                    s.rec_age += 1;
+                    if s.rec_age >= RECOVER_SETTLE {
+                        s.rec_len = 0;
+                    }
+                }
+            } else if gen4 && len >= MATCH_MIN && s.rec_len == 0 {
+                // Generation 4: a match failed (not just after a recovery): perhaps one
+                // byte differs; the next byte tries the byte after the one mispredicted.
+                s.rec_len = len;
+                s.recovering = true;
+                s.rec_ptr = ptr + n_streams;
+                s.match_len = 0;
             } else {
                 s.match_len = 0;
+                s.recovering = false;
+                s.rec_len = 0;
             }
         }
         let s = &mut self.streams[b];
         let mask = s.hist.len() as u64 - 1;
         s.hist[(s.n & mask) as usize] = c;
         s.n += 1;
+        s.c16 = (s.c16 << 8) | s.c8 >> 56;
         s.c8 = (s.c8 << 8) | c as u64;
         let pos = s.n; // bytes seen
                        // Record detector (paq8's): a byte value repeating at a constant distance r three
@@ -205,32 +226,49 @@ impl ByteCtx {
             self.match_index[key] = b as u64 + n_streams * pos; // the byte that comes next
         }
         // Verify the match (the index is hashed) and predict from it.
-        let s = &self.streams[b];
-        let mut expected = None;
-        let mut len = if fresh { 0 } else { s.match_len };
-        if fresh || len > 0 {
-            let ptr = s.match_ptr;
-            let (ob, opos) = ((ptr % n_streams) as usize, ptr / n_streams);
-            let other = &self.streams[ob];
-            let omask = other.hist.len() as u64 - 1;
-            let known = |p: u64| p < other.n && other.n - p <= other.hist.len() as u64;
-            if known(opos) {
-                if fresh {
-                    // A candidate from the index: count how many of the last bytes agree.
-                    let mut l = 0u64;
-                    while (l as usize) < MATCH_MAX && opos > l && l < s.n && known(opos - 1 - l) {
-                        if other.hist[((opos - 1 - l) & omask) as usize] != s.back(l + 1) {
-                            break;
-                        }
-                        l += 1;
-                    }
-                    len = if l as usize >= MATCH_MIN { l as usize } else { 0 };
+        let (mut len, mut expected) = {
+            let (ptr, len) = (self.streams[b].match_ptr, self.streams[b].match_len);
+            if fresh {
+                match self.match_agree(b, ptr) {
+                    Some((l, e)) if l >= MATCH_MIN => (l, Some(e)),
+                    _ => (0, None),
                 }
-                if len > 0 {
-                    expected = Some(other.hist[(opos & omask) as usize]);
-                }
+            } else if len > 0 {
+                self.history_at(ptr).map_or((0, None), |e| (len, Some(e)))
             } else {
-                len = 0;
+                (0, None)
+            }
+        };
+        if self.cfg.generation >= 4 {
+            // A second index, by the last 16 bytes, finds longer matches than the latest
+            // occurrence of the last MATCH_MIN; the longer (at least MATCH_LONG) wins.
+            let s = &self.streams[b];
+            let key = hash2(14, hash2(s.c8, s.c16)) as usize & (self.match_index2.len() - 1);
+            let cand =
+                if pos >= 16 { std::mem::replace(&mut self.match_index2[key], b as u64 + n_streams * pos) } else { 0 };
+            if cand > 0 && len < MATCH_LONG {
+                if let Some((l, e)) = self.match_agree(b, cand) {
+                    if l >= MATCH_LONG {
+                        (len, expected) = (l, Some(e));
+                        self.streams[b].match_ptr = cand;
+                    }
+                }
+            }
+            // No match, but one just failed: predict the byte after the one it
+            // mispredicted, as a match of length 1 (which no match of the index has).
+            if self.streams[b].recovering {
+                let rp = self.streams[b].rec_ptr;
+                match self.history_at(rp) {
+                    Some(e) if len == 0 => {
+                        (len, expected) = (1, Some(e));
+                        self.streams[b].match_ptr = rp;
+                    }
+                    _ => {
+                        let s = &mut self.streams[b];
+                        s.recovering = false;
+                        s.rec_len = 0;
+                    }
+                }
             }
         }
         let s = &mut self.streams[b];
@@ -245,5 +283,37 @@ impl ByteCtx {
             Some(e) if gen2 => hash2(105, e as u64 | (len.min(15) as u64) << 8 | (s.c8 & 0xff) << 16),
             _ => NO_CTX,
         };
+    }
+
+    /// The byte at global position `ptr` (byte `i` of stream `s` is `s + B·i`), if it
+    /// is still in its stream's history.
+    fn history_at(&self, ptr: u64) -> Option<u8> {
+        let n_streams = self.streams.len() as u64;
+        let (ob, opos) = ((ptr % n_streams) as usize, ptr / n_streams);
+        let other = &self.streams[ob];
+        let known = opos < other.n && other.n - opos <= other.hist.len() as u64;
+        known.then(|| other.hist[(opos & (other.hist.len() as u64 - 1)) as usize])
+    }
+
+    /// How many of stream `b`'s last bytes agree with those before global position
+    /// `ptr` (up to MATCH_MAX), and the byte at `ptr`; None if `ptr` is not in history.
+    fn match_agree(&self, b: usize, ptr: u64) -> Option<(usize, u8)> {
+        let n_streams = self.streams.len() as u64;
+        let s = &self.streams[b];
+        let (ob, opos) = ((ptr % n_streams) as usize, ptr / n_streams);
+        let other = &self.streams[ob];
+        let omask = other.hist.len() as u64 - 1;
+        let known = |p: u64| p < other.n && other.n - p <= other.hist.len() as u64;
+        if !known(opos) {
+            return None;
+        }
+        let mut l = 0u64;
+        while (l as usize) < MATCH_MAX && opos > l && l < s.n && known(opos - 1 - l) {
+            if other.hist[((opos - 1 - l) & omask) as usize] != s.back(l + 1) {
+                break;
+            }
+            l += 1;
+        }
+        Some((l as usize, other.hist[(opos & omask) as usize]))
     }
 }

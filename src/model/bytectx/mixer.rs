@@ -112,7 +112,7 @@ impl ByteCtx {
         x[IN_BIAS] = 0.25;
         let sets = Self::weight_sets(env, k);
         let mut logits = [0.0f32; N_MIXERS];
-        for (m, &set) in sets.iter().enumerate() {
+        for (m, &set) in sets.iter().enumerate().take(self.mixers()) {
             // A set never trained predicts with its parent's weights (and starts from
             // them when it learns).
             let src = match PARENT[m] {
@@ -124,10 +124,10 @@ impl ByteCtx {
             sc.mixers[k][m] = (set as u32, d, self.squash.get(d));
         }
         let v = self.final_weights[k + 256 * Self::match_state(env.expected, env.len, k).0];
-        let d = ((v[0] * logits[0] + v[1] * logits[1])
+        let d = (v[0] * logits[0] + v[1] * logits[1])
             + (v[2] * logits[2] + v[3] * logits[3])
-            + (v[4] * logits[4] + v[5] * logits[5]))
-            .clamp(-15.0, 15.0);
+            + (v[4] * logits[4] + v[5] * logits[5]);
+        let d = if self.mixers() == 7 { d + v[6] * logits[6] } else { d }.clamp(-15.0, 15.0);
         let p = self.squash.get(d).clamp(P_MIN, 1.0 - P_MIN);
         sc.p_mix[k] = p;
         // APM: interpolate between the two buckets around `d`.
@@ -151,6 +151,16 @@ impl ByteCtx {
         ((p + a + a2 + a3) * 0.25).clamp(P_MIN, 1.0 - P_MIN)
     }
 
+    /// The first-layer mixers of this generation: 6, or 7 from generation 4.
+    #[inline]
+    pub(super) fn mixers(&self) -> usize {
+        if self.cfg.generation >= 4 {
+            7
+        } else {
+            6
+        }
+    }
+
     /// The weight sets of node `k`'s mixers (see [`ByteCtx::full_node`]).
     #[inline]
     pub(super) fn weight_sets(env: &NodeEnv, k: usize) -> [usize; N_MIXERS] {
@@ -163,6 +173,7 @@ impl ByteCtx {
             env.second_base + 2048 + k + 256 * env.c1,
             env.second_base + 2048 + 65536 + depth(k) + 8 * (state + MATCH_STATES * env.orders_seen + 24 * class1),
             env.second_base + 2048 + 65536 + 768 + depth(k) + 8 * env.wsel,
+            env.second_base + SHARED_SETS + depth(k) + 8 * env.sel7,
         ]
     }
 }

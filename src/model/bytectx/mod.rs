@@ -20,7 +20,8 @@
 //! `stretch(p) = ln(p / (1 − p))`) into one probability per node, with weight sets
 //! chosen by the node and the state of the match model, by the last byte, by the byte
 //! before, by the node and the last byte, by the depth and the match state, by the depth
-//! and the position in a word; a final mixer per node and match state combines them, and two
+//! and the position in a word (generation 4 adds a seventh, by the third byte back, the
+//! class of the last and the depth); a final mixer per node and match state combines them, and two
 //! adaptive probability maps (APM, "SSE": by the last byte, by a hash of the last two;
 //! generation 2 adds a third, by the match model's expected byte) refine the result. The probability of byte `c` is the product of the 8 node
 //! probabilities on its path:
@@ -33,7 +34,11 @@
 //! (versions 3 to 6) with more contexts and an APM; the code is one, and generation 1 is
 //! generation 2 with those parts absent, so old files decode bit for bit (the golden
 //! files of every generation are tested). Generation 3 (versions 9 and 10) adds the
-//! indirect contexts ([`Stream::indirect_contexts`]) the same way.
+//! indirect contexts ([`Stream::indirect_contexts`]) the same way. Generation 4 (versions
+//! 11 and 12) gives the match model paq8px's recovery (after a mismatched byte it tries
+//! the byte after it, and goes on with its old length if that one matches) and a second
+//! index, by the last 16 bytes, whose candidate wins when it agrees on at least
+//! [`MATCH_LONG`] bytes and the current match is shorter; and the seventh mixer.
 //!
 //! Since version 5 the engine codes those 8 bits one at a time ([`BitPredictor`]), so
 //! only the nodes on the path are evaluated; versions 3 and 4 decode through the full
@@ -221,9 +226,16 @@ const FIRST_SETS: usize = 256 * MATCH_STATES * ORDER_LEVELS;
 /// class: paper2 2.0293, asyoulik 2.1514; with: 2.0285, 2.1511), depth × word × class
 /// (256).
 const SHARED_SETS: usize = 2048 + 65536 + 768 + 256;
+/// Generation 4's seventh mixer: its weight sets, by the third byte back, the class of
+/// the last and the depth, after the shared sets of the others. Tuning set, after the
+/// match model's changes: mean −0.27% (obj2 −0.82%, sum −0.93%, kennedy.xls −0.93%, xml
+/// −0.79%, reymont −0.46%, trans −0.40%, bib −0.29%; asyoulik +0.01%); without the depth:
+/// −0.12%; by a 16-bit hash of the last two bytes: +0.12%; by the match model's expected
+/// byte and length: +0.21%; by the column (to 63) and the class of the last byte: −0.07%.
+const GEN4_SETS: usize = 256 * 4 * 8;
 /// The mixer whose weights a fresh weight set of each mixer starts from: the fine sets
 /// of the first (per node) from the fifth's (per depth), node × last byte from last byte.
-const PARENT: [Option<usize>; N_MIXERS] = [Some(4), None, None, Some(1), None, None];
+const PARENT: [Option<usize>; N_MIXERS] = [Some(4), None, None, Some(1), None, None, None];
 /// The second mixer (by the last byte) learns this much slower than the others.
 const SLOW_MIXER: f32 = 0.3;
 /// First-layer mixers: by node, match state and orders seen; by the last byte and the
@@ -240,7 +252,9 @@ const SLOW_MIXER: f32 = 0.3;
 /// the schedule change): paper2 2.0384 → 2.0335, asyoulik 2.1567 → 2.1536, book1 2.0418
 /// → 2.0382, for 16% more time; the classes in the second and third (the final mixer per
 /// match state too): paper2 2.0327 → 2.0293, asyoulik 2.1531 → 2.1514.
-const N_MIXERS: usize = 6;
+/// Generation 4 adds a seventh ([`GEN4_SETS`]); older generations run the first six, and
+/// their final mixer never sees the seventh ([`ByteCtx::mixers`]).
+const N_MIXERS: usize = 7;
 /// A weight set's learning rate after `n` updates, in units of the configured rate:
 /// LR_FLOOR + LR_BOOST · LR_SETTLE / (LR_SETTLE + n). High at first, so that a fresh
 /// set learns fast; low later, which text prefers (book1, byte contexts alone, `fast`:
@@ -264,6 +278,18 @@ const MAP_SIZE: usize = BH_STATES * RUN_STATES;
 const MATCH_MIN: usize = 6;
 /// Longest match length the match model tells apart.
 const MATCH_MAX: usize = 63;
+/// Generation 4: the shortest match the second index (by the last 16 bytes) offers.
+/// Tuning set (21 files, `fast`, context model alone), after recovery: mean −0.07% (xml
+/// −1.27%, reymont −0.10%); by the last 12 bytes, from 12 on: −0.03% (xml −0.86%, trans
+/// +0.27%). Held out: nci −1.47%, progl −0.11%, the others within 0.01%.
+const MATCH_LONG: usize = 20;
+/// Generation 4: a match that recovered from a mismatch may recover again after this
+/// many bytes; a mismatch sooner ends it (paq8px's MINLEN_RM). Recovery, tuning set:
+/// mean −0.34% (kennedy.xls −3.95%, obj2 −1.08%, sum −0.75%, ooffice −0.66%, xml −0.37%;
+/// texts +0.01 to +0.06%, trans +0.13%); only for matches of 12 bytes or more: −0.17%;
+/// the recovering match ahead of a new one from the index: −0.03%. Held out: make
+/// −0.21%, nci +0.25%, paper6 +0.10%, the others within 0.07%.
+const RECOVER_SETTLE: u32 = 3;
 /// Node probabilities stay within [P_MIN, 1 − P_MIN].
 const P_MIN: f32 = 1.0 / 65536.0;
 /// APM: buckets over the stretched probability, and how far to trust it.
@@ -311,6 +337,8 @@ pub struct ByteCtx {
     slot_mask: usize,
     /// Match model index: hash of the last MATCH_MIN bytes → global position + 1 (0: empty).
     match_index: Vec<u64>,
+    /// Generation 4: the index by the last MATCH_LONG bytes (empty before).
+    match_index2: Vec<u64>,
     /// One counter per node, no context: the cheap estimate of pruned nodes.
     node_counters: Vec<u32>,
     /// Mixer weights, N_IN per set: each stream's first mixer's sets (node, match state,
@@ -377,7 +405,8 @@ impl ByteCtx {
                 *v = sigmoid1(x);
             }
         }
-        let mut weights = vec![0.0f32; (batch * FIRST_SETS + SHARED_SETS) * N_IN];
+        let gen4_sets = if cfg.generation >= 4 { GEN4_SETS } else { 0 };
+        let mut weights = vec![0.0f32; (batch * FIRST_SETS + SHARED_SETS + gen4_sets) * N_IN];
         for w in weights.chunks_exact_mut(N_IN) {
             for i in 0..N_CTX {
                 w[in_counter(i)] = 0.07;
@@ -399,9 +428,15 @@ impl ByteCtx {
             bh,
             slot_mask: (1 << cfg.table_bits) - 1,
             match_index: super::huge::vec(0, 1 << cfg.match_bits),
+            match_index2: if cfg.generation >= 4 { super::huge::vec(0, 1 << cfg.match_bits) } else { Vec::new() },
             set_updates: vec![0; weights.len() / N_IN],
             weights,
-            final_weights: vec![[1.0 / N_MIXERS as f32; N_MIXERS]; 256 * MATCH_STATES],
+            final_weights: {
+                let n = if cfg.generation >= 4 { 7 } else { 6 };
+                let mut v = [0.0; N_MIXERS];
+                v[..n].fill(1.0 / n as f32);
+                vec![v; 256 * MATCH_STATES]
+            },
             node_counters: vec![FRESH; 256],
             match_counters: vec![FRESH; 64 * 2],
             apm,
@@ -465,6 +500,7 @@ impl ByteCtx {
         self.meta.fill(0);
         self.states.fill([0; 16]);
         self.match_index.fill(0);
+        self.match_index2.fill(0);
         let hist_len = self.streams[0].hist.len();
         self.streams = (0..batch).map(|_| Stream::new(hist_len, self.cfg.generation >= 3)).collect();
         self.records = Records::default();
@@ -476,7 +512,7 @@ impl ByteCtx {
     /// Bytes of memory the tables take (fixed at construction).
     pub fn memory_bytes(&self) -> usize {
         self.table.len() * (68 + 16)
-            + self.match_index.len() * 8
+            + (self.match_index.len() + self.match_index2.len()) * 8
             + self.weights.len() * 4
             + (self.apm.len() + self.apm2.len() + self.apm3.len()) * 4
             + self.streams.iter().map(|s| s.hist.len() + s.scratch.inputs.len() * 4 + 256 * 80).sum::<usize>()

@@ -151,7 +151,7 @@ impl ByteCtx {
                     fetch(&table[row * APM_BUCKETS..(row + 1) * APM_BUCKETS]);
                 }
             }
-            for set in Self::weight_sets(env, k) {
+            for set in Self::weight_sets(env, k).into_iter().take(self.mixers()) {
                 fetch(&self.weights[set * N_IN..(set + 1) * N_IN]);
             }
         }
@@ -229,6 +229,7 @@ impl ByteCtx {
             h3: 0,
             c2: 0,
             wsel: 0,
+            sel7: 0,
             absent: 0,
             set_base: 0,
             second_base: self.streams.len() * FIRST_SETS,
@@ -255,6 +256,7 @@ impl ByteCtx {
         env.c1 = (s.c8 & 0xff) as usize;
         env.c2 = ((s.c8 >> 8) & 0xff) as usize;
         env.wsel = s.word_len.min(7) as usize * 4 + byte_class(env.c1 as u8);
+        env.sel7 = ((s.c8 >> 16) & 0xff) as usize + 256 * byte_class(env.c1 as u8);
         env.h2 = (hash2(40, s.c8 & 0xffff) >> (64 - APM2_BITS)) as usize;
         env.h3 = match s.expected {
             Some(e) => 256 + e as usize + 256 * ((s.match_len >= 16) as usize + (s.match_len >= 32) as usize),

@@ -11,6 +11,8 @@ pub(super) struct Stream {
     pub(super) n: u64,
     /// The last 8 bytes, most recent in the low byte.
     pub(super) c8: u64,
+    /// The 8 bytes before those.
+    pub(super) c16: u64,
     /// Hash of the current word (letters, lower-cased), 0 between words.
     pub(super) word: u64,
     /// Letters in the current word so far.
@@ -38,6 +40,12 @@ pub(super) struct Stream {
     /// Match model: global position of the predicted byte, and the match length (0: none).
     pub(super) match_ptr: u64,
     pub(super) match_len: usize,
+    /// Generation 4: the match length before a mismatch, while the match may recover;
+    /// whether this byte is the try after the mismatch; bytes since it recovered.
+    pub(super) rec_len: usize,
+    pub(super) rec_ptr: u64,
+    pub(super) recovering: bool,
+    pub(super) rec_age: u32,
     /// What the last prediction computed, for learning.
     pub(super) scratch: Scratch,
     /// The byte the match model predicts at this step, if any.
@@ -89,6 +97,9 @@ pub(super) struct NodeEnv {
     /// The sixth mixer's selector: letters of the current word (0..=7) × class of the
     /// last byte (4).
     pub(super) wsel: usize,
+    /// Generation 4: the seventh mixer's selector: the third byte back × class of the
+    /// last byte (1024).
+    pub(super) sel7: usize,
     /// Bit i: context i is absent ([`NO_CTX`]).
     pub(super) absent: u32,
     /// The first weight set of this stream's first mixer, and of the shared mixers.
@@ -105,6 +116,7 @@ impl Stream {
             hist: vec![0; hist_len],
             n: 0,
             c8: 0,
+            c16: 0,
             word: 0,
             word_len: 0,
             word_prev: 0,
@@ -122,6 +134,10 @@ impl Stream {
             cpos: vec![[0; 4]; 256],
             match_ptr: 0,
             match_len: 0,
+            rec_len: 0,
+            rec_ptr: 0,
+            recovering: false,
+            rec_age: 0,
             scratch: Scratch {
                 full: vec![false; 256],
                 inputs: vec![0.0; 256 * N_IN],

@@ -58,14 +58,14 @@ fn config_round_trips_and_rejects_bad_values() {
 }
 
 #[test]
-fn a_primer_is_recorded_with_its_checksum_and_none_keeps_version_9() {
+fn a_primer_is_recorded_with_its_checksum_and_none_keeps_version_11() {
     let primed = ByteCtxConfig::preset("tiny").unwrap();
     assert_eq!(primed.primer, 4096);
     let bytes = primed.to_bytes();
-    assert_eq!((bytes[0], bytes.len()), (10, ByteCtxConfig::BYTES_PRIMED));
+    assert_eq!((bytes[0], bytes.len()), (12, ByteCtxConfig::BYTES_PRIMED));
     let plain = ByteCtxConfig { primer: 0, ..primed.clone() };
     let plain_bytes = plain.to_bytes();
-    assert_eq!((plain_bytes[0], plain_bytes.len()), (9, ByteCtxConfig::BYTES));
+    assert_eq!((plain_bytes[0], plain_bytes.len()), (11, ByteCtxConfig::BYTES));
     assert_eq!(ByteCtxConfig::from_bytes(&plain_bytes).unwrap(), plain);
     // Another primer (another checksum), or more of it than this nnz has: refused.
     let mut other = bytes.clone();
@@ -75,7 +75,7 @@ fn a_primer_is_recorded_with_its_checksum_and_none_keeps_version_9() {
     let mut longer = bytes.clone();
     longer[12..16].copy_from_slice(&(PRIMER.len() as u32 + 1).to_le_bytes());
     assert!(ByteCtxConfig::from_bytes(&longer).unwrap_err().to_string().contains("another version"));
-    // A version-9 layout cannot claim a primer, nor a version-10 one lack it.
+    // A version-11 layout cannot claim a primer, nor a version-12 one lack it.
     assert!(ByteCtxConfig::from_bytes(&bytes[..ByteCtxConfig::BYTES]).is_err());
     let mut zero = bytes;
     zero[12..16].fill(0);
@@ -328,10 +328,13 @@ fn version_3_and_4_files_keep_the_distribution_path() {
         let gen3 = ByteCtxConfig { generation: 3, ..bits };
         assert_eq!(gen3.to_bytes()[0], if primer == 0 { 9 } else { 10 });
         assert_eq!(ByteCtxConfig::from_bytes(&gen3.to_bytes()).unwrap(), gen3);
+        let gen4 = ByteCtxConfig { generation: 4, ..bits };
+        assert_eq!(gen4.to_bytes()[0], if primer == 0 { 11 } else { 12 });
+        assert_eq!(ByteCtxConfig::from_bytes(&gen4.to_bytes()).unwrap(), gen4);
     }
     let bad = ByteCtxConfig { prune: 8, ..ByteCtxConfig::preset("tiny").unwrap() };
     assert!(bad.validate().is_err());
-    // Generations 2 and 3 have no distribution-path version.
+    // Generations 2 to 4 have no distribution-path version.
     let bad = ByteCtxConfig { bits: false, ..ByteCtxConfig::preset("tiny").unwrap() };
     assert!(bad.validate().is_err());
 }
@@ -383,4 +386,60 @@ fn indirect_contexts_remember_what_followed() {
     feed(&mut old, b"xab.yac.za");
     assert!(old.streams[0].ctx[GEN3_CTX..].iter().all(|&h| h == NO_CTX));
     assert!(old.streams[0].follow1.is_empty());
+}
+
+#[test]
+fn match_recovers_after_one_changed_byte() {
+    // Generation 4: after a mismatch the match model tries the byte after the one it
+    // mispredicted (length 1), and on success goes on with its old length.
+    fn feed(m: &mut ByteCtx, text: &[u8]) {
+        let mut probs = vec![0.0; 256];
+        for &c in text {
+            m.predict(&mut probs);
+            m.update(&[c as u16]);
+        }
+    }
+    let tiny = ByteCtxConfig::preset("tiny").unwrap();
+    let mut m = ByteCtx::new(&tiny, 1);
+    feed(&mut m, b"0123456789abcdefghijklmnopqrstuvwxyz.");
+    feed(&mut m, b"0123456789abcdefghij");
+    let s = &m.streams[0];
+    assert_eq!((s.expected, s.match_len), (Some(b'k'), 20));
+    feed(&mut m, b"X");
+    // The index knows no match for "...hijX"; the recovering match predicts 'l'.
+    let s = &m.streams[0];
+    assert_eq!((s.expected, s.match_len, s.recovering), (Some(b'l'), 1, true));
+    feed(&mut m, b"l");
+    let s = &m.streams[0];
+    assert_eq!((s.expected, s.match_len, s.recovering), (Some(b'm'), 21, false));
+    // A second mismatch within RECOVER_SETTLE bytes ends it.
+    feed(&mut m, b"Y");
+    let s = &m.streams[0];
+    assert_eq!((s.expected, s.match_len), (None, 0));
+    // Generation 3 gives up at the first mismatch.
+    let mut old = ByteCtx::new(&ByteCtxConfig { generation: 3, ..tiny }, 1);
+    feed(&mut old, b"0123456789abcdefghijklmnopqrstuvwxyz.0123456789abcdefghijX");
+    assert_eq!((old.streams[0].expected, old.streams[0].match_len), (None, 0));
+    assert!(old.match_index2.is_empty());
+}
+
+#[test]
+fn long_index_prefers_the_longer_match() {
+    // A match (the second line) fails; the latest occurrence of the last 6 bytes is a
+    // short one (the third line), but the first line agrees on 23 bytes: generation 4's
+    // index by the last 16 bytes finds it, generation 3 takes the short one.
+    fn feed(m: &mut ByteCtx, text: &[u8]) {
+        let mut probs = vec![0.0; 256];
+        for &c in text {
+            m.predict(&mut probs);
+            m.update(&[c as u16]);
+        }
+    }
+    let text = b"0123456789abcdefghijklmnopqrstuvwx1 0123456789abcdefghijkl# +hijklm2 0123456789abcdefghijklm";
+    for (generation, want) in [(4, b'n'), (3, b'2')] {
+        let cfg = ByteCtxConfig { generation, ..ByteCtxConfig::preset("tiny").unwrap() };
+        let mut m = ByteCtx::new(&cfg, 1);
+        feed(&mut m, text);
+        assert_eq!(m.streams[0].expected, Some(want), "generation {generation}");
+    }
 }
