@@ -50,6 +50,15 @@ pub(super) fn dot(w: &[f32], x: &[f32]) -> f32 {
     ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]))
 }
 
+/// The first-layer mixers of generation `generation`: 6, or 7 from generation 4.
+pub(super) fn mixers_of(generation: u8) -> usize {
+    if generation >= 4 {
+        7
+    } else {
+        6
+    }
+}
+
 /// An APM's output: its buckets `at` and `at + 1` interpolated, `frac` of the way.
 #[inline]
 pub(super) fn apm_read(table: &[f32], at: usize, frac: f32) -> f32 {
@@ -154,11 +163,7 @@ impl ByteCtx {
     /// The first-layer mixers of this generation: 6, or 7 from generation 4.
     #[inline]
     pub(super) fn mixers(&self) -> usize {
-        if self.cfg.generation >= 4 {
-            7
-        } else {
-            6
-        }
+        mixers_of(self.cfg.generation)
     }
 
     /// The weight sets of node `k`'s mixers (see [`ByteCtx::full_node`]).

@@ -337,7 +337,8 @@ pub struct ByteCtx {
     slot_mask: usize,
     /// Match model index: hash of the last MATCH_MIN bytes → global position + 1 (0: empty).
     match_index: Vec<u64>,
-    /// Generation 4: the index by the last MATCH_LONG bytes (empty before).
+    /// Generation 4: the index by the last 16 bytes (empty before), for matches of at
+    /// least MATCH_LONG.
     match_index2: Vec<u64>,
     /// One counter per node, no context: the cheap estimate of pruned nodes.
     node_counters: Vec<u32>,
@@ -432,7 +433,7 @@ impl ByteCtx {
             set_updates: vec![0; weights.len() / N_IN],
             weights,
             final_weights: {
-                let n = if cfg.generation >= 4 { 7 } else { 6 };
+                let n = mixers_of(cfg.generation);
                 let mut v = [0.0; N_MIXERS];
                 v[..n].fill(1.0 / n as f32);
                 vec![v; 256 * MATCH_STATES]

@@ -41,7 +41,8 @@ pub(super) struct Stream {
     pub(super) match_ptr: u64,
     pub(super) match_len: usize,
     /// Generation 4: the match length before a mismatch, while the match may recover;
-    /// whether this byte is the try after the mismatch; bytes since it recovered.
+    /// where the byte after the mispredicted one is (global position); whether this
+    /// byte is that try; bytes since the match recovered.
     pub(super) rec_len: usize,
     pub(super) rec_ptr: u64,
     pub(super) recovering: bool,
