@@ -355,16 +355,18 @@ fn replay_is_bit_identical() {
     }
 }
 
+/// Feeds `text` to a one-stream model, byte by byte.
+fn feed(m: &mut ByteCtx, text: &[u8]) {
+    let mut probs = vec![0.0; 256];
+    for &c in text {
+        m.predict(&mut probs);
+        m.update(&[c as u16]);
+    }
+}
+
 #[test]
 fn indirect_contexts_remember_what_followed() {
     // Generation 3 keeps, per byte and per pair, the two bytes that followed them last.
-    fn feed(m: &mut ByteCtx, text: &[u8]) {
-        let mut probs = vec![0.0; 256];
-        for &c in text {
-            m.predict(&mut probs);
-            m.update(&[c as u16]);
-        }
-    }
     let mut m = ByteCtx::new(&ByteCtxConfig::preset("tiny").unwrap(), 1);
     feed(&mut m, b"xab.yac.za");
     let s = &m.streams[0];
@@ -392,13 +394,6 @@ fn indirect_contexts_remember_what_followed() {
 fn match_recovers_after_one_changed_byte() {
     // Generation 4: after a mismatch the match model tries the byte after the one it
     // mispredicted (length 1), and on success goes on with its old length.
-    fn feed(m: &mut ByteCtx, text: &[u8]) {
-        let mut probs = vec![0.0; 256];
-        for &c in text {
-            m.predict(&mut probs);
-            m.update(&[c as u16]);
-        }
-    }
     let tiny = ByteCtxConfig::preset("tiny").unwrap();
     let mut m = ByteCtx::new(&tiny, 1);
     feed(&mut m, b"0123456789abcdefghijklmnopqrstuvwxyz.");
@@ -428,13 +423,6 @@ fn long_index_prefers_the_longer_match() {
     // A match (the second line) fails; the latest occurrence of the last 6 bytes is a
     // short one (the third line), but the first line agrees on 23 bytes: generation 4's
     // index by the last 16 bytes finds it, generation 3 takes the short one.
-    fn feed(m: &mut ByteCtx, text: &[u8]) {
-        let mut probs = vec![0.0; 256];
-        for &c in text {
-            m.predict(&mut probs);
-            m.update(&[c as u16]);
-        }
-    }
     let text = b"0123456789abcdefghijklmnopqrstuvwx1 0123456789abcdefghijkl# +hijklm2 0123456789abcdefghijklm";
     for (generation, want) in [(4, b'n'), (3, b'2')] {
         let cfg = ByteCtxConfig { generation, ..ByteCtxConfig::preset("tiny").unwrap() };
