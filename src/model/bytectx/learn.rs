@@ -289,10 +289,7 @@ impl ByteCtx {
     /// is still in its stream's history.
     fn history_at(&self, ptr: u64) -> Option<u8> {
         let n_streams = self.streams.len() as u64;
-        let (ob, opos) = ((ptr % n_streams) as usize, ptr / n_streams);
-        let other = &self.streams[ob];
-        let known = opos < other.n && other.n - opos <= other.hist.len() as u64;
-        known.then(|| other.hist[(opos & (other.hist.len() as u64 - 1)) as usize])
+        self.streams[(ptr % n_streams) as usize].at(ptr / n_streams)
     }
 
     /// How many of stream `b`'s last bytes agree with those before global position
@@ -300,20 +297,12 @@ impl ByteCtx {
     fn match_agree(&self, b: usize, ptr: u64) -> Option<(usize, u8)> {
         let n_streams = self.streams.len() as u64;
         let s = &self.streams[b];
-        let (ob, opos) = ((ptr % n_streams) as usize, ptr / n_streams);
-        let other = &self.streams[ob];
-        let omask = other.hist.len() as u64 - 1;
-        let known = |p: u64| p < other.n && other.n - p <= other.hist.len() as u64;
-        if !known(opos) {
-            return None;
-        }
+        let (other, opos) = (&self.streams[(ptr % n_streams) as usize], ptr / n_streams);
+        let expected = other.at(opos)?;
         let mut l = 0u64;
-        while (l as usize) < MATCH_MAX && opos > l && l < s.n && known(opos - 1 - l) {
-            if other.hist[((opos - 1 - l) & omask) as usize] != s.back(l + 1) {
-                break;
-            }
+        while (l as usize) < MATCH_MAX && opos > l && l < s.n && other.at(opos - 1 - l) == Some(s.back(l + 1)) {
             l += 1;
         }
-        Some((l as usize, other.hist[(opos & omask) as usize]))
+        Some((l as usize, expected))
     }
 }

@@ -155,6 +155,13 @@ impl Stream {
         }
     }
 
+    /// Byte `pos` of this stream (0 = its first), if it is still in the history.
+    #[inline]
+    pub(super) fn at(&self, pos: u64) -> Option<u8> {
+        let known = pos < self.n && self.n - pos <= self.hist.len() as u64;
+        known.then(|| self.hist[(pos & (self.hist.len() as u64 - 1)) as usize])
+    }
+
     /// The byte `back` positions before the next one (1 = the last), 0 before the start
     /// or beyond the history.
     #[inline]
