@@ -30,7 +30,8 @@ pub struct ByteCtxConfig {
     /// byte as a context, and an APM by that byte; 3 (versions 9 and 10) adds indirect
     /// contexts; 4 (versions 11 and 12) a match model that recovers from a mismatched
     /// byte and a second index for long matches, and a seventh mixer (by the third byte
-    /// back). An older generation's model is the newest code with the newer parts
+    /// back); 5 (versions 13 and 14) punctuation contexts, run states with the byte
+    /// before the last, and an APM by recent mispredictions. An older generation's model is the newest code with the newer parts
     /// absent (their inputs 0 and in their own lanes, their tables untouched), so old
     /// files decode as they were written.
     pub generation: u8,
@@ -77,7 +78,7 @@ impl ByteCtxConfig {
     /// 6 are 3 and 4 coded bit by bit ([`ByteCtxConfig::bits`]): the same model,
     /// unpruned, and the same layout. Versions 7 and 8 are 5 and 6 with the generation-2
     /// model ([`ByteCtxConfig::generation`]), 9 and 10 with generation 3, 11 and 12 with
-    /// generation 4; all of 3 to 12 decode.
+    /// generation 4, 13 and 14 with generation 5; all of 3 to 14 decode.
     const VERSION: u8 = 3;
     const VERSION_PRIMED: u8 = 4;
     const VERSION_BITS: u8 = 5;
@@ -91,6 +92,9 @@ impl ByteCtxConfig {
     /// Versions 11 and 12: 5 and 6 with the generation-4 model.
     const VERSION_GEN4: u8 = 11;
     const VERSION_GEN4_PRIMED: u8 = 12;
+    /// Versions 13 and 14: 5 and 6 with the generation-5 model.
+    const VERSION_GEN5: u8 = 13;
+    const VERSION_GEN5_PRIMED: u8 = 14;
     /// Serialized size with a primer.
     pub const BYTES_PRIMED: usize = 20;
 
@@ -98,14 +102,18 @@ impl ByteCtxConfig {
     /// version this nnz does not read).
     pub fn encoded_len(version: u8) -> Option<usize> {
         match version {
-            Self::VERSION | Self::VERSION_BITS | Self::VERSION_GEN2 | Self::VERSION_GEN3 | Self::VERSION_GEN4 => {
-                Some(Self::BYTES)
-            }
+            Self::VERSION
+            | Self::VERSION_BITS
+            | Self::VERSION_GEN2
+            | Self::VERSION_GEN3
+            | Self::VERSION_GEN4
+            | Self::VERSION_GEN5 => Some(Self::BYTES),
             Self::VERSION_PRIMED
             | Self::VERSION_BITS_PRIMED
             | Self::VERSION_GEN2_PRIMED
             | Self::VERSION_GEN3_PRIMED
-            | Self::VERSION_GEN4_PRIMED => Some(Self::BYTES_PRIMED),
+            | Self::VERSION_GEN4_PRIMED
+            | Self::VERSION_GEN5_PRIMED => Some(Self::BYTES_PRIMED),
             _ => None,
         }
     }
@@ -122,7 +130,7 @@ impl ByteCtxConfig {
             filter: Filter::None,
             primer: 0,
             bits: true,
-            generation: 4,
+            generation: 5,
         };
         Ok(match name {
             "tiny" => ByteCtxConfig { primer: 4096, ..base },
@@ -162,7 +170,7 @@ impl ByteCtxConfig {
         ensure!((1..=1023).contains(&self.limit), "byte model: limit {} not in 1..=1023", self.limit);
         ensure!(self.prune <= 24, "byte model: prune {} not in 0..=24", self.prune);
         ensure!(!self.bits || self.prune == 0, "byte model: the bit path prunes nothing, not {}", self.prune);
-        ensure!((1..=4).contains(&self.generation), "byte model: generation {} not 1 to 4", self.generation);
+        ensure!((1..=5).contains(&self.generation), "byte model: generation {} not 1 to 5", self.generation);
         ensure!(self.generation == 1 || self.bits, "byte model: generation {} is coded bit by bit", self.generation);
         ensure!(self.lr.is_finite() && self.lr > 0.0 && self.lr <= 1.0, "byte model: learning rate {}", self.lr);
         ensure!(
@@ -184,8 +192,10 @@ impl ByteCtxConfig {
             (2, _, true) => Self::VERSION_GEN2_PRIMED,
             (3, _, false) => Self::VERSION_GEN3,
             (3, _, true) => Self::VERSION_GEN3_PRIMED,
-            (_, _, false) => Self::VERSION_GEN4,
-            (_, _, true) => Self::VERSION_GEN4_PRIMED,
+            (4, _, false) => Self::VERSION_GEN4,
+            (4, _, true) => Self::VERSION_GEN4_PRIMED,
+            (_, _, false) => Self::VERSION_GEN5,
+            (_, _, true) => Self::VERSION_GEN5_PRIMED,
         };
         let mut out = vec![version, self.table_bits, self.match_bits, self.history_bits];
         out.extend_from_slice(&self.limit.to_le_bytes());
@@ -207,7 +217,7 @@ impl ByteCtxConfig {
                  version of nnz",
                 b[0],
                 Self::VERSION,
-                Self::VERSION_GEN4_PRIMED
+                Self::VERSION_GEN5_PRIMED
             );
         };
         ensure!(b.len() == len, "byte model parameters: {} bytes, expected {len}", b.len());
@@ -219,6 +229,7 @@ impl ByteCtxConfig {
                 | Self::VERSION_GEN2_PRIMED
                 | Self::VERSION_GEN3_PRIMED
                 | Self::VERSION_GEN4_PRIMED
+                | Self::VERSION_GEN5_PRIMED
         ) {
             primer = u32::from_le_bytes([b[12], b[13], b[14], b[15]]);
             ensure!(
@@ -245,6 +256,7 @@ impl ByteCtxConfig {
             primer,
             bits: b[0] >= Self::VERSION_BITS,
             generation: match b[0] {
+                Self::VERSION_GEN5.. => 5,
                 Self::VERSION_GEN4.. => 4,
                 Self::VERSION_GEN3.. => 3,
                 Self::VERSION_GEN2.. => 2,

@@ -100,8 +100,8 @@ impl BitHistory {
 /// contexts (one byte, seen again and again) are where a counter's probability
 /// undersells the evidence; the adaptive maps learn by how much.
 #[inline]
-pub(super) fn run_state(meta: u32, k: usize) -> usize {
-    let run = (meta >> 24) as usize;
+pub(super) fn run_state(meta: u64, k: usize) -> usize {
+    let run = ((meta >> 24) & 0xff) as usize;
     if run == 0 {
         return 0;
     }
@@ -112,6 +112,24 @@ pub(super) fn run_state(meta: u32, k: usize) -> usize {
     }
     let bit = (last >> (7 - d)) & 1;
     1 + 4 * bit + run.min(4) - 1
+}
+
+/// Generation 5's run state of a context at node `k` ([`RUN_STATES2`]): [`run_state`],
+/// and whether the byte before the context's last byte passes through node `k`, and
+/// with which bit (paq8px's second candidate of its run map). Two bytes that took
+/// turns after a context are a different case from a byte seen once.
+#[inline]
+pub(super) fn run_state2(meta: u64, k: usize) -> usize {
+    let base = run_state(meta, k);
+    if (meta >> 48) & 3 < 2 {
+        return base;
+    }
+    let b2 = 256 + ((meta >> 32) & 0xff) as usize;
+    let d = (usize::BITS - 1 - k.leading_zeros()) as usize;
+    if b2 >> (8 - d) != k {
+        return base;
+    }
+    base + 9 * (1 + ((b2 >> (7 - d)) & 1))
 }
 
 impl ByteCtx {

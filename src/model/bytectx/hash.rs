@@ -82,7 +82,7 @@ impl ByteCtx {
 
     /// The second-nibble slots of contexts `ctx` after first nibble `hi`: only the first
     /// nibbles a context has seen (its meta word says which) have one.
-    pub(super) fn second_slots(&self, ctx: &[u64; N_CTX], metas: &[u32; N_CTX], hi: usize) -> [Option<usize>; N_CTX] {
+    pub(super) fn second_slots(&self, ctx: &[u64; N_CTX], metas: &[u64; N_CTX], hi: usize) -> [Option<usize>; N_CTX] {
         let hashes: [u64; N_CTX] = std::array::from_fn(|i| hash2(ctx[i], hi as u64 + 1));
         for i in 0..N_CTX {
             if metas[i] >> hi & 1 != 0 {

@@ -15,8 +15,16 @@ impl ByteCtx {
             let first = self.find_or_insert(h);
             // The nibbles seen, the last byte and its run length (see [`run_state`]).
             let m = self.meta[first];
-            let run = if m >> 24 != 0 && (m >> 16) & 0xff == c as u32 { ((m >> 24) + 1).min(255) } else { 1 };
-            self.meta[first] = (m & 0xffff) | 1 << (c >> 4) | (c as u32) << 16 | run << 24;
+            let run = if (m >> 24) & 0xff != 0 && (m >> 16) & 0xff == c as u64 {
+                (((m >> 24) & 0xff) + 1).min(255)
+            } else {
+                1
+            };
+            // Generation 5 reads the byte before the last too (see [`run_state2`]): the
+            // bytes two and three back in this context, and how many it has seen (to 3).
+            let seen = ((m >> 48) & 3).min(2) + 1;
+            let older = if (m >> 24) & 0xff != 0 { ((m >> 16) & 0xff) | ((m >> 32) & 0xff) << 8 } else { 0 };
+            self.meta[first] = (m & 0xffff) | 1 << (c >> 4) | (c as u64) << 16 | run << 24 | older << 32 | seen << 48;
             let mut j = 1usize;
             for d in 0..4 {
                 let bit = ((c >> (7 - d)) & 1) as u32;
@@ -39,6 +47,9 @@ impl ByteCtx {
         for d in 0..8 {
             let bit = ((c >> (7 - d)) & 1) as u32;
             Self::train(&mut self.node_counters[k], bit, &self.rate, limit);
+            // Which bits the model got wrong (for generation 5's fourth APM).
+            let s = &mut self.streams[b];
+            s.misses = s.misses << 1 | ((s.scratch.p_final[k] >= 0.5) as u32 != bit) as u64;
             if self.streams[b].scratch.full[k] {
                 self.learn_node(b, k, bit);
             }
@@ -78,6 +89,9 @@ impl ByteCtx {
         apm_train(&mut self.apm2, s.apm2_at[k] as usize, y, frac);
         if self.cfg.generation >= 2 {
             apm_train(&mut self.apm3, s.apm3_at[k] as usize, y, frac);
+        }
+        if self.cfg.generation >= 5 {
+            apm_train(&mut self.apm4, s.apm4_at[k] as usize, y, frac);
         }
         for &at in &s.map_at[k * N_CTX..(k + 1) * N_CTX] {
             if at != NO_MAP {
@@ -210,6 +224,10 @@ impl ByteCtx {
         if self.cfg.generation >= 3 {
             let ind = s.indirect_contexts();
             s.ctx[GEN3_CTX..GEN3_CTX + N_CTX_GEN3].copy_from_slice(&ind);
+        }
+        if self.cfg.generation >= 5 {
+            let punct = s.punct_contexts(c);
+            s.ctx[GEN5_CTX..GEN5_CTX + N_CTX_GEN5].copy_from_slice(&punct);
         }
         // Match model: index the last MATCH_MIN bytes, and look for a match if none.
         // Positions are global: byte `i` of stream `b` is `b + B·i`.

@@ -82,7 +82,7 @@ impl ByteCtx {
         k: usize,
         j: usize,
         slots: &[Option<usize>; N_CTX],
-        metas: &[u32; N_CTX],
+        metas: &[u64; N_CTX],
         env: &NodeEnv,
         sc: &mut Scratch,
     ) -> f32 {
@@ -90,7 +90,8 @@ impl ByteCtx {
         for (i, slot) in slots.iter().enumerate() {
             let c = slot.map_or(FRESH, |s| self.table[s][j]);
             let st = slot.map_or(0, |s| self.states[s][j]) as usize;
-            let at = i * MAP_SIZE + run_state(metas[i], k) * BH_STATES + st;
+            let run = if self.cfg.generation >= 5 { run_state2(metas[i], k) } else { run_state(metas[i], k) };
+            let at = i * MAP_SIZE + run * BH_STATES + st;
             sc.map_at[k * N_CTX + i] = at as u32;
             x[in_counter(i)] = self.stretch[(c >> (COUNT_BITS + 10)) as usize];
             x[in_map(i)] = self.stretch[(self.maps[at] >> (COUNT_BITS + 10)) as usize];
@@ -157,7 +158,34 @@ impl ByteCtx {
         let at3 = (env.h3 * 256 + k) * APM_BUCKETS + lo;
         let a3 = apm_read(&self.apm3, at3, frac);
         sc.apm3_at[k] = at3 as u32;
-        ((p + a + a2 + a3) * 0.25).clamp(P_MIN, 1.0 - P_MIN)
+        if self.cfg.generation >= 5 {
+            // Generation 5: a fourth APM, by whether the model mispredicted lately (the
+            // last bit, one of the 7 before, one of the 8 before those; paq8px's
+            // `misses3`), the match state and how many orders were seen, per depth.
+            // The bits so far of this byte come from its nodes' probabilities.
+            let dk = depth(k);
+            let mut m = env.misses << dk;
+            for d in 1..=dk {
+                let anc = k >> d;
+                let bit = (k >> (d - 1)) & 1;
+                m |= (((sc.p_final[anc] >= 0.5) as usize != bit) as u64) << (d - 1);
+            }
+            let m3 = (m & 1 != 0) as usize | ((m & 0xfe != 0) as usize) << 1 | ((m & 0xff00 != 0) as usize) << 2;
+            let lb = match env.expected {
+                None => 0,
+                Some(_) => 1 + (env.len >= 16) as usize + (env.len >= 32) as usize,
+            };
+            let row = (m3 + 8 * lb + 32 * env.orders_seen) * 8 + dk;
+            let at4 = row * APM_BUCKETS + lo;
+            let a4 = apm_read(&self.apm4, at4, frac);
+            sc.apm4_at[k] = at4 as u32;
+            let r = ((p + a + a2 + a3 + a4) * 0.2).clamp(P_MIN, 1.0 - P_MIN);
+            sc.p_final[k] = r;
+            return r;
+        }
+        let r = ((p + a + a2 + a3) * 0.25).clamp(P_MIN, 1.0 - P_MIN);
+        sc.p_final[k] = r;
+        r
     }
 
     /// The first-layer mixers of this generation: 6, or 7 from generation 4.

@@ -23,8 +23,9 @@
 //! and the position in a word (generation 4 adds a seventh, by the third byte back, the
 //! class of the last and the depth); a final mixer per node and match state combines them, and two
 //! adaptive probability maps (APM, "SSE": by the last byte, by a hash of the last two;
-//! generation 2 adds a third, by the match model's expected byte) refine the result. The probability of byte `c` is the product of the 8 node
-//! probabilities on its path:
+//! generation 2 adds a third, by the match model's expected byte, generation 5 a fourth,
+//! by the recent mispredictions) refine the result. The probability of byte `c` is the
+//! product of the 8 node probabilities on its path:
 //!
 //! ```text
 //! P(c) = Π_{d=0..8} p(bit_d(c) | node_d(c)),   node_0 = 1, node_{d+1} = 2·node_d + bit_d(c)
@@ -39,6 +40,10 @@
 //! the byte after it, and goes on with its old length if that one matches) and a second
 //! index, by the last 16 bytes, whose candidate wins when it agrees on at least
 //! [`MATCH_LONG`] bytes and the current match is shorter; and the seventh mixer.
+//! Generation 5 (versions 13 and 14) adds two punctuation contexts (the current word
+//! with the last punctuation bytes, [`Stream::punct_contexts`]), run states that see
+//! the byte before a context's last byte ([`run_state2`]), and a fourth APM by the
+//! model's recent mispredictions ([`APM4_ROWS`]).
 //!
 //! Since version 5 the engine codes those 8 bits one at a time ([`BitPredictor`]), so
 //! only the nodes on the path are evaluated; versions 3 and 4 decode through the full
@@ -131,7 +136,8 @@ use anyhow::{bail, ensure, Result};
 /// ([`bin_contexts`]; without a trusted record length, two more text contexts), then one
 /// of each stream's own: the contexts of generation 1 (versions 3 to 6). Generation 2
 /// adds the sparse and code contexts ([`sparse_code_contexts`]) and the match model's
-/// expected byte, generation 3 the indirect contexts.
+/// expected byte, generation 3 the indirect contexts, generation 5 the punctuation
+/// contexts.
 const N_CTX_BASE: usize = 12;
 const N_CTX_TEXT: usize = 4;
 const N_CTX_BIN: usize = 4;
@@ -148,9 +154,13 @@ const MATCH_CTX: usize = N_CTX_GEN1 + N_CTX_SPARSE;
 /// Generation 3: indirect contexts ([`Stream::indirect_contexts`]).
 const N_CTX_GEN3: usize = 2;
 const GEN3_CTX: usize = N_CTX_GEN1 + N_CTX_GEN2;
-const N_CTX: usize = N_CTX_GEN1 + N_CTX_GEN2 + N_CTX_GEN3;
+/// Generation 5: the punctuation contexts ([`Stream::punct_contexts`]), in the padding
+/// lanes of generation 3's inputs.
+const N_CTX_GEN5: usize = 2;
+const GEN5_CTX: usize = GEN3_CTX + N_CTX_GEN3;
+const N_CTX: usize = N_CTX_GEN1 + N_CTX_GEN2 + N_CTX_GEN3 + N_CTX_GEN5;
 // One bit per context in `NodeEnv::absent`.
-const _: () = assert!(N_CTX <= 32);
+const _: () = assert!(N_CTX <= 64);
 /// A stream counts as binary (for the contexts of [`sparse_code_contexts`]) while its
 /// [`Stream::binary`] score is at least this: a quarter of the recent bytes not text.
 const BINARY_ON: u32 = 1 << 14;
@@ -179,7 +189,8 @@ const STRONG_VOTES: u32 = 16;
 /// products are the same sums (adding 0 to a lane changes no bit of a non-zero sum).
 const IN_GEN1: usize = (2 * N_CTX_GEN1 + 4).div_ceil(8) * 8;
 const IN_GEN2: usize = IN_GEN1 + (2 * N_CTX_GEN2).div_ceil(8) * 8;
-const N_IN: usize = IN_GEN2 + (2 * N_CTX_GEN3).div_ceil(8) * 8;
+const N_IN: usize = IN_GEN2 + (2 * (N_CTX_GEN3 + N_CTX_GEN5)).div_ceil(8) * 8;
+const _: () = assert!(N_IN == 72);
 const IN_MATCH: usize = 2 * N_CTX_GEN1;
 const IN_NN: usize = 2 * N_CTX_GEN1 + 1;
 const IN_BIAS: usize = 2 * N_CTX_GEN1 + 2;
@@ -189,8 +200,10 @@ const fn in_counter(i: usize) -> usize {
         i
     } else if i < GEN3_CTX {
         IN_GEN1 + i - N_CTX_GEN1
-    } else {
+    } else if i < GEN5_CTX {
         IN_GEN2 + i - GEN3_CTX
+    } else {
+        IN_GEN2 + 2 * N_CTX_GEN3 + i - GEN5_CTX
     }
 }
 const fn in_map(i: usize) -> usize {
@@ -198,8 +211,10 @@ const fn in_map(i: usize) -> usize {
         N_CTX_GEN1 + i
     } else if i < GEN3_CTX {
         IN_GEN1 + N_CTX_GEN2 + i - N_CTX_GEN1
-    } else {
+    } else if i < GEN5_CTX {
         IN_GEN2 + N_CTX_GEN3 + i - GEN3_CTX
+    } else {
+        IN_GEN2 + 2 * N_CTX_GEN3 + N_CTX_GEN5 + i - GEN5_CTX
     }
 }
 /// The neural model's probability once more, in the linear domain: `(p − ½)·NN_LINEAR`
@@ -273,7 +288,12 @@ const FINAL_LR: f32 = 0.002;
 /// Run states of a context at a node (see [`run_state`]): none, or the bit its last
 /// byte predicts × how many times in a row that byte was seen (1, 2, 3, 4+).
 const RUN_STATES: usize = 9;
-const MAP_SIZE: usize = BH_STATES * RUN_STATES;
+/// Generation 5's run states ([`run_state2`]): those × the byte before the last (not
+/// on the node's path, or on it with bit 0 or 1). Tuning set: mean −0.06% (kennedy.xls
+/// −1.4%, obj2 −0.15%; texts +0.02 to +0.10%), and more with the other parts of
+/// generation 5 than alone. Older generations use the first RUN_STATES of each map.
+const RUN_STATES2: usize = 3 * RUN_STATES;
+const MAP_SIZE: usize = BH_STATES * RUN_STATES2;
 /// The match model looks up the last MATCH_MIN bytes.
 const MATCH_MIN: usize = 6;
 /// Longest match length the match model tells apart.
@@ -302,6 +322,10 @@ const APM2_BITS: u32 = 8;
 /// (768-1023). Tuning set, `fast`: mean −0.055% (kennedy.xls −0.22%, pic −0.20%, the
 /// texts −0.03 to −0.07%); an order-3 hash of 10 bits in its place: −0.013%.
 const APM3_BITS: u32 = 10;
+/// The fourth APM's rows (generation 5): misses (8) × match state (4) × orders seen (6)
+/// × depth (8). Tuning set: mean −0.08% (osdb −0.40%, kennedy.xls −0.31%, geo −0.23%,
+/// sum −0.14%; texts within ±0.03%); per node instead of per depth: −0.05%.
+const APM4_ROWS: usize = 8 * 4 * ORDER_LEVELS * 8;
 /// Counters: 22-bit probability, 10-bit count.
 const COUNT_BITS: u32 = 10;
 const COUNT_MASK: u32 = (1 << COUNT_BITS) - 1;
@@ -324,7 +348,7 @@ pub struct ByteCtx {
     /// Per slot (used for first-nibble slots only): bits 0-15, the first nibbles seen
     /// after this context (which second-nibble slots exist); 16-23, the last byte seen;
     /// 24-31, how many times in a row it was seen.
-    meta: Vec<u32>,
+    meta: Vec<u64>,
     /// Adaptive maps (indirect modelling): per context, a counter's (count, probability)
     /// → the probability that its bit is 1 as actually observed. A context seen twice,
     /// both times with the same bit, may deserve 0.99 rather than its counter's 0.9.
@@ -360,6 +384,9 @@ pub struct ByteCtx {
     /// Generation 2: APM over (the match model's expected byte and length, or the last
     /// byte without a match, node) × stretch buckets; empty in generation 1.
     apm3: Vec<f32>,
+    /// Generation 5: APM by recent mispredictions, match state, orders seen and depth
+    /// ([`APM4_ROWS`]) × stretch buckets; empty before.
+    apm4: Vec<f32>,
     streams: Vec<Stream>,
     /// The record lengths all streams' record detectors voted for.
     records: Records,
@@ -380,7 +407,7 @@ struct PathState {
     env: NodeEnv,
     first: [Option<usize>; N_CTX],
     second: [Option<usize>; N_CTX],
-    metas: [u32; N_CTX],
+    metas: [u64; N_CTX],
     /// Whether this step coded a byte of the stream.
     coded: bool,
 }
@@ -420,6 +447,7 @@ impl ByteCtx {
         let identity = |rows: usize| apm[..APM_BUCKETS].repeat(rows);
         let apm2 = identity(256 << APM2_BITS);
         let apm3 = identity(if cfg.generation >= 2 { 256 << APM3_BITS } else { 0 });
+        let apm4 = identity(if cfg.generation >= 5 { APM4_ROWS } else { 0 });
         let bh = BitHistory::new();
         let mut model = ByteCtx {
             table: super::huge::vec([0u32; 16], 1 << cfg.table_bits),
@@ -443,6 +471,7 @@ impl ByteCtx {
             apm,
             apm2,
             apm3,
+            apm4,
             streams: (0..batch).map(|_| Stream::new(per_stream, cfg.generation >= 3)).collect(),
             records: Records::default(),
             stretch: stretch_table(),
@@ -512,10 +541,10 @@ impl ByteCtx {
 
     /// Bytes of memory the tables take (fixed at construction).
     pub fn memory_bytes(&self) -> usize {
-        self.table.len() * (68 + 16)
+        self.table.len() * (72 + 16)
             + (self.match_index.len() + self.match_index2.len()) * 8
             + self.weights.len() * 4
-            + (self.apm.len() + self.apm2.len() + self.apm3.len()) * 4
+            + (self.apm.len() + self.apm2.len() + self.apm3.len() + self.apm4.len()) * 4
             + self.streams.iter().map(|s| s.hist.len() + s.scratch.inputs.len() * 4 + 256 * 80).sum::<usize>()
             + self.streams.iter().map(|s| (s.follow1.len() + s.follow2.len()) * 2).sum::<usize>()
     }

@@ -174,7 +174,7 @@ impl ByteCtx {
             let mut sc = std::mem::take(&mut self.streams[b].scratch);
             let ctx = self.streams[b].ctx;
             let mut first = [None; N_CTX];
-            let mut metas = [0u32; N_CTX];
+            let mut metas = [0u64; N_CTX];
             self.byte_env(b, nn, &mut env, &mut first, &mut metas);
             let mut mass = [0.0f32; 512];
             mass[1] = 1.0;
@@ -205,7 +205,9 @@ impl ByteCtx {
                     } else {
                         sc.full[k] = false;
                         let c = self.node_counters[k];
-                        ((c >> COUNT_BITS) as f32 * (1.0 / (1u32 << 22) as f32)).clamp(P_MIN, 1.0 - P_MIN)
+                        let p = ((c >> COUNT_BITS) as f32 * (1.0 / (1u32 << 22) as f32)).clamp(P_MIN, 1.0 - P_MIN);
+                        sc.p_final[k] = p;
+                        p
                     };
                     split(&mut mass, k, p);
                 }
@@ -231,6 +233,7 @@ impl ByteCtx {
             wsel: 0,
             sel7: 0,
             absent: 0,
+            misses: 0,
             set_base: 0,
             second_base: self.streams.len() * FIRST_SETS,
         }
@@ -245,7 +248,7 @@ impl ByteCtx {
         nn: Option<&[f32]>,
         env: &mut NodeEnv,
         first: &mut [Option<usize>; N_CTX],
-        metas: &mut [u32; N_CTX],
+        metas: &mut [u64; N_CTX],
     ) {
         let s = &self.streams[b];
         let ctx = s.ctx;
@@ -263,8 +266,9 @@ impl ByteCtx {
             None => env.c1,
         };
         env.set_base = b * FIRST_SETS;
+        env.misses = s.misses;
         env.orders_seen = 0;
-        env.absent = (0..N_CTX).filter(|&i| ctx[i] == NO_CTX).fold(0, |m, i| m | 1 << i);
+        env.absent = (0..N_CTX).filter(|&i| ctx[i] == NO_CTX).fold(0, |m, i| m | 1u64 << i);
         for &h in ctx.iter().filter(|&&h| h != NO_CTX) {
             self.prefetch_slot(h);
         }

@@ -58,14 +58,14 @@ fn config_round_trips_and_rejects_bad_values() {
 }
 
 #[test]
-fn a_primer_is_recorded_with_its_checksum_and_none_keeps_version_11() {
+fn a_primer_is_recorded_with_its_checksum_and_none_keeps_version_13() {
     let primed = ByteCtxConfig::preset("tiny").unwrap();
     assert_eq!(primed.primer, 4096);
     let bytes = primed.to_bytes();
-    assert_eq!((bytes[0], bytes.len()), (12, ByteCtxConfig::BYTES_PRIMED));
+    assert_eq!((bytes[0], bytes.len()), (14, ByteCtxConfig::BYTES_PRIMED));
     let plain = ByteCtxConfig { primer: 0, ..primed.clone() };
     let plain_bytes = plain.to_bytes();
-    assert_eq!((plain_bytes[0], plain_bytes.len()), (11, ByteCtxConfig::BYTES));
+    assert_eq!((plain_bytes[0], plain_bytes.len()), (13, ByteCtxConfig::BYTES));
     assert_eq!(ByteCtxConfig::from_bytes(&plain_bytes).unwrap(), plain);
     // Another primer (another checksum), or more of it than this nnz has: refused.
     let mut other = bytes.clone();
@@ -145,7 +145,7 @@ fn run_states_follow_the_last_byte() {
     // Long runs share the last state; every state fits the maps.
     let long = 200 << 24 | 0xff << 16;
     assert_eq!(run_state(long, 255), 1 + 4 + 3);
-    assert!((0..=255u32).all(|c| (1..256).all(|k| run_state(7 << 24 | c << 16, k) < RUN_STATES)));
+    assert!((0..=255u64).all(|c| (1..256).all(|k| run_state(7 << 24 | c << 16, k) < RUN_STATES)));
 }
 
 #[test]
@@ -185,9 +185,13 @@ fn learning_keeps_the_run_of_the_last_byte() {
     }
     // The order-0 context saw x, y, x, x, x: last byte x, a run of 3.
     let slot = m.find(hash2(0, 0)).expect("order 0 present");
-    assert_eq!((m.meta[slot] >> 16) & 0xff, b'x' as u32);
-    assert_eq!(m.meta[slot] >> 24, 3);
+    assert_eq!((m.meta[slot] >> 16) & 0xff, b'x' as u64);
+    assert_eq!((m.meta[slot] >> 24) & 0xff, 3);
     assert_eq!(m.meta[slot] & 0xffff, 1 << (b'x' >> 4) | 1 << (b'y' >> 4));
+    // The two bytes before the last (x, x: the bytes before each x of the run) and
+    // three or more bytes seen.
+    assert_eq!((m.meta[slot] >> 32) & 0xffff, (b'x' as u64) << 8 | b'x' as u64);
+    assert_eq!(m.meta[slot] >> 48, 3);
 }
 
 #[test]
@@ -331,10 +335,14 @@ fn version_3_and_4_files_keep_the_distribution_path() {
         let gen4 = ByteCtxConfig { generation: 4, ..bits };
         assert_eq!(gen4.to_bytes()[0], if primer == 0 { 11 } else { 12 });
         assert_eq!(ByteCtxConfig::from_bytes(&gen4.to_bytes()).unwrap(), gen4);
+        let gen5 = ByteCtxConfig { generation: 5, ..bits };
+        assert_eq!(gen5.to_bytes()[0], if primer == 0 { 13 } else { 14 });
+        assert_eq!(ByteCtxConfig::from_bytes(&gen5.to_bytes()).unwrap(), gen5);
     }
+    assert!(ByteCtxConfig { generation: 6, ..ByteCtxConfig::preset("tiny").unwrap() }.validate().is_err());
     let bad = ByteCtxConfig { prune: 8, ..ByteCtxConfig::preset("tiny").unwrap() };
     assert!(bad.validate().is_err());
-    // Generations 2 to 4 have no distribution-path version.
+    // Generations 2 to 5 have no distribution-path version.
     let bad = ByteCtxConfig { bits: false, ..ByteCtxConfig::preset("tiny").unwrap() };
     assert!(bad.validate().is_err());
 }
@@ -430,4 +438,48 @@ fn long_index_prefers_the_longer_match() {
         feed(&mut m, text);
         assert_eq!(m.streams[0].expected, Some(want), "generation {generation}");
     }
+}
+
+#[test]
+fn run_state2_reads_the_byte_before_the_last() {
+    // Last byte 0x41 (a run of 1), the byte before 0xc1: at the root both pass (bits 0
+    // and 1); at node 2 (first bit 0) only 0x41 does; at node 3 only 0xc1 (next bit 1).
+    let meta = (0x41u64 << 16) | 1 << 24 | (0xc1u64 << 32) | 2 << 48;
+    let base = |k| run_state(meta, k);
+    assert_eq!(run_state2(meta, 1), base(1) + RUN_STATES * 2);
+    assert_eq!(run_state2(meta, 2), base(2));
+    assert_eq!(run_state2(meta, 3), RUN_STATES * 2);
+    assert_eq!(base(3), 0);
+    // With one byte seen the byte before does not count.
+    let young = (0x41u64 << 16) | 1 << 24 | 1 << 48;
+    assert_eq!(run_state2(young, 1), run_state(young, 1));
+    assert!((0..256).all(|k| run_state2(meta, k.max(1)) < RUN_STATES2));
+}
+
+#[test]
+fn punctuation_contexts_follow_the_last_punctuation() {
+    // The same word after different punctuation is a different context in generation 5,
+    // and absent before it.
+    let ctx_after = |text: &[u8], generation| {
+        let cfg = ByteCtxConfig { generation, ..ByteCtxConfig::preset("tiny").unwrap() };
+        let mut m = ByteCtx::new(&cfg, 1);
+        feed(&mut m, text);
+        m.streams[0].ctx[GEN5_CTX..GEN5_CTX + N_CTX_GEN5].to_vec()
+    };
+    let (a, b) = (ctx_after(b"x := (hi", 5), ctx_after(b"x := [hi", 5));
+    assert!(a.iter().zip(&b).all(|(x, y)| x != y));
+    assert!(a.iter().all(|&h| h != NO_CTX));
+    assert!(ctx_after(b"x := (hi", 4).iter().all(|&h| h == NO_CTX));
+}
+
+#[test]
+fn misses_count_the_mispredicted_bits() {
+    // After a long run of one byte the model predicts it; a different byte is
+    // mispredicted at some node, and the misses record it.
+    let cfg = ByteCtxConfig::preset("tiny").unwrap();
+    let mut m = ByteCtx::new(&cfg, 1);
+    feed(&mut m, &[b'a'; 200]);
+    assert_eq!(m.streams[0].misses & 0xff, 0, "a run is predicted");
+    feed(&mut m, b"\xa5");
+    assert_ne!(m.streams[0].misses & 0xff, 0, "a surprise is a miss");
 }
