@@ -129,7 +129,7 @@ pub(super) fn run_state2(meta: u64, k: usize) -> usize {
     if b2 >> (8 - d) != k {
         return base;
     }
-    base + 9 * (1 + ((b2 >> (7 - d)) & 1))
+    base + RUN_STATES * (1 + ((b2 >> (7 - d)) & 1))
 }
 
 impl ByteCtx {
