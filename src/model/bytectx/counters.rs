@@ -125,11 +125,18 @@ pub(super) fn run_state2(meta: u64, k: usize) -> usize {
         return base;
     }
     let b2 = 256 + ((meta >> 32) & 0xff) as usize;
-    let d = (usize::BITS - 1 - k.leading_zeros()) as usize;
+    let d = depth(k);
     if b2 >> (8 - d) != k {
         return base;
     }
     base + RUN_STATES * (1 + ((b2 >> (7 - d)) & 1))
+}
+
+/// A match's length class: 0 under 16 bytes, 1 under 32, 2 from 32 (the third APM's
+/// and the fourth's contexts).
+#[inline]
+pub(super) fn len_class(len: usize) -> usize {
+    (len >= 16) as usize + (len >= 32) as usize
 }
 
 impl ByteCtx {

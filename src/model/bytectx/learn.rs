@@ -47,9 +47,11 @@ impl ByteCtx {
         for d in 0..8 {
             let bit = ((c >> (7 - d)) & 1) as u32;
             Self::train(&mut self.node_counters[k], bit, &self.rate, limit);
-            // Which bits the model got wrong (for generation 5's fourth APM).
-            let s = &mut self.streams[b];
-            s.misses = s.misses << 1 | ((s.scratch.p_final[k] >= 0.5) as u32 != bit) as u64;
+            if self.cfg.generation >= 5 {
+                // Which bits the model got wrong (for the fourth APM).
+                let s = &mut self.streams[b];
+                s.misses = s.misses << 1 | ((s.scratch.p_final[k] >= 0.5) as u32 != bit) as u64;
+            }
             if self.streams[b].scratch.full[k] {
                 self.learn_node(b, k, bit);
             }

@@ -162,19 +162,19 @@ impl ByteCtx {
             // Generation 5: a fourth APM, by whether the model mispredicted lately (the
             // last bit, one of the 7 before, one of the 8 before those; paq8px's
             // `misses3`), the match state and how many orders were seen, per depth.
-            // The bits so far of this byte come from its nodes' probabilities.
+            // The misses of this byte so far: the parent's, and whether the parent's
+            // probability missed the bit that leads here (a parent is evaluated before
+            // its children on either path).
             let dk = depth(k);
-            let mut m = env.misses << dk;
-            for d in 1..=dk {
-                let anc = k >> d;
-                let bit = (k >> (d - 1)) & 1;
-                m |= (((sc.p_final[anc] >= 0.5) as usize != bit) as u64) << (d - 1);
-            }
-            let m3 = (m & 1 != 0) as usize | ((m & 0xfe != 0) as usize) << 1 | ((m & 0xff00 != 0) as usize) << 2;
-            let lb = match env.expected {
-                None => 0,
-                Some(_) => 1 + (env.len >= 16) as usize + (env.len >= 32) as usize,
+            sc.path_misses[k] = if k == 1 {
+                0
+            } else {
+                let parent = k >> 1;
+                sc.path_misses[parent] << 1 | ((sc.p_final[parent] >= 0.5) as u8 != (k & 1) as u8) as u8
             };
+            let m = env.misses << dk | sc.path_misses[k] as u64;
+            let m3 = (m & 1 != 0) as usize | ((m & 0xfe != 0) as usize) << 1 | ((m & 0xff00 != 0) as usize) << 2;
+            let lb = if env.expected.is_some() { 1 + len_class(env.len) } else { 0 };
             let row = (m3 + 8 * lb + 32 * env.orders_seen) * 8 + dk;
             let at4 = row * APM_BUCKETS + lo;
             let a4 = apm_read(&self.apm4, at4, frac);

@@ -347,7 +347,9 @@ pub struct ByteCtx {
     table: Vec<Slot>,
     /// Per slot (used for first-nibble slots only): bits 0-15, the first nibbles seen
     /// after this context (which second-nibble slots exist); 16-23, the last byte seen;
-    /// 24-31, how many times in a row it was seen.
+    /// 24-31, how many times in a row it was seen; 32-39 and 40-47, the bytes before it
+    /// (before each of the last two bytes seen); 48-49, how many bytes it has seen, to 3
+    /// (generation 5's [`run_state2`]).
     meta: Vec<u64>,
     /// Adaptive maps (indirect modelling): per context, a counter's (count, probability)
     /// → the probability that its bit is 1 as actually observed. A context seen twice,

@@ -262,7 +262,7 @@ impl ByteCtx {
         env.sel7 = ((s.c8 >> 16) & 0xff) as usize + 256 * byte_class(env.c1 as u8);
         env.h2 = (hash2(40, s.c8 & 0xffff) >> (64 - APM2_BITS)) as usize;
         env.h3 = match s.expected {
-            Some(e) => 256 + e as usize + 256 * ((s.match_len >= 16) as usize + (s.match_len >= 32) as usize),
+            Some(e) => 256 + e as usize + 256 * len_class(s.match_len),
             None => env.c1,
         };
         env.set_base = b * FIRST_SETS;

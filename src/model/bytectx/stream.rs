@@ -82,6 +82,9 @@ pub(super) struct Scratch {
     pub(super) apm4_at: Vec<u32>,
     /// The node's final probability, the model's output (for the misses).
     pub(super) p_final: Vec<f32>,
+    /// Generation 5: per node, which of the nodes above it on its path missed the bit
+    /// that leads to it (the parent's in bit 0).
+    pub(super) path_misses: Vec<u8>,
     /// Per node and context: the adaptive map entry used (index into `maps`).
     pub(super) map_at: Vec<u32>,
 }
@@ -159,6 +162,7 @@ impl Stream {
                 apm3_at: vec![0; 256],
                 apm4_at: vec![0; 256],
                 p_final: vec![0.5; 256],
+                path_misses: vec![0; 256],
                 map_at: vec![0; 256 * N_CTX],
             },
             expected: None,
