@@ -31,9 +31,12 @@ pub struct ByteCtxConfig {
     /// contexts; 4 (versions 11 and 12) a match model that recovers from a mismatched
     /// byte and a second index for long matches, and a seventh mixer (by the third byte
     /// back); 5 (versions 13 and 14) punctuation contexts, run states with the byte
-    /// before the last, and an APM by recent mispredictions. An older generation's model is the newest code with the newer parts
-    /// absent (their inputs 0 and in their own lanes, their tables untouched), so old
-    /// files decode as they were written.
+    /// before the last, and an APM by recent mispredictions; 6 (versions 15 and 16) field
+    /// contexts for text: the current field of the line (a run of bytes other than
+    /// blanks) with its index, and with the same field of the lines above. An older
+    /// generation's model is the newest code with the newer parts absent (their inputs 0
+    /// and in their own lanes, their tables untouched), so old files decode as they were
+    /// written.
     pub generation: u8,
     /// The reversible filter the frame's bytes went through before coding (chosen per
     /// frame by the engine; the presets say none).
@@ -78,7 +81,8 @@ impl ByteCtxConfig {
     /// 6 are 3 and 4 coded bit by bit ([`ByteCtxConfig::bits`]): the same model,
     /// unpruned, and the same layout. Versions 7 and 8 are 5 and 6 with the generation-2
     /// model ([`ByteCtxConfig::generation`]), 9 and 10 with generation 3, 11 and 12 with
-    /// generation 4, 13 and 14 with generation 5; all of 3 to 14 decode.
+    /// generation 4, 13 and 14 with generation 5, 15 and 16 with generation 6; all of 3
+    /// to 16 decode.
     const VERSION: u8 = 3;
     const VERSION_PRIMED: u8 = 4;
     const VERSION_BITS: u8 = 5;
@@ -95,6 +99,9 @@ impl ByteCtxConfig {
     /// Versions 13 and 14: 5 and 6 with the generation-5 model.
     const VERSION_GEN5: u8 = 13;
     const VERSION_GEN5_PRIMED: u8 = 14;
+    /// Versions 15 and 16: 5 and 6 with the generation-6 model.
+    const VERSION_GEN6: u8 = 15;
+    const VERSION_GEN6_PRIMED: u8 = 16;
     /// Serialized size with a primer.
     pub const BYTES_PRIMED: usize = 20;
 
@@ -107,13 +114,15 @@ impl ByteCtxConfig {
             | Self::VERSION_GEN2
             | Self::VERSION_GEN3
             | Self::VERSION_GEN4
-            | Self::VERSION_GEN5 => Some(Self::BYTES),
+            | Self::VERSION_GEN5
+            | Self::VERSION_GEN6 => Some(Self::BYTES),
             Self::VERSION_PRIMED
             | Self::VERSION_BITS_PRIMED
             | Self::VERSION_GEN2_PRIMED
             | Self::VERSION_GEN3_PRIMED
             | Self::VERSION_GEN4_PRIMED
-            | Self::VERSION_GEN5_PRIMED => Some(Self::BYTES_PRIMED),
+            | Self::VERSION_GEN5_PRIMED
+            | Self::VERSION_GEN6_PRIMED => Some(Self::BYTES_PRIMED),
             _ => None,
         }
     }
@@ -130,7 +139,7 @@ impl ByteCtxConfig {
             filter: Filter::None,
             primer: 0,
             bits: true,
-            generation: 5,
+            generation: 6,
         };
         Ok(match name {
             "tiny" => ByteCtxConfig { primer: 4096, ..base },
@@ -170,7 +179,7 @@ impl ByteCtxConfig {
         ensure!((1..=1023).contains(&self.limit), "byte model: limit {} not in 1..=1023", self.limit);
         ensure!(self.prune <= 24, "byte model: prune {} not in 0..=24", self.prune);
         ensure!(!self.bits || self.prune == 0, "byte model: the bit path prunes nothing, not {}", self.prune);
-        ensure!((1..=5).contains(&self.generation), "byte model: generation {} not 1 to 5", self.generation);
+        ensure!((1..=6).contains(&self.generation), "byte model: generation {} not 1 to 6", self.generation);
         ensure!(self.generation == 1 || self.bits, "byte model: generation {} is coded bit by bit", self.generation);
         ensure!(self.lr.is_finite() && self.lr > 0.0 && self.lr <= 1.0, "byte model: learning rate {}", self.lr);
         ensure!(
@@ -194,8 +203,10 @@ impl ByteCtxConfig {
             (3, _, true) => Self::VERSION_GEN3_PRIMED,
             (4, _, false) => Self::VERSION_GEN4,
             (4, _, true) => Self::VERSION_GEN4_PRIMED,
-            (_, _, false) => Self::VERSION_GEN5,
-            (_, _, true) => Self::VERSION_GEN5_PRIMED,
+            (5, _, false) => Self::VERSION_GEN5,
+            (5, _, true) => Self::VERSION_GEN5_PRIMED,
+            (_, _, false) => Self::VERSION_GEN6,
+            (_, _, true) => Self::VERSION_GEN6_PRIMED,
         };
         let mut out = vec![version, self.table_bits, self.match_bits, self.history_bits];
         out.extend_from_slice(&self.limit.to_le_bytes());
@@ -217,7 +228,7 @@ impl ByteCtxConfig {
                  version of nnz",
                 b[0],
                 Self::VERSION,
-                Self::VERSION_GEN5_PRIMED
+                Self::VERSION_GEN6_PRIMED
             );
         };
         ensure!(b.len() == len, "byte model parameters: {} bytes, expected {len}", b.len());
@@ -230,6 +241,7 @@ impl ByteCtxConfig {
                 | Self::VERSION_GEN3_PRIMED
                 | Self::VERSION_GEN4_PRIMED
                 | Self::VERSION_GEN5_PRIMED
+                | Self::VERSION_GEN6_PRIMED
         ) {
             primer = u32::from_le_bytes([b[12], b[13], b[14], b[15]]);
             ensure!(
@@ -256,6 +268,7 @@ impl ByteCtxConfig {
             primer,
             bits: b[0] >= Self::VERSION_BITS,
             generation: match b[0] {
+                Self::VERSION_GEN6.. => 6,
                 Self::VERSION_GEN5.. => 5,
                 Self::VERSION_GEN4.. => 4,
                 Self::VERSION_GEN3.. => 3,

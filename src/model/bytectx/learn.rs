@@ -199,6 +199,14 @@ impl ByteCtx {
             hash2(12, above | (c8 & 0xff) << 8 | col.min(255) << 16 | rlen.min(1 << 20) << 24),
         ]);
         s.text_contexts(c);
+        if gen2 {
+            s.code_state(c);
+        }
+        // Generation 6: the field contexts, on text only; they take the slots that text
+        // leaves absent, two sparse contexts for binary data and the last of the block
+        // for binary data (in place of an image context where records are found).
+        let fields = if self.cfg.generation >= 6 { Some(s.field_contexts(c)) } else { None };
+        let fields = fields.filter(|_| s.binary < BINARY_ON);
         let mut bin = bin_contexts(s, rlen, strong);
         if bin[0] == NO_CTX {
             // No records: the block serves text, with the current word and the word two
@@ -208,6 +216,9 @@ impl ByteCtx {
             // contexts of paq8 (the bytes that followed the last byte, the last pair)
             // beside them: book1 2.0507, alice29 1.9071, obj2 1.6111.
             bin = [hash2(112, hash2(s.word, s.word_prev2)), hash2(113, hash2(s.word_prev, c8 & 0xff)), NO_CTX, NO_CTX];
+        }
+        if let Some(f) = fields {
+            bin[3] = f[2];
         }
         s.ctx[BIN_CTX..BIN_CTX + N_CTX_BIN].copy_from_slice(&bin);
         // The last 2 bytes in this stream alone: the streams are different parts of the
@@ -219,8 +230,10 @@ impl ByteCtx {
         // Generation 2: the sparse and code contexts (absent in generation 1, where they
         // stay NO_CTX from the start).
         if gen2 {
-            s.code_state(c);
-            let sparse = sparse_code_contexts(s);
+            let mut sparse = sparse_code_contexts(s);
+            if let Some(f) = fields {
+                sparse[2..4].copy_from_slice(&f[..2]);
+            }
             s.ctx[SPARSE_CTX..SPARSE_CTX + N_CTX_SPARSE].copy_from_slice(&sparse);
         }
         if self.cfg.generation >= 3 {

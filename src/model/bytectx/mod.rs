@@ -43,7 +43,10 @@
 //! Generation 5 (versions 13 and 14) adds two punctuation contexts (the current word
 //! with the last punctuation bytes, [`Stream::punct_contexts`]), run states that see
 //! the byte before a context's last byte ([`run_state2`]), and a fourth APM by the
-//! model's recent mispredictions ([`APM4_ROWS`]).
+//! model's recent mispredictions ([`APM4_ROWS`]). Generation 6 (versions 15 and 16) adds
+//! field contexts for text ([`Stream::field_contexts`]: the line's current field, a run
+//! of bytes other than blanks, with its index on the line and with the same field of the
+//! lines above) in the slots text leaves absent, so the mixers stay as wide.
 //!
 //! Since version 5 the engine codes those 8 bits one at a time ([`BitPredictor`]), so
 //! only the nodes on the path are evaluated; versions 3 and 4 decode through the full

@@ -58,14 +58,14 @@ fn config_round_trips_and_rejects_bad_values() {
 }
 
 #[test]
-fn a_primer_is_recorded_with_its_checksum_and_none_keeps_version_13() {
+fn a_primer_is_recorded_with_its_checksum_and_none_keeps_version_15() {
     let primed = ByteCtxConfig::preset("tiny").unwrap();
     assert_eq!(primed.primer, 4096);
     let bytes = primed.to_bytes();
-    assert_eq!((bytes[0], bytes.len()), (14, ByteCtxConfig::BYTES_PRIMED));
+    assert_eq!((bytes[0], bytes.len()), (16, ByteCtxConfig::BYTES_PRIMED));
     let plain = ByteCtxConfig { primer: 0, ..primed.clone() };
     let plain_bytes = plain.to_bytes();
-    assert_eq!((plain_bytes[0], plain_bytes.len()), (13, ByteCtxConfig::BYTES));
+    assert_eq!((plain_bytes[0], plain_bytes.len()), (15, ByteCtxConfig::BYTES));
     assert_eq!(ByteCtxConfig::from_bytes(&plain_bytes).unwrap(), plain);
     // Another primer (another checksum), or more of it than this nnz has: refused.
     let mut other = bytes.clone();
@@ -75,7 +75,7 @@ fn a_primer_is_recorded_with_its_checksum_and_none_keeps_version_13() {
     let mut longer = bytes.clone();
     longer[12..16].copy_from_slice(&(PRIMER.len() as u32 + 1).to_le_bytes());
     assert!(ByteCtxConfig::from_bytes(&longer).unwrap_err().to_string().contains("another version"));
-    // A version-11 layout cannot claim a primer, nor a version-12 one lack it.
+    // A version-15 layout cannot claim a primer, nor a version-16 one lack it.
     assert!(ByteCtxConfig::from_bytes(&bytes[..ByteCtxConfig::BYTES]).is_err());
     let mut zero = bytes;
     zero[12..16].fill(0);
@@ -273,10 +273,12 @@ fn image_contexts_need_a_trusted_record_length() {
             t.update(&[c as u16]);
         }
     }
-    // Without records the block serves text: two word contexts, two absent.
+    // Without records the block serves text: two word contexts, one absent, and
+    // generation 6's field context.
     let s = &t.streams[0];
     assert_eq!(s.ctx[BIN_CTX], hash2(112, hash2(s.word, s.word_prev2)));
-    assert!(s.ctx[BIN_CTX + 2..BIN_CTX + N_CTX_BIN].iter().all(|&h| h == NO_CTX));
+    assert_eq!(s.ctx[BIN_CTX + 2], NO_CTX);
+    assert_ne!(s.ctx[BIN_CTX + 3], NO_CTX);
 }
 
 #[test]
@@ -338,8 +340,11 @@ fn version_3_and_4_files_keep_the_distribution_path() {
         let gen5 = ByteCtxConfig { generation: 5, ..bits };
         assert_eq!(gen5.to_bytes()[0], if primer == 0 { 13 } else { 14 });
         assert_eq!(ByteCtxConfig::from_bytes(&gen5.to_bytes()).unwrap(), gen5);
+        let gen6 = ByteCtxConfig { generation: 6, ..bits };
+        assert_eq!(gen6.to_bytes()[0], if primer == 0 { 15 } else { 16 });
+        assert_eq!(ByteCtxConfig::from_bytes(&gen6.to_bytes()).unwrap(), gen6);
     }
-    assert!(ByteCtxConfig { generation: 6, ..ByteCtxConfig::preset("tiny").unwrap() }.validate().is_err());
+    assert!(ByteCtxConfig { generation: 7, ..ByteCtxConfig::preset("tiny").unwrap() }.validate().is_err());
     let bad = ByteCtxConfig { prune: 8, ..ByteCtxConfig::preset("tiny").unwrap() };
     assert!(bad.validate().is_err());
     // Generations 2 to 5 have no distribution-path version.
@@ -470,6 +475,32 @@ fn punctuation_contexts_follow_the_last_punctuation() {
     assert!(a.iter().zip(&b).all(|(x, y)| x != y));
     assert!(a.iter().all(|&h| h != NO_CTX));
     assert!(ctx_after(b"x := (hi", 4).iter().all(|&h| h == NO_CTX));
+}
+
+#[test]
+fn field_contexts_follow_the_fields_of_the_line_above() {
+    // In generation 6 the same field after different lines above is a different
+    // context (the field with the same field of the line before), the field alone is the
+    // same; they are absent before generation 6.
+    let fields_after = |text: &[u8], generation| {
+        let cfg = ByteCtxConfig { generation, ..ByteCtxConfig::preset("tiny").unwrap() };
+        let mut m = ByteCtx::new(&cfg, 1);
+        feed(&mut m, text);
+        let s = &m.streams[0];
+        [s.ctx[SPARSE_CTX + 2], s.ctx[SPARSE_CTX + 3], s.ctx[BIN_CTX + 3]]
+    };
+    let a = fields_after(b"  1.5  2.0\n  3.5  4.25\n  1.5  2.", 6);
+    let b = fields_after(b"  1.5  2.0\n  3.5  4.75\n  1.5  2.", 6);
+    let c = fields_after(b"  1.5  2.0\n  3.5  4.75\n  1.5  3.", 6);
+    assert_eq!(a[0], b[0], "the field and its index alone");
+    assert_ne!(a[1], b[1], "the field above differs");
+    assert_ne!(a[2], b[2]);
+    assert_ne!(b[0], c[0], "the field itself differs");
+    assert!(a.iter().all(|&h| h != NO_CTX));
+    // Field 1 of this line, not field 1 of another line: the index counts.
+    let d = fields_after(b"  1.5  2.0\n  3.5  4.75\n  2.", 6);
+    assert_ne!(b[0], d[0]);
+    assert_eq!(fields_after(b"  1.5  2.0\n  3.5  4.25\n  1.5  2.", 5)[..2], [NO_CTX; 2]);
 }
 
 #[test]
