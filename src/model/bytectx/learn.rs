@@ -199,14 +199,16 @@ impl ByteCtx {
             hash2(12, above | (c8 & 0xff) << 8 | col.min(255) << 16 | rlen.min(1 << 20) << 24),
         ]);
         s.text_contexts(c);
+        // Generation 2's code state (how binary the stream is, indentation, nesting),
+        // before the contexts that read it.
         if gen2 {
             s.code_state(c);
         }
-        // Generation 6: the field contexts, on text only; they take the slots that text
-        // leaves absent, two sparse contexts for binary data and the last of the block
-        // for binary data (in place of an image context where records are found).
-        let fields = if self.cfg.generation >= 6 { Some(s.field_contexts(c)) } else { None };
-        let fields = fields.filter(|_| s.binary < BINARY_ON);
+        // Generation 6: the field contexts (their state follows every byte), on text
+        // only; they take the slots that text leaves absent, two sparse contexts for
+        // binary data and the last of the block for binary data (in place of an image
+        // context where records are found).
+        let fields = (self.cfg.generation >= 6).then(|| s.field_contexts(c)).filter(|_| s.binary < BINARY_ON);
         let mut bin = bin_contexts(s, rlen, strong);
         if bin[0] == NO_CTX {
             // No records: the block serves text, with the current word and the word two

@@ -347,7 +347,7 @@ fn version_3_and_4_files_keep_the_distribution_path() {
     assert!(ByteCtxConfig { generation: 7, ..ByteCtxConfig::preset("tiny").unwrap() }.validate().is_err());
     let bad = ByteCtxConfig { prune: 8, ..ByteCtxConfig::preset("tiny").unwrap() };
     assert!(bad.validate().is_err());
-    // Generations 2 to 5 have no distribution-path version.
+    // Generations 2 to 6 have no distribution-path version.
     let bad = ByteCtxConfig { bits: false, ..ByteCtxConfig::preset("tiny").unwrap() };
     assert!(bad.validate().is_err());
 }
@@ -375,6 +375,14 @@ fn feed(m: &mut ByteCtx, text: &[u8]) {
         m.predict(&mut probs);
         m.update(&[c as u16]);
     }
+}
+
+/// A one-stream model of the tiny preset in `generation`, after `text`.
+fn fed(generation: u8, text: &[u8]) -> ByteCtx {
+    let cfg = ByteCtxConfig { generation, ..ByteCtxConfig::preset("tiny").unwrap() };
+    let mut m = ByteCtx::new(&cfg, 1);
+    feed(&mut m, text);
+    m
 }
 
 #[test]
@@ -438,9 +446,7 @@ fn long_index_prefers_the_longer_match() {
     // index by the last 16 bytes finds it, generation 3 takes the short one.
     let text = b"0123456789abcdefghijklmnopqrstuvwx1 0123456789abcdefghijkl# +hijklm2 0123456789abcdefghijklm";
     for (generation, want) in [(4, b'n'), (3, b'2')] {
-        let cfg = ByteCtxConfig { generation, ..ByteCtxConfig::preset("tiny").unwrap() };
-        let mut m = ByteCtx::new(&cfg, 1);
-        feed(&mut m, text);
+        let m = fed(generation, text);
         assert_eq!(m.streams[0].expected, Some(want), "generation {generation}");
     }
 }
@@ -465,12 +471,8 @@ fn run_state2_reads_the_byte_before_the_last() {
 fn punctuation_contexts_follow_the_last_punctuation() {
     // The same word after different punctuation is a different context in generation 5,
     // and absent before it.
-    let ctx_after = |text: &[u8], generation| {
-        let cfg = ByteCtxConfig { generation, ..ByteCtxConfig::preset("tiny").unwrap() };
-        let mut m = ByteCtx::new(&cfg, 1);
-        feed(&mut m, text);
-        m.streams[0].ctx[GEN5_CTX..GEN5_CTX + N_CTX_GEN5].to_vec()
-    };
+    let ctx_after =
+        |text: &[u8], generation| fed(generation, text).streams[0].ctx[GEN5_CTX..GEN5_CTX + N_CTX_GEN5].to_vec();
     let (a, b) = (ctx_after(b"x := (hi", 5), ctx_after(b"x := [hi", 5));
     assert!(a.iter().zip(&b).all(|(x, y)| x != y));
     assert!(a.iter().all(|&h| h != NO_CTX));
@@ -483,11 +485,8 @@ fn field_contexts_follow_the_fields_of_the_line_above() {
     // context (the field with the same field of the line before), the field alone is the
     // same; they are absent before generation 6.
     let fields_after = |text: &[u8], generation| {
-        let cfg = ByteCtxConfig { generation, ..ByteCtxConfig::preset("tiny").unwrap() };
-        let mut m = ByteCtx::new(&cfg, 1);
-        feed(&mut m, text);
-        let s = &m.streams[0];
-        [s.ctx[SPARSE_CTX + 2], s.ctx[SPARSE_CTX + 3], s.ctx[BIN_CTX + 3]]
+        let ctx = fed(generation, text).streams[0].ctx;
+        [ctx[SPARSE_CTX + 2], ctx[SPARSE_CTX + 3], ctx[BIN_CTX + 3]]
     };
     let a = fields_after(b"  1.5  2.0\n  3.5  4.25\n  1.5  2.", 6);
     let b = fields_after(b"  1.5  2.0\n  3.5  4.75\n  1.5  2.", 6);
@@ -497,7 +496,7 @@ fn field_contexts_follow_the_fields_of_the_line_above() {
     assert_ne!(a[2], b[2]);
     assert_ne!(b[0], c[0], "the field itself differs");
     assert!(a.iter().all(|&h| h != NO_CTX));
-    // Field 1 of this line, not field 1 of another line: the index counts.
+    // The same field text at another index on the line is another context.
     let d = fields_after(b"  1.5  2.0\n  3.5  4.75\n  2.", 6);
     assert_ne!(b[0], d[0]);
     assert_eq!(fields_after(b"  1.5  2.0\n  3.5  4.25\n  1.5  2.", 5)[..2], [NO_CTX; 2]);
