@@ -12,7 +12,7 @@
 //! (no `--lstm`); `-p default` is `--preset default --lstm default` with the LSTM's
 //! streams of at least 256 KiB (`LSTM_BATCH=1` for alice29.txt, `2` for book1).
 //! Tuning overrides: `BYTES_LR`, `BYTES_PRUNE`, `BYTES_LIMIT`, `BYTES_TABLE_BITS`, `BYTES_GEN`
-//! (the model generation, 1 to 6),
+//! (the model generation, 1 to 7),
 //! `BYTES_PRIMER` (bytes of the primer; text only by default), `LSTM_BATCH`.
 
 use nnz::filter::Filter;

@@ -83,8 +83,8 @@ fn byte_model_writes_the_same_bits_on_every_kernel_path() {
 /// neural part of `--model bytes` leaves it valid), on a binary file and a text (primed).
 /// Regenerate (only with a format or numerics version bump, or a deliberate change of the
 /// byte context model) with:
-/// `./target/release/nnz compress -f -p tiny --model bytectx data/obj2.8k data/golden/obj2.8k.bytectx-gen6.tiny.v2.nnz`
-/// `./target/release/nnz compress -f -p tiny --model bytectx data/enwik4 data/golden/enwik4.bytectx-gen6.tiny.v2.nnz`
+/// `./target/release/nnz compress -f -p tiny --model bytectx data/obj2.8k data/golden/obj2.8k.bytectx-gen7.tiny.v2.nnz`
+/// `./target/release/nnz compress -f -p tiny --model bytectx data/enwik4 data/golden/enwik4.bytectx-gen7.tiny.v2.nnz`
 /// The files the same commands wrote before must still decode: data/golden/obj2.8k.bytectx.tiny.nnz
 /// (format 1), data/golden/obj2.8k.bytectx.tiny.v2.nnz (format 2, the byte model coded as
 /// 256-way distributions, its versions 3 and 4), data/golden/obj2.8k.bytectx-bits.tiny.v2.nnz
@@ -96,7 +96,9 @@ fn byte_model_writes_the_same_bits_on_every_kernel_path() {
 /// data/golden/obj2.8k.bytectx-gen4.tiny.v2.nnz and
 /// data/golden/enwik4.bytectx-gen4.tiny.v2.nnz (generation 4: versions 11 and 12),
 /// data/golden/obj2.8k.bytectx-gen5.tiny.v2.nnz and
-/// data/golden/enwik4.bytectx-gen5.tiny.v2.nnz (generation 5: versions 13 and 14).
+/// data/golden/enwik4.bytectx-gen5.tiny.v2.nnz (generation 5: versions 13 and 14),
+/// data/golden/obj2.8k.bytectx-gen6.tiny.v2.nnz and
+/// data/golden/enwik4.bytectx-gen6.tiny.v2.nnz (generation 6: versions 15 and 16).
 #[test]
 fn byte_context_golden_file_is_reproduced_bit_for_bit() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -119,7 +121,9 @@ fn byte_context_golden_file_is_reproduced_bit_for_bit() {
     decodes("enwik4.bytectx-gen4.tiny.v2.nnz", &text, "generation-4 primed (version 12)");
     decodes("obj2.8k.bytectx-gen5.tiny.v2.nnz", &data, "generation-5 (version 13)");
     decodes("enwik4.bytectx-gen5.tiny.v2.nnz", &text, "generation-5 primed (version 14)");
-    for (name, input) in [("obj2.8k.bytectx-gen6.tiny.v2.nnz", &data), ("enwik4.bytectx-gen6.tiny.v2.nnz", &text)] {
+    decodes("obj2.8k.bytectx-gen6.tiny.v2.nnz", &data, "generation-6 (version 15)");
+    decodes("enwik4.bytectx-gen6.tiny.v2.nnz", &text, "generation-6 primed (version 16)");
+    for (name, input) in [("obj2.8k.bytectx-gen7.tiny.v2.nnz", &data), ("enwik4.bytectx-gen7.tiny.v2.nnz", &text)] {
         let golden = decodes(name, input, "current");
         let now = run(&["compress", "-q", "-p", "tiny", "--model", "bytectx"], input).stdout;
         assert!(now == golden, "compressing with -p tiny --model bytectx no longer gives data/golden/{name}");
@@ -194,13 +198,13 @@ fn a_byte_model_file_of_an_older_version_is_refused_with_a_message() {
     }
 }
 
-/// The byte context model's version byte and, with a primer (version 16, generation 6;
-/// 14, 12, 10, 8, 6 and 4 before), its length.
+/// The byte context model's version byte and, with a primer (version 18, generation 7;
+/// 16, 14, 12, 10, 8, 6 and 4 before), its length.
 fn primer_of(packed: &[u8]) -> (u8, Option<u32>) {
     let frames = nnz::engine::list_frames(packed).unwrap();
     let p = &frames[0].model_params[1..];
     let primer =
-        matches!(p[0], 4 | 6 | 8 | 10 | 12 | 14 | 16).then(|| u32::from_le_bytes([p[12], p[13], p[14], p[15]]));
+        matches!(p[0], 4 | 6 | 8 | 10 | 12 | 14 | 16 | 18).then(|| u32::from_le_bytes([p[12], p[13], p[14], p[15]]));
     (p[0], primer)
 }
 
@@ -209,14 +213,14 @@ fn text_frames_are_primed_and_binary_frames_are_not() {
     // Text, with and without the LSTM: the tiny preset's 4 KiB of the primer.
     let text = prefix("canterbury/alice29.txt", 3_000);
     let primed = roundtrip(&text, &["-p", "tiny", "--model", "bytes"]);
-    assert_eq!(primer_of(&primed), (16, Some(4096)));
+    assert_eq!(primer_of(&primed), (18, Some(4096)));
     assert!(info(&primed).contains("primer:            4096 bytes"), "{}", info(&primed));
     let alone = roundtrip(&text, &["-p", "tiny", "--model", "bytectx"]);
     let frames = nnz::engine::list_frames(&alone).unwrap();
-    assert_eq!(frames[0].model_params[0], 16);
-    // Binary: none, and the version-15 layout.
+    assert_eq!(frames[0].model_params[0], 18);
+    // Binary: none, and the version-17 layout.
     let code = prefix("calgary/obj2", 3_000);
     let plain = roundtrip(&code, &["-p", "tiny", "--model", "bytes"]);
-    assert_eq!(primer_of(&plain), (15, None));
+    assert_eq!(primer_of(&plain), (17, None));
     assert!(!info(&plain).contains("primer:"), "{}", info(&plain));
 }

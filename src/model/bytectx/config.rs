@@ -33,7 +33,9 @@ pub struct ByteCtxConfig {
     /// back); 5 (versions 13 and 14) punctuation contexts, run states with the byte
     /// before the last, and an APM by recent mispredictions; 6 (versions 15 and 16) field
     /// contexts for text: the current field of the line (a run of bytes other than
-    /// blanks) with its index, and with the same field of the lines above. An older
+    /// blanks) with its index, and with the same field of the lines above; 7 (versions
+    /// 17 and 18) markup contexts: where the next byte stands in XML or HTML and which
+    /// elements are open around it. An older
     /// generation's model is the newest code with the newer parts absent (their inputs 0
     /// and in their own lanes, their tables untouched), so old files decode as they were
     /// written.
@@ -81,8 +83,8 @@ impl ByteCtxConfig {
     /// 6 are 3 and 4 coded bit by bit ([`ByteCtxConfig::bits`]): the same model,
     /// unpruned, and the same layout. Versions 7 and 8 are 5 and 6 with the generation-2
     /// model ([`ByteCtxConfig::generation`]), 9 and 10 with generation 3, 11 and 12 with
-    /// generation 4, 13 and 14 with generation 5, 15 and 16 with generation 6; all of 3
-    /// to 16 decode.
+    /// generation 4, 13 and 14 with generation 5, 15 and 16 with generation 6, 17 and 18
+    /// with generation 7; all of 3 to 18 decode.
     const VERSION: u8 = 3;
     const VERSION_PRIMED: u8 = 4;
     const VERSION_BITS: u8 = 5;
@@ -102,6 +104,9 @@ impl ByteCtxConfig {
     /// Versions 15 and 16: 5 and 6 with the generation-6 model.
     const VERSION_GEN6: u8 = 15;
     const VERSION_GEN6_PRIMED: u8 = 16;
+    /// Versions 17 and 18: 5 and 6 with the generation-7 model.
+    const VERSION_GEN7: u8 = 17;
+    const VERSION_GEN7_PRIMED: u8 = 18;
     /// Serialized size with a primer.
     pub const BYTES_PRIMED: usize = 20;
 
@@ -115,14 +120,16 @@ impl ByteCtxConfig {
             | Self::VERSION_GEN3
             | Self::VERSION_GEN4
             | Self::VERSION_GEN5
-            | Self::VERSION_GEN6 => Some(Self::BYTES),
+            | Self::VERSION_GEN6
+            | Self::VERSION_GEN7 => Some(Self::BYTES),
             Self::VERSION_PRIMED
             | Self::VERSION_BITS_PRIMED
             | Self::VERSION_GEN2_PRIMED
             | Self::VERSION_GEN3_PRIMED
             | Self::VERSION_GEN4_PRIMED
             | Self::VERSION_GEN5_PRIMED
-            | Self::VERSION_GEN6_PRIMED => Some(Self::BYTES_PRIMED),
+            | Self::VERSION_GEN6_PRIMED
+            | Self::VERSION_GEN7_PRIMED => Some(Self::BYTES_PRIMED),
             _ => None,
         }
     }
@@ -139,7 +146,7 @@ impl ByteCtxConfig {
             filter: Filter::None,
             primer: 0,
             bits: true,
-            generation: 6,
+            generation: 7,
         };
         Ok(match name {
             "tiny" => ByteCtxConfig { primer: 4096, ..base },
@@ -179,7 +186,7 @@ impl ByteCtxConfig {
         ensure!((1..=1023).contains(&self.limit), "byte model: limit {} not in 1..=1023", self.limit);
         ensure!(self.prune <= 24, "byte model: prune {} not in 0..=24", self.prune);
         ensure!(!self.bits || self.prune == 0, "byte model: the bit path prunes nothing, not {}", self.prune);
-        ensure!((1..=6).contains(&self.generation), "byte model: generation {} not 1 to 6", self.generation);
+        ensure!((1..=7).contains(&self.generation), "byte model: generation {} not 1 to 7", self.generation);
         ensure!(self.generation == 1 || self.bits, "byte model: generation {} is coded bit by bit", self.generation);
         ensure!(self.lr.is_finite() && self.lr > 0.0 && self.lr <= 1.0, "byte model: learning rate {}", self.lr);
         ensure!(
@@ -205,8 +212,10 @@ impl ByteCtxConfig {
             (4, _, true) => Self::VERSION_GEN4_PRIMED,
             (5, _, false) => Self::VERSION_GEN5,
             (5, _, true) => Self::VERSION_GEN5_PRIMED,
-            (_, _, false) => Self::VERSION_GEN6,
-            (_, _, true) => Self::VERSION_GEN6_PRIMED,
+            (6, _, false) => Self::VERSION_GEN6,
+            (6, _, true) => Self::VERSION_GEN6_PRIMED,
+            (_, _, false) => Self::VERSION_GEN7,
+            (_, _, true) => Self::VERSION_GEN7_PRIMED,
         };
         let mut out = vec![version, self.table_bits, self.match_bits, self.history_bits];
         out.extend_from_slice(&self.limit.to_le_bytes());
@@ -228,7 +237,7 @@ impl ByteCtxConfig {
                  version of nnz",
                 b[0],
                 Self::VERSION,
-                Self::VERSION_GEN6_PRIMED
+                Self::VERSION_GEN7_PRIMED
             );
         };
         ensure!(b.len() == len, "byte model parameters: {} bytes, expected {len}", b.len());
@@ -242,6 +251,7 @@ impl ByteCtxConfig {
                 | Self::VERSION_GEN4_PRIMED
                 | Self::VERSION_GEN5_PRIMED
                 | Self::VERSION_GEN6_PRIMED
+                | Self::VERSION_GEN7_PRIMED
         ) {
             primer = u32::from_le_bytes([b[12], b[13], b[14], b[15]]);
             ensure!(
@@ -268,6 +278,7 @@ impl ByteCtxConfig {
             primer,
             bits: b[0] >= Self::VERSION_BITS,
             generation: match b[0] {
+                Self::VERSION_GEN7.. => 7,
                 Self::VERSION_GEN6.. => 6,
                 Self::VERSION_GEN5.. => 5,
                 Self::VERSION_GEN4.. => 4,

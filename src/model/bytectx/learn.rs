@@ -246,6 +246,16 @@ impl ByteCtx {
             let punct = s.punct_contexts(c);
             s.ctx[GEN5_CTX..GEN5_CTX + N_CTX_GEN5].copy_from_slice(&punct);
         }
+        // Generation 7: the markup contexts, on text that has tags lately.
+        if self.cfg.generation >= 7 {
+            s.markup.update(c);
+            let m = if s.binary < BINARY_ON && s.markup.active() {
+                s.markup.contexts(s.word)
+            } else {
+                [NO_CTX; N_CTX_GEN7]
+            };
+            s.ctx[GEN7_CTX..GEN7_CTX + N_CTX_GEN7].copy_from_slice(&m);
+        }
         // Match model: index the last MATCH_MIN bytes, and look for a match if none.
         // Positions are global: byte `i` of stream `b` is `b + B·i`.
         let mut fresh = false;

@@ -47,6 +47,10 @@
 //! field contexts for text ([`Stream::field_contexts`]: the line's current field, a run
 //! of bytes other than blanks, with its index on the line and with the same field of the
 //! lines above) in the slots text leaves absent, so the mixers stay as wide.
+//! Generation 7 (versions 17 and 18) adds two markup contexts ([`Markup`]: where the next
+//! byte stands in XML or HTML, in a tag's name, an end tag's, an attribute's value or
+//! between tags, with the open elements around it and the element that closed last at
+//! that level) in eight lanes of their own: the mixers are 80 wide.
 //!
 //! Since version 5 the engine codes those 8 bits one at a time ([`BitPredictor`]), so
 //! only the nodes on the path are evaluated; versions 3 and 4 decode through the full
@@ -69,6 +73,7 @@
 //! | `mixer.rs` | stretch/squash, weight-set selection, one node's evaluation |
 //! | `predict.rs` | per-byte environment, the 256-way distribution, the bit path |
 //! | `learn.rs` | learning the coded byte's nodes, advancing the contexts |
+//! | `markup.rs` | the markup state (tags, attributes, open elements) and its contexts |
 //! | `bytemix.rs` | [`ByteMix`]: the model with a neural model over bytes mixed in |
 //! | `tests.rs` | unit tests |
 //!
@@ -113,6 +118,7 @@ mod config;
 mod counters;
 mod hash;
 mod learn;
+mod markup;
 mod mixer;
 mod predict;
 mod stream;
@@ -123,6 +129,7 @@ pub use bytemix::ByteMix;
 pub use config::ByteCtxConfig;
 use counters::*;
 use hash::*;
+use markup::Markup;
 use mixer::*;
 #[cfg(test)]
 use predict::*;
@@ -140,7 +147,7 @@ use anyhow::{bail, ensure, Result};
 /// of each stream's own: the contexts of generation 1 (versions 3 to 6). Generation 2
 /// adds the sparse and code contexts ([`sparse_code_contexts`]) and the match model's
 /// expected byte, generation 3 the indirect contexts, generation 5 the punctuation
-/// contexts.
+/// contexts, generation 7 the markup contexts.
 const N_CTX_BASE: usize = 12;
 const N_CTX_TEXT: usize = 4;
 const N_CTX_BIN: usize = 4;
@@ -161,7 +168,11 @@ const GEN3_CTX: usize = N_CTX_GEN1 + N_CTX_GEN2;
 /// lanes of generation 3's inputs.
 const N_CTX_GEN5: usize = 2;
 const GEN5_CTX: usize = GEN3_CTX + N_CTX_GEN3;
-const N_CTX: usize = N_CTX_GEN1 + N_CTX_GEN2 + N_CTX_GEN3 + N_CTX_GEN5;
+/// Generation 7: the markup contexts ([`Markup::contexts`]), in lanes of their own
+/// (no slot was left that text does not use).
+const N_CTX_GEN7: usize = 2;
+const GEN7_CTX: usize = GEN5_CTX + N_CTX_GEN5;
+const N_CTX: usize = N_CTX_GEN1 + N_CTX_GEN2 + N_CTX_GEN3 + N_CTX_GEN5 + N_CTX_GEN7;
 // One bit per context in `NodeEnv::absent`.
 const _: () = assert!(N_CTX <= 64);
 /// A stream counts as binary (for the contexts of [`sparse_code_contexts`]) while its
@@ -187,13 +198,14 @@ const STRONG_VOTES: u32 = 16;
 /// Mixer inputs: the contexts' counters, the same through their adaptive maps, the
 /// match model, the neural model, a bias, the neural model in the linear domain,
 /// padding to a multiple of 8 (see [`dot`]); then generation 2's contexts, counters and
-/// maps, padded again; then generation 3's, padded. Each generation's inputs keep the
+/// maps, padded again; then generation 3's and 5's, padded; then generation 7's, padded. Each generation's inputs keep the
 /// places they had when it was written and the newer ones are 0 there, so the dot
 /// products are the same sums (adding 0 to a lane changes no bit of a non-zero sum).
 const IN_GEN1: usize = (2 * N_CTX_GEN1 + 4).div_ceil(8) * 8;
 const IN_GEN2: usize = IN_GEN1 + (2 * N_CTX_GEN2).div_ceil(8) * 8;
-const N_IN: usize = IN_GEN2 + (2 * (N_CTX_GEN3 + N_CTX_GEN5)).div_ceil(8) * 8;
-const _: () = assert!(N_IN == 72);
+const IN_GEN5: usize = IN_GEN2 + (2 * (N_CTX_GEN3 + N_CTX_GEN5)).div_ceil(8) * 8;
+const N_IN: usize = IN_GEN5 + (2 * N_CTX_GEN7).div_ceil(8) * 8;
+const _: () = assert!(N_IN == 80);
 const IN_MATCH: usize = 2 * N_CTX_GEN1;
 const IN_NN: usize = 2 * N_CTX_GEN1 + 1;
 const IN_BIAS: usize = 2 * N_CTX_GEN1 + 2;
@@ -205,8 +217,10 @@ const fn in_counter(i: usize) -> usize {
         IN_GEN1 + i - N_CTX_GEN1
     } else if i < GEN5_CTX {
         IN_GEN2 + i - GEN3_CTX
-    } else {
+    } else if i < GEN7_CTX {
         IN_GEN2 + 2 * N_CTX_GEN3 + i - GEN5_CTX
+    } else {
+        IN_GEN5 + i - GEN7_CTX
     }
 }
 const fn in_map(i: usize) -> usize {
@@ -216,8 +230,10 @@ const fn in_map(i: usize) -> usize {
         IN_GEN1 + N_CTX_GEN2 + i - N_CTX_GEN1
     } else if i < GEN5_CTX {
         IN_GEN2 + N_CTX_GEN3 + i - GEN3_CTX
-    } else {
+    } else if i < GEN7_CTX {
         IN_GEN2 + 2 * N_CTX_GEN3 + N_CTX_GEN5 + i - GEN5_CTX
+    } else {
+        IN_GEN5 + N_CTX_GEN7 + i - GEN7_CTX
     }
 }
 /// The neural model's probability once more, in the linear domain: `(p − ½)·NN_LINEAR`

@@ -69,6 +69,8 @@ pub(super) struct Stream {
     pub(super) fields: [u64; N_FIELDS],
     pub(super) fields_prev: [u64; N_FIELDS],
     pub(super) fields_prev2: [u64; N_FIELDS],
+    /// Generation 7's markup state ([`Markup`]).
+    pub(super) markup: Markup,
 }
 
 /// Fields of a line that generation 6 remembers.
@@ -187,6 +189,7 @@ impl Stream {
             fields: [0; N_FIELDS],
             fields_prev: [0; N_FIELDS],
             fields_prev2: [0; N_FIELDS],
+            markup: Markup::new(),
         }
     }
 

@@ -58,14 +58,14 @@ fn config_round_trips_and_rejects_bad_values() {
 }
 
 #[test]
-fn a_primer_is_recorded_with_its_checksum_and_none_keeps_version_15() {
+fn a_primer_is_recorded_with_its_checksum_and_none_keeps_version_17() {
     let primed = ByteCtxConfig::preset("tiny").unwrap();
     assert_eq!(primed.primer, 4096);
     let bytes = primed.to_bytes();
-    assert_eq!((bytes[0], bytes.len()), (16, ByteCtxConfig::BYTES_PRIMED));
+    assert_eq!((bytes[0], bytes.len()), (18, ByteCtxConfig::BYTES_PRIMED));
     let plain = ByteCtxConfig { primer: 0, ..primed.clone() };
     let plain_bytes = plain.to_bytes();
-    assert_eq!((plain_bytes[0], plain_bytes.len()), (15, ByteCtxConfig::BYTES));
+    assert_eq!((plain_bytes[0], plain_bytes.len()), (17, ByteCtxConfig::BYTES));
     assert_eq!(ByteCtxConfig::from_bytes(&plain_bytes).unwrap(), plain);
     // Another primer (another checksum), or more of it than this nnz has: refused.
     let mut other = bytes.clone();
@@ -343,11 +343,14 @@ fn version_3_and_4_files_keep_the_distribution_path() {
         let gen6 = ByteCtxConfig { generation: 6, ..bits };
         assert_eq!(gen6.to_bytes()[0], if primer == 0 { 15 } else { 16 });
         assert_eq!(ByteCtxConfig::from_bytes(&gen6.to_bytes()).unwrap(), gen6);
+        let gen7 = ByteCtxConfig { generation: 7, ..bits };
+        assert_eq!(gen7.to_bytes()[0], if primer == 0 { 17 } else { 18 });
+        assert_eq!(ByteCtxConfig::from_bytes(&gen7.to_bytes()).unwrap(), gen7);
     }
-    assert!(ByteCtxConfig { generation: 7, ..ByteCtxConfig::preset("tiny").unwrap() }.validate().is_err());
+    assert!(ByteCtxConfig { generation: 8, ..ByteCtxConfig::preset("tiny").unwrap() }.validate().is_err());
     let bad = ByteCtxConfig { prune: 8, ..ByteCtxConfig::preset("tiny").unwrap() };
     assert!(bad.validate().is_err());
-    // Generations 2 to 6 have no distribution-path version.
+    // Generations 2 to 7 have no distribution-path version.
     let bad = ByteCtxConfig { bits: false, ..ByteCtxConfig::preset("tiny").unwrap() };
     assert!(bad.validate().is_err());
 }
@@ -512,4 +515,32 @@ fn misses_count_the_mispredicted_bits() {
     assert_eq!(m.streams[0].misses & 0xff, 0, "a run is predicted");
     feed(&mut m, b"\xa5");
     assert_ne!(m.streams[0].misses & 0xff, 0, "a surprise is a miss");
+}
+
+#[test]
+fn markup_contexts_follow_the_open_elements() {
+    // Generation 7: an end tag's name is read against the innermost open element, a tag
+    // after a closed one against that sibling; the contexts are the same where the
+    // elements are, whatever came before.
+    let markup = |text: &[u8]| fed(7, text).streams[0].ctx[GEN7_CTX..GEN7_CTX + N_CTX_GEN7].to_vec();
+    assert_ne!(markup(b"<a><b></"), markup(b"<a><c></"), "the open element differs");
+    assert_eq!(markup(b"<a><b></b></"), markup(b"<a></"), "b closed: a is open again");
+    assert_ne!(markup(b"<r><x/><"), markup(b"<r><y/><"), "the previous sibling differs");
+    assert_eq!(markup(b"<r><x></x><"), markup(b"<r><x y=\"1\"/><"), "an empty element is a sibling too");
+    assert_ne!(markup(b"<r><t a=\"1"), markup(b"<r><t b=\"1"), "the attribute differs");
+    // Before any tag has ended the contexts are off.
+    assert_eq!(markup(b"<t a=\"1"), [NO_CTX; N_CTX_GEN7]);
+    // The capitals filter's escapes are part of a name.
+    assert_ne!(markup(b"<\x01x></"), markup(b"<\x01y></"));
+    assert!(markup(b"<a><b></").iter().all(|&h| h != NO_CTX));
+    // Not markup: a comparison is no tag, and the contexts stay absent; as they are
+    // before generation 7.
+    assert_eq!(markup(b"if a < b then c > d"), [NO_CTX; N_CTX_GEN7]);
+    assert_eq!(fed(6, b"<a><b></").streams[0].ctx[GEN7_CTX..GEN7_CTX + N_CTX_GEN7], [NO_CTX; N_CTX_GEN7]);
+    // Deeper than the stack remembers, and end tags that close nothing: the state stays
+    // sane (the outer elements come back when the deep ones close).
+    let deep = [b"<a><b>".repeat(50), b"</x>".repeat(99), b"</".to_vec()].concat();
+    assert_eq!(markup(&deep), markup(b"<a></"));
+    let unbalanced = [b"</x>".repeat(5), b"<a></".to_vec()].concat();
+    assert_eq!(markup(&unbalanced), markup(b"<a></"));
 }
