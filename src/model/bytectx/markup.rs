@@ -24,7 +24,9 @@
 //! tag hashed whole, not only its first [`CONTENT_BYTES`] (book1, whose `<P58>` marks
 //! turn the contexts on, +0.04%); the contexts on all text, tags or not (tuning set
 //! −0.233%, held out −0.04%, but book1 +0.05% and two more lookups per nibble on every
-//! text).
+//! text); an attribute's value with the value the same attribute of the same tag had
+//! last, in place of the element around it (xml at 3 MB 0.1086 instead of 0.1082,
+//! cp.html −0.04%).
 
 use super::hash::hash2;
 

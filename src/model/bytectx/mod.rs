@@ -198,9 +198,10 @@ const STRONG_VOTES: u32 = 16;
 /// Mixer inputs: the contexts' counters, the same through their adaptive maps, the
 /// match model, the neural model, a bias, the neural model in the linear domain,
 /// padding to a multiple of 8 (see [`dot`]); then generation 2's contexts, counters and
-/// maps, padded again; then generation 3's and 5's, padded; then generation 7's, padded. Each generation's inputs keep the
-/// places they had when it was written and the newer ones are 0 there, so the dot
-/// products are the same sums (adding 0 to a lane changes no bit of a non-zero sum).
+/// maps, padded again; then generation 3's and 5's, padded; then generation 7's, padded.
+/// Each generation's inputs keep the places they had when it was written and the newer
+/// ones are 0 there, so the dot products are the same sums (adding 0 to a lane changes
+/// no bit of a non-zero sum).
 const IN_GEN1: usize = (2 * N_CTX_GEN1 + 4).div_ceil(8) * 8;
 const IN_GEN2: usize = IN_GEN1 + (2 * N_CTX_GEN2).div_ceil(8) * 8;
 const IN_GEN5: usize = IN_GEN2 + (2 * (N_CTX_GEN3 + N_CTX_GEN5)).div_ceil(8) * 8;
