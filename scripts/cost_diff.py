@@ -7,8 +7,8 @@ Each cost file holds one little-endian f32 per byte of FILE: the bits the compre
 spent on it (nnz writes them with `bytes_bench --x86 off` and `BYTES_COSTS=PATH`; the
 input must not be filtered, so that byte i is byte i). Prints both totals, then the bits
 of A and B and their difference grouped by the byte's place in markup (XML, HTML), its
-class, the class of the byte before, the column and the position in an alphanumeric word, the bytes where A loses
-most, and the bytes grouped by A's cost.
+class, the class of the byte before, the column and the position in an alphanumeric
+word, the bytes where A loses most, and the bytes grouped by A's cost.
 """
 import collections
 import struct

@@ -153,12 +153,17 @@ impl Markup {
         self.content_len = self.content_len.saturating_add(1);
     }
 
-    /// A start tag ends with `>`: its element opens.
-    fn start_tag_ends(&mut self) {
-        self.push(self.tag);
+    /// A tag, declaration or comment ended: content begins, none of it seen yet.
+    fn enter_content(&mut self) {
         self.place = Place::Content;
         self.content_len = 0;
         self.content = 0;
+    }
+
+    /// A start tag ends with `>`: its element opens.
+    fn start_tag_ends(&mut self) {
+        self.push(self.tag);
+        self.enter_content();
     }
 
     /// Whether the input looks like markup now: a tag ended within the last
@@ -214,9 +219,7 @@ impl Markup {
             EndName => {
                 if c == b'>' {
                     self.pop();
-                    self.place = Content;
-                    self.content_len = 0;
-                    self.content = 0;
+                    self.enter_content();
                 } else {
                     self.name = hash2(self.name.wrapping_add(1), c as u64);
                 }
@@ -251,18 +254,14 @@ impl Markup {
                 if c == b'>' {
                     // An empty element: it closes where it opened.
                     self.closed[self.depth.min(DEPTH)] = self.tag;
-                    self.place = Content;
-                    self.content_len = 0;
-                    self.content = 0;
+                    self.enter_content();
                 } else {
                     self.place = Tag;
                 }
             }
             Decl => {
                 if c == b'>' {
-                    self.place = Content;
-                    self.content_len = 0;
-                    self.content = 0;
+                    self.enter_content();
                 }
             }
         }
@@ -277,22 +276,22 @@ impl Markup {
         let outer = self.open(1);
         let sib = self.sibling();
         let p = self.place as u64;
+        // Past the first CONTENT_BYTES of content there is no narrow context.
         let (narrow, wide) = match self.place {
-            Content if self.content_len >= CONTENT_BYTES => (u64::MAX, hash2(hash2(word, top), sib)),
-            Content => (hash2(self.content, top), hash2(hash2(word, top), sib)),
-            Open => (hash2(top, sib), hash2(hash2(top, sib), outer)),
-            Name => (hash2(self.name, top), hash2(hash2(self.name, top), sib)),
-            EndName => (hash2(self.name, top), hash2(hash2(self.name, top), outer)),
-            Tag => (hash2(self.tag, self.attrs), hash2(hash2(self.tag, self.attrs), top)),
-            AttrName => (hash2(self.attr, self.tag), hash2(hash2(self.attr, self.tag), top)),
+            Content if self.content_len >= CONTENT_BYTES => (None, hash2(hash2(word, top), sib)),
+            Content => (Some(hash2(self.content, top)), hash2(hash2(word, top), sib)),
+            Open => (Some(hash2(top, sib)), hash2(hash2(top, sib), outer)),
+            Name => (Some(hash2(self.name, top)), hash2(hash2(self.name, top), sib)),
+            EndName => (Some(hash2(self.name, top)), hash2(hash2(self.name, top), outer)),
+            Tag => (Some(hash2(self.tag, self.attrs)), hash2(hash2(self.tag, self.attrs), top)),
+            AttrName => (Some(hash2(self.attr, self.tag)), hash2(hash2(self.attr, self.tag), top)),
             Value => (
-                hash2(hash2(self.value, self.attr), self.tag),
+                Some(hash2(hash2(self.value, self.attr), self.tag)),
                 hash2(hash2(hash2(self.value, self.attr), self.tag), top),
             ),
-            Empty => (hash2(self.tag, 0), hash2(self.tag, top)),
-            Decl => (0, 0),
+            Empty => (Some(hash2(self.tag, 0)), hash2(self.tag, top)),
+            Decl => (Some(0), 0),
         };
-        let narrow = if narrow == u64::MAX { super::NO_CTX } else { hash2(121, narrow ^ p << 56) };
-        [narrow, hash2(122, wide ^ p << 56)]
+        [narrow.map_or(super::NO_CTX, |h| hash2(121, h ^ p << 56)), hash2(122, wide ^ p << 56)]
     }
 }
